@@ -1,0 +1,35 @@
+# Two entry points that work on a fresh Debian machine: `make suite` and `make test`.
+# Each first installs the system packages benchbench needs (only when some are missing).
+
+PACKAGES := libopenblas-dev libsqlite3-dev zlib1g-dev gnuplot-nox dataset-fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build release test suite kernels clean
+
+deps:
+	@missing=""; for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+test: deps
+	swift test
+
+# Until suites exist, the main job is the kernel benchmark (release build).
+suite: release
+	.build/release/benchbench kernels
+
+kernels: release
+	.build/release/benchbench kernels
+
+clean:
+	rm -rf .build

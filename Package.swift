@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Swift code is compiled for baseline x86-64 so a build runs on any machine; speed comes from
+// OpenBLAS (which dispatches on the CPU at run time) and from cache-friendly loops of our own.
+// Language mode 5: the engine keeps a little process-wide state (gradient mode, buffer pool,
+// profiler) behind its own locks, which Swift 6's checker cannot see.
+let optimize: [SwiftSetting] = []
+
+let package = Package(
+    name: "benchbench",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "benchbench", targets: ["benchbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: optimize),
+        .target(name: "NNCore", dependencies: ["TensorCore"], swiftSettings: optimize),
+        .executableTarget(
+            name: "benchbench",
+            dependencies: [
+                "TensorCore", "NNCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimize),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "TensorCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["benchbench"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

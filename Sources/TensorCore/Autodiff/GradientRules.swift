@@ -1,0 +1,94 @@
+/// The one table of gradient rules. Given an op, its inputs, its output and the gradient of the
+/// loss with respect to that output, returns the gradient for each input that `needs` one.
+///
+/// Every rule is written with differentiable ops, so when the backward pass is recorded
+/// (`createGraph`) the gradients are themselves differentiable. Constants derived from values
+/// (masks, signs) are computed under `noGrad`: their derivative is zero almost everywhere.
+func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor, needs: [Bool]) -> [Tensor?] {
+    func only(_ i: Int, _ make: () -> Tensor) -> Tensor? { needs[i] ? make() : nil }
+    switch op {
+    case .leaf:
+        return []
+
+    case .add:
+        return [only(0) { g.sum(to: x[0].shape) }, only(1) { g.sum(to: x[1].shape) }]
+    case .sub:
+        return [only(0) { g.sum(to: x[0].shape) }, only(1) { (-g).sum(to: x[1].shape) }]
+    case .mul:
+        return [only(0) { (g * x[1]).sum(to: x[0].shape) }, only(1) { (g * x[0]).sum(to: x[1].shape) }]
+    case .div:
+        return [only(0) { (g / x[1]).sum(to: x[0].shape) },
+                only(1) { (-(g * x[0]) / (x[1] * x[1])).sum(to: x[1].shape) }]
+
+    case .neg: return [-g]
+    case .exp: return [g * y]
+    case .log: return [g / x[0]]
+    case .sqrt: return [g * 0.5 / y]
+    case .abs: return [g * noGrad { x[0].sign() }]
+    case .sigmoid: return [g * y * (1 - y)]
+    case .tanh: return [g * (1 - y * y)]
+    case .pow(let p): return [g * p * x[0].pow(p - 1)]
+    case .scale(let s): return [g * s]
+    case .shift: return [g]
+    case .leakyRelu(let slope): return [reluGrad(g, x[0], slope: slope)]
+    case .reluGrad(let slope):
+        // Linear in g with a constant mask: d/dg is the same masking; d/dx is zero almost everywhere.
+        return [only(0) { reluGrad(g, x[1], slope: slope) }, only(1) { Tensor(zeros: x[1].shape) }]
+
+    case .matmul(let ta, let tb):
+        let a = x[0], b = x[1]
+        let ga = only(0) { ta ? matmul(b, g, transposeA: tb, transposeB: true) : matmul(g, b, transposeB: !tb) }
+        let gb = only(1) { tb ? matmul(g, a, transposeA: true, transposeB: ta) : matmul(a, g, transposeA: !ta) }
+        return [ga, gb]
+
+    case .sumTo: return [g.broadcast(to: x[0].shape)]
+    case .broadcastTo: return [g.sum(to: x[0].shape)]
+    case .maxAlong:
+        // Split the gradient evenly between tied maxima, as the subgradient average.
+        let mask = noGrad { () -> Tensor in
+            let hit = x[0].equalMask(y.detached.broadcast(to: x[0].shape))
+            return hit / hit.sum(to: y.shape)
+        }
+        return [g.broadcast(to: x[0].shape) * mask]
+
+    case .reshape: return [g.reshaped(x[0].shape)]
+    case .permute(let p):
+        var inverse = [Int](repeating: 0, count: p.count)
+        for (i, a) in p.enumerated() { inverse[a] = i }
+        return [g.permuted(inverse)]
+    case .concat(let axis):
+        var start = 0
+        return x.indices.map { i in
+            defer { start += x[i].shape[axis] }
+            return needs[i] ? g.slice(axis: axis, start, start + x[i].shape[axis]) : nil
+        }
+    case .slice(let axis, let start): return [g.padSlice(axis: axis, start: start, into: x[0].shape)]
+    case .padSlice(let axis, let start, _): return [g.slice(axis: axis, start, start + x[0].shape[axis])]
+    case .gather(let index): return [g.scatterAdd(index, into: x[0].shape)]
+    case .scatterAdd(let index, _): return [g.gather(index, shape: x[0].shape)]
+
+    case .logSoftmax:
+        // d/dx = g - softmax(x) * sum(g) along the last axis; softmax(x) = exp(y).
+        let rowShape = Array(g.shape.dropLast()) + [1]
+        return [g - y.exp() * g.sum(to: rowShape)]
+    case .softmaxCrossEntropy(let labels, let probs):
+        let logits = x[0]
+        let rows = logits.shape[0]
+        let onehot = Tensor.oneHot(labels, classes: logits.shape[1])
+        if !GradMode.isEnabled {
+            // First order: the probabilities saved by the fused forward kernel.
+            return [(Tensor(shape: logits.shape, storage: probs) - onehot) * (g / Float(rows))]
+        }
+        return [(logits.logSoftmax().exp() - onehot) * (g / Float(rows))]
+
+    case .conv2d(let geo):
+        return [only(0) { conv2dBackwardData(g, x[1], geo) }, only(1) { conv2dBackwardWeight(x[0], g, geo) }]
+    case .conv2dBackwardData(let geo):
+        // y = J^T gy is bilinear in (gy, w).
+        return [only(0) { conv2d(g, x[1], geo) }, only(1) { conv2dBackwardWeight(g, x[0], geo) }]
+    case .conv2dBackwardWeight(let geo):
+        return [only(0) { conv2dBackwardData(x[1], g, geo) }, only(1) { conv2d(x[0], g, geo) }]
+    case .avgPool(let geo): return [avgPoolBackward(g, geo, inputShape: x[0].shape)]
+    case .avgPoolBackward(let geo): return [avgPool(g, geo)]
+    }
+}

@@ -1,0 +1,32 @@
+import CBLAS
+
+extension Kernels {
+    /// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, through OpenBLAS. `lda`/`ldb` are the
+    /// row lengths of A and B as stored (before the transpose flags apply).
+    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                     alpha: Float = 1, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                     beta: Float = 0, _ c: UnsafeMutablePointer<Float>) {
+        let lda = transA ? m : k
+        let ldb = transB ? k : n
+        KernelProfiler.shared.measure(gemmName(transA, transB), dims(m, n, k), flops: 2 * Double(m) * Double(n) * Double(k)) {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(n))
+        }
+    }
+
+    private static func gemmName(_ ta: Bool, _ tb: Bool) -> String {
+        switch (ta, tb) {
+        case (false, false): return "gemm_nn"
+        case (true, false): return "gemm_tn"
+        case (false, true): return "gemm_nt"
+        case (true, true): return "gemm_tt"
+        }
+    }
+
+    /// y += alpha * x (BLAS saxpy), the optimizers' update.
+    static func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        KernelProfiler.shared.measure("axpy", dims(n), flops: 2 * Double(n), bytes: Double(12 * n)) {
+            cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
+        }
+    }
+}

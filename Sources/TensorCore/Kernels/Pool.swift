@@ -1,0 +1,106 @@
+/// Geometry of a 2-D pooling window over NCHW input (no padding, floor mode).
+public struct PoolGeometry: Hashable, Sendable {
+    public var planes, height, width, kernelH, kernelW, strideH, strideW: Int
+    public var outH: Int { (height - kernelH) / strideH + 1 }
+    public var outW: Int { (width - kernelW) / strideW + 1 }
+
+    init(input: [Int], kernel: (Int, Int), stride: (Int, Int), op: String) {
+        require(input.count == 4, "\(op): input \(describe(input)) must be [N, C, H, W]")
+        require(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0,
+                "\(op): kernel \(kernel) and stride \(stride) must be positive")
+        require(input[2] >= kernel.0 && input[3] >= kernel.1,
+                "\(op): window \(kernel.0)x\(kernel.1) is larger than the input \(describe(input))")
+        planes = input[0] * input[1]
+        (height, width) = (input[2], input[3])
+        (kernelH, kernelW, strideH, strideW) = (kernel.0, kernel.1, stride.0, stride.1)
+    }
+}
+
+extension Kernels {
+    /// Max pooling; also writes, per output, the flat input index of its maximum (first on ties),
+    /// which is all the backward pass needs.
+    static func maxPool(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                        _ argmax: UnsafeMutablePointer<Int32>) {
+        let (oh, ow) = (g.outH, g.outW)
+        KernelProfiler.shared.measure("maxpool", dims(g.planes, g.height, g.width, g.kernelH),
+                                      bytes: Double(4 * g.planes * (g.height * g.width + 2 * oh * ow))) {
+            parallelFor(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { p in
+                let base = p * g.height * g.width
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var best = -Float.infinity, at = base + i * g.strideH * g.width + j * g.strideW
+                        for a in 0..<g.kernelH {
+                            let row = base + (i * g.strideH + a) * g.width + j * g.strideW
+                            for b in 0..<g.kernelW where x[row + b] > best || (best.isNaN == false && x[row + b].isNaN) {
+                                best = x[row + b]; at = row + b
+                            }
+                        }
+                        let o = (p * oh + i) * ow + j
+                        y[o] = best
+                        argmax[o] = Int32(truncatingIfNeeded: at)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Average pooling.
+    static func avgPool(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let (oh, ow) = (g.outH, g.outW)
+        let scale = 1 / Float(g.kernelH * g.kernelW)
+        KernelProfiler.shared.measure("avgpool", dims(g.planes, g.height, g.width, g.kernelH),
+                                      bytes: Double(4 * g.planes * (g.height * g.width + oh * ow))) {
+            parallelFor(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { p in
+                let base = p * g.height * g.width
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var s: Float = 0
+                        for a in 0..<g.kernelH {
+                            let row = base + (i * g.strideH + a) * g.width + j * g.strideW
+                            for b in 0..<g.kernelW { s += x[row + b] }
+                        }
+                        y[(p * oh + i) * ow + j] = s * scale
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `avgPool`: each output gradient spread evenly over its window. `gx` is overwritten.
+    static func avgPoolBackward(_ g: PoolGeometry, _ gy: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>) {
+        let (oh, ow) = (g.outH, g.outW)
+        let scale = 1 / Float(g.kernelH * g.kernelW)
+        KernelProfiler.shared.measure("avgpool_backward", dims(g.planes, g.height, g.width, g.kernelH),
+                                      bytes: Double(4 * g.planes * (g.height * g.width + oh * ow))) {
+            parallelFor(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { p in
+                let base = p * g.height * g.width
+                (gx + base).update(repeating: 0, count: g.height * g.width)
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        let v = gy[(p * oh + i) * ow + j] * scale
+                        for a in 0..<g.kernelH {
+                            let row = base + (i * g.strideH + a) * g.width + j * g.strideW
+                            for b in 0..<g.kernelW { gx[row + b] += v }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// y[i] = x[index[i]]: the forward of max pooling and row selection.
+    static func gatherFlat(_ x: UnsafePointer<Float>, _ index: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        KernelProfiler.shared.measure("gather", dims(n), bytes: Double(12 * n)) {
+            for i in 0..<n { y[i] = x[Int(index[i])] }
+        }
+    }
+
+    /// y[index[i]] += g[i] over a zeroed y of `m` elements: the adjoint of `gatherFlat`.
+    static func scatterAddFlat(_ g: UnsafePointer<Float>, _ index: UnsafePointer<Int32>, _ n: Int,
+                               _ y: UnsafeMutablePointer<Float>, _ m: Int) {
+        KernelProfiler.shared.measure("scatter_add", dims(n), bytes: Double(12 * n + 4 * m)) {
+            y.update(repeating: 0, count: m)
+            for i in 0..<n { y[Int(index[i])] += g[i] }
+        }
+    }
+}

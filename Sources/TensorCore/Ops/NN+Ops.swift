@@ -1,0 +1,141 @@
+// MARK: - Softmax and cross-entropy
+
+extension Tensor {
+    /// log(softmax(x)) along the last axis, computed stably in one fused pass.
+    public func logSoftmax() -> Tensor {
+        require(rank >= 1, "logSoftmax: needs rank 1 or more")
+        let n = shape[rank - 1]
+        var out = Tensor(uninitialized: shape)
+        Kernels.logSoftmax(storage.pointer, out.storage.pointer, rows: count / Swift.max(n, 1), n: n)
+        out.node = nil
+        return Tensor.result(.logSoftmax, [self], out)
+    }
+
+    /// softmax along the last axis.
+    public func softmax() -> Tensor { logSoftmax().exp() }
+}
+
+/// Mean cross-entropy of logits [B, C] against integer labels, fused with the softmax.
+public func softmaxCrossEntropy(logits: Tensor, labels: [Int32]) -> Tensor {
+    require(logits.rank == 2 && logits.shape[0] == labels.count,
+            "softmaxCrossEntropy: logits \(describe(logits.shape)) need one row per label (\(labels.count) labels)")
+    let classes = logits.shape[1]
+    for y in labels { require(y >= 0 && Int(y) < classes, "softmaxCrossEntropy: label \(y) is out of range for \(classes) classes") }
+    let probs = TensorStorage(uninitializedCount: logits.count)
+    let loss = labels.withUnsafeBufferPointer {
+        Kernels.softmaxCrossEntropy(logits.storage.pointer, $0.baseAddress!, probs.pointer, rows: labels.count, n: classes)
+    }
+    return Tensor.result(.softmaxCrossEntropy(labels: labels, probs: probs), [logits], Tensor(loss))
+}
+
+/// Mean cross-entropy of logits [B, C] against target distributions [B, C] (soft labels).
+/// Differentiable in both arguments.
+public func softmaxCrossEntropy(logits: Tensor, targets: Tensor) -> Tensor {
+    require(logits.shape == targets.shape && logits.rank == 2,
+            "softmaxCrossEntropy: logits \(describe(logits.shape)) and targets \(describe(targets.shape)) must be the same [B, C]")
+    return -(targets * logits.logSoftmax()).sum() * (1 / Float(logits.shape[0]))
+}
+
+// MARK: - Convolution and pooling
+
+/// 2-D convolution (cross-correlation) of x [N, C, H, W] with w [O, C, KH, KW]; no bias.
+public func conv2d(_ x: Tensor, _ w: Tensor, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)) -> Tensor {
+    conv2d(x, w, ConvGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding))
+}
+
+public func conv2d(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+    var out = Tensor(uninitialized: g.outputShape)
+    KernelProfiler.shared.measure("conv2d", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
+        Kernels.conv2dForward(g, x.storage.pointer, w.storage.pointer, out.storage.pointer)
+    }
+    out.node = nil
+    return Tensor.result(.conv2d(g), [x, w], out)
+}
+
+public func conv2dBackwardData(_ gy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+    var out = Tensor(uninitialized: g.inputShape)
+    KernelProfiler.shared.measure("conv2d_bwd_data", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
+        Kernels.conv2dBackwardData(g, gy.storage.pointer, w.storage.pointer, out.storage.pointer)
+    }
+    out.node = nil
+    return Tensor.result(.conv2dBackwardData(g), [gy, w], out)
+}
+
+public func conv2dBackwardWeight(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> Tensor {
+    var out = Tensor(uninitialized: g.weightShape)
+    KernelProfiler.shared.measure("conv2d_bwd_weight", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
+        Kernels.conv2dBackwardWeight(g, x.storage.pointer, gy.storage.pointer, out.storage.pointer)
+    }
+    out.node = nil
+    return Tensor.result(.conv2dBackwardWeight(g), [x, gy], out)
+}
+
+/// Max pooling over windows of x [N, C, H, W] (no padding, floor mode).
+public func maxPool2d(_ x: Tensor, kernel: (Int, Int) = (2, 2), stride: (Int, Int)? = nil) -> Tensor {
+    let g = PoolGeometry(input: x.shape, kernel: kernel, stride: stride ?? kernel, op: "maxPool2d")
+    let outShape = [x.shape[0], x.shape[1], g.outH, g.outW]
+    var out = Tensor(uninitialized: outShape)
+    var index = [Int32](repeating: 0, count: out.count)
+    index.withUnsafeMutableBufferPointer { Kernels.maxPool(g, x.storage.pointer, out.storage.pointer, $0.baseAddress!) }
+    out.node = nil
+    // Recorded as a gather of the maxima, so its gradient (a scatter) and second derivative come free.
+    return Tensor.result(.gather(index), [x], out)
+}
+
+/// Average pooling over windows of x [N, C, H, W] (no padding, floor mode).
+public func avgPool2d(_ x: Tensor, kernel: (Int, Int) = (2, 2), stride: (Int, Int)? = nil) -> Tensor {
+    avgPool(x, PoolGeometry(input: x.shape, kernel: kernel, stride: stride ?? kernel, op: "avgPool2d"))
+}
+
+func avgPool(_ x: Tensor, _ g: PoolGeometry) -> Tensor {
+    var out = Tensor(uninitialized: [x.shape[0], x.shape[1], g.outH, g.outW])
+    Kernels.avgPool(g, x.storage.pointer, out.storage.pointer)
+    out.node = nil
+    return Tensor.result(.avgPool(g), [x], out)
+}
+
+func avgPoolBackward(_ gy: Tensor, _ g: PoolGeometry, inputShape: [Int]) -> Tensor {
+    var out = Tensor(uninitialized: inputShape)
+    Kernels.avgPoolBackward(g, gy.storage.pointer, out.storage.pointer)
+    out.node = nil
+    return Tensor.result(.avgPoolBackward(g), [gy], out)
+}
+
+// MARK: - Composites
+
+extension Tensor {
+    /// Per-channel mean and biased variance over every axis but `axis` (batch-norm statistics),
+    /// both keeping the reduced axes as extent 1 so they broadcast back.
+    public func momentStatistics(keepingAxis axis: Int = 1) -> (mean: Tensor, variance: Tensor) {
+        let a = Shape.axis(axis, rank: rank, op: "momentStatistics")
+        let axes = (0..<rank).filter { $0 != a }
+        let mean = self.mean(axes: axes, keepDims: true)
+        let centered = self - mean
+        return (mean, (centered * centered).mean(axes: axes, keepDims: true))
+    }
+
+    /// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p).
+    public func dropout(_ p: Float, rng: inout RNG) -> Tensor {
+        require(p >= 0 && p < 1, "dropout: probability \(p) must be in [0, 1)")
+        if p == 0 { return self }
+        var mask = Tensor(uninitialized: shape)
+        let keep = 1 / (1 - p)
+        mask.withUnsafeMutableBufferPointer { m in for i in m.indices { m[i] = rng.uniform() < p ? 0 : keep } }
+        return self * mask
+    }
+
+    /// x / ||x|| along `axis` (the last by default), with eps inside the root for zero vectors.
+    public func l2Normalized(axis: Int = -1, eps: Float = 1e-12) -> Tensor {
+        self / ((self * self).sum(axis: axis, keepDims: true) + eps).sqrt()
+    }
+}
+
+/// Cosine similarity of matching rows along the last axis: [..., D] x [..., D] -> [...].
+public func cosineSimilarity(_ a: Tensor, _ b: Tensor, eps: Float = 1e-8) -> Tensor {
+    (a.l2Normalized(eps: eps) * b.l2Normalized(eps: eps)).sum(axis: -1)
+}
+
+/// All pairwise cosine similarities of rows: [N, D] x [M, D] -> [N, M].
+public func pairwiseCosineSimilarity(_ a: Tensor, _ b: Tensor, eps: Float = 1e-8) -> Tensor {
+    matmul(a.l2Normalized(eps: eps), b.l2Normalized(eps: eps), transposeB: true)
+}
