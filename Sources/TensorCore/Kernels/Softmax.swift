@@ -10,8 +10,10 @@ extension Kernels {
                 for i in 0..<n where xr[i] > m { m = xr[i] }
                 var s: Float = 0
                 for i in 0..<n { s += Foundation.exp(xr[i] - m) }
-                let lse = m + Foundation.log(s)
-                for i in 0..<n { yr[i] = xr[i] - lse }
+                // (x - m) - log s rather than x - (m + log s): m + log s rounds at the scale of
+                // the logits and would cost all precision for large ones.
+                let logS = Foundation.log(s)
+                for i in 0..<n { yr[i] = (xr[i] - m) - logS }
             }
         }
     }
@@ -31,7 +33,7 @@ extension Kernels {
                 let inv = 1 / s
                 for i in 0..<n { pr[i] *= inv }
                 let y = Int(labels[r])
-                total += Double(m + Foundation.log(s) - xr[y])
+                total += Double((m - xr[y]) + Foundation.log(s))
             }
             return Float(total / Double(rows))
         }

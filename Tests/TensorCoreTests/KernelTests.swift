@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+@testable import TensorCore
+
+/// Fast kernels against the naive Double reference on random shapes, odd sizes included.
+@Suite struct KernelTests {
+    var rng = RNG(seed: 11)
+
+    func close(_ t: Tensor, _ r: Ref, _ tol: Double = 1e-4, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(t.shape == r.shape, sourceLocation: sourceLocation)
+        let scale = max(1, r.data.map(Swift.abs).max() ?? 1)
+        let err = zip(t.scalars, r.data).map { Swift.abs(Double($0) - $1) }.max() ?? 0
+        #expect(err <= tol * scale, "max error \(err)", sourceLocation: sourceLocation)
+    }
+
+    @Test mutating func gemmOddShapes() {
+        for (m, n, k) in [(1, 1, 1), (7, 13, 5), (33, 17, 65), (64, 3, 129)] {
+            let a = randomRef([m, k], &rng), b = randomRef([k, n], &rng)
+            close(matmul(a.tensor, b.tensor), Ref.matmul(a, b))
+            close(matmul(a.tensor.transposed(), b.tensor, transposeA: true), Ref.matmul(a, b))
+        }
+    }
+
+    @Test mutating func convForwardRandomGeometries() {
+        for _ in 0..<6 {
+            let c = 1 + rng.int(3), o = 1 + rng.int(4), kh = 1 + rng.int(3), kw = 1 + rng.int(4)
+            let s = (1 + rng.int(2), 1 + rng.int(3)), p = (rng.int(2), rng.int(2))
+            let h = kh + rng.int(6), w = kw + rng.int(7)
+            let x = randomRef([1 + rng.int(3), c, h, w], &rng), wt = randomRef([o, c, kh, kw], &rng)
+            close(conv2d(x.tensor, wt.tensor, stride: s, padding: p), Ref.conv2d(x, wt, stride: s, padding: p))
+        }
+    }
+
+    @Test mutating func convBackwardKernelsAreAdjoints() {
+        // <conv(x, w), gy> = <x, bwdData(gy, w)> = <w, bwdWeight(x, gy)> on a large, parallel-split batch.
+        let geo = ConvGeometry(input: [9, 3, 13, 11], weight: [5, 3, 3, 2], stride: (2, 1), padding: (1, 1))
+        let x = Tensor.randn(geo.inputShape, rng: &rng), w = Tensor.randn(geo.weightShape, rng: &rng)
+        let gy = Tensor.randn(geo.outputShape, rng: &rng)
+        let lhs = Double((conv2d(x, w, geo) * gy).sum().item)
+        let viaData = Double((x * conv2dBackwardData(gy, w, geo)).sum().item)
+        let viaWeight = Double((w * conv2dBackwardWeight(x, gy, geo)).sum().item)
+        #expect(Swift.abs(lhs - viaData) < 1e-3 * Swift.abs(lhs) + 1e-3)
+        #expect(Swift.abs(lhs - viaWeight) < 1e-3 * Swift.abs(lhs) + 1e-3)
+    }
+
+    @Test mutating func poolingOddShapes() {
+        let x = randomRef([3, 5, 9, 7], &rng)
+        close(maxPool2d(x.tensor, kernel: (3, 3), stride: (2, 2)), x.pool(kernel: (3, 3), stride: (2, 2)) { $0.max()! })
+        close(avgPool2d(x.tensor, kernel: (2, 3)), x.pool(kernel: (2, 3), stride: (2, 3)) { $0.reduce(0, +) / 6 })
+    }
+
+    @Test mutating func broadcastAndReduceEveryPattern() {
+        let shapes: [([Int], [Int])] = [([5, 7], [7]), ([5, 7], [5, 1]), ([2, 3, 4, 5], [1, 3, 1, 1]), ([3, 1, 5], [1, 4, 1]), ([6], [])]
+        for (sa, sb) in shapes {
+            let a = randomRef(sa, &rng), b = randomRef(sb, &rng)
+            close(a.tensor * b.tensor, a * b)
+            close((a * b).tensor.sum(to: sb), (a * b).sum(to: sb))
+        }
+        let x = randomRef([4, 5, 6], &rng)
+        close(x.tensor.permuted([1, 2, 0]), x.permuted([1, 2, 0]))
+        close(x.tensor.max(axis: 1, keepDims: true), x.max(axis: 1))
+    }
+
+    @Test mutating func softmaxIsStableForLargeLogits() {
+        let x = Tensor(shape: [1, 3], scalars: [1000, 1001, 999])
+        let p = x.softmax().scalars
+        #expect(p.allSatisfy { $0.isFinite })
+        #expect(Swift.abs(p.reduce(0, +) - 1) < 1e-6)
+        #expect(softmaxCrossEntropy(logits: x, labels: [1]).item.isFinite)
+    }
+}
+
+@Suite struct RuntimeTests {
+    @Test func bestCoreFromFlags() {
+        let avx512: Set = ["sse3", "ssse3", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+        #expect(BLASRuntime.bestCore(flags: avx512, vendor: "GenuineIntel") == "SkylakeX")
+        #expect(BLASRuntime.bestCore(flags: avx512.union(["avx512_bf16"]), vendor: "GenuineIntel") == "CooperLake")
+        #expect(BLASRuntime.bestCore(flags: ["sse3", "ssse3", "sse4_2", "avx", "avx2", "fma"], vendor: "AuthenticAMD") == "Zen")
+        #expect(BLASRuntime.bestCore(flags: ["sse3", "ssse3", "sse4_2", "avx", "avx2", "fma"], vendor: "GenuineIntel") == "Haswell")
+        #expect(BLASRuntime.bestCore(flags: ["sse3"], vendor: "GenuineIntel") == "Prescott")
+        #expect(BLASRuntime.bestCore(flags: [], vendor: "") == nil)
+        // Zen and Haswell kernels are the same tier: no re-exec between them.
+        #expect(BLASRuntime.tier(of: "Zen") == BLASRuntime.tier(of: "Haswell"))
+        #expect(BLASRuntime.tier(of: "Prescott")! < BLASRuntime.tier(of: "SkylakeX")!)
+    }
+
+    @Test func coreNameIsReported() {
+        #expect(!BLASRuntime.coreName.isEmpty)
+        #expect(BLASRuntime.threads >= 1)
+    }
+
+    @Test func profilerCountsKernelCalls() {
+        let profiler = KernelProfiler.shared
+        let a = Tensor(repeating: 1, shape: [8, 4]), b = Tensor(repeating: 1, shape: [4, 3])
+        _ = matmul(a, b)
+        let entry = profiler.snapshot().first { $0.key.name == "gemm_nn" && $0.key.dims == SIMD4(8, 3, 4, 0) }
+        #expect(entry != nil)
+        #expect((entry?.entry.calls ?? 0) >= 1)
+        #expect(entry.map { $0.entry.flops.truncatingRemainder(dividingBy: 192) == 0 } ?? false)
+    }
+
+    @Test func rngStreamsAreDeterministicAndDistinct() {
+        var a = RNG(seed: 1, key: "trial", stream: "init"), b = RNG(seed: 1, key: "trial", stream: "init")
+        var c = RNG(seed: 1, key: "trial", stream: "split")
+        let xa = (0..<4).map { _ in a.next() }, xb = (0..<4).map { _ in b.next() }, xc = (0..<4).map { _ in c.next() }
+        #expect(xa == xb)
+        #expect(xa != xc)
+        var n = RNG(seed: 2)
+        let samples = (0..<20_000).map { _ in Double(n.normal()) }
+        let mean = samples.reduce(0, +) / 20_000
+        let variance = samples.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 20_000
+        #expect(Swift.abs(mean) < 0.03 && Swift.abs(variance - 1) < 0.05)
+    }
+}
