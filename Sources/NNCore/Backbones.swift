@@ -1,0 +1,35 @@
+import TensorCore
+
+/// The encoders every method shares. Each returns the network and its feature width.
+public enum Backbone {
+    /// Fully connected: flatten, then Linear + ReLU per hidden width.
+    public static func mlp(inputShape: [Int], hidden: [Int], rng: inout RNG) -> (net: Sequential, features: Int) {
+        var layers: [Module] = [Flatten()]
+        var width = inputShape.reduce(1, *)
+        for h in hidden {
+            layers.append(Linear(width, h, rng: &rng))
+            layers.append(ReLU())
+            width = h
+        }
+        return (Sequential(layers), width)
+    }
+
+    /// The standard few-shot Conv-4 (Vinyals et al. 2016; Snell et al. 2017): four blocks of
+    /// [conv3x3 (padding 1), batch-norm, ReLU, max-pool 2], then flatten. 28x28 input with width
+    /// 64 gives 64 features (28 -> 14 -> 7 -> 3 -> 1).
+    public static func conv4(inputShape: [Int], width: Int = 64, rng: inout RNG) -> (net: Sequential, features: Int) {
+        precondition(inputShape.count == 3, "NNCore: conv4 needs a [C, H, W] input shape, got \(inputShape)")
+        var layers: [Module] = []
+        var (c, h, w) = (inputShape[0], inputShape[1], inputShape[2])
+        for _ in 0..<4 {
+            precondition(h >= 2 && w >= 2, "NNCore: conv4: input \(inputShape) is too small for four 2x2 poolings")
+            layers.append(Sequential([
+                Conv2D(c, width, kernel: (3, 3), padding: (1, 1), rng: &rng),
+                BatchNorm(width), ReLU(), MaxPool((2, 2)),
+            ]))
+            (c, h, w) = (width, h / 2, w / 2)
+        }
+        layers.append(Flatten())
+        return (Sequential(layers), c * h * w)
+    }
+}

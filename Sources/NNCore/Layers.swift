@@ -1,0 +1,185 @@
+import Foundation
+import TensorCore
+
+/// y = x Wᵀ + b, with W of shape [out, in] (PyTorch's layout, so paths and shapes read the same).
+public final class Linear: Module {
+    public let inFeatures: Int, outFeatures: Int
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: inout RNG) {
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        super.init()
+        // He initialisation: variance 2 / fan_in keeps activations' scale through ReLU layers.
+        parameters["weight"] = Tensor.randn([outFeatures, inFeatures], std: (2 / Float(inFeatures)).squareRoot(), rng: &rng)
+        if bias { parameters["bias"] = Tensor(zeros: [outFeatures]) }
+    }
+
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        precondition(x.rank == 2 && x.shape[1] == inFeatures,
+                     "NNCore: Linear(\(inFeatures) -> \(outFeatures)) got input of shape \(x.shape)")
+        let y = matmul(x, ctx.parameter(self, "weight"), transposeB: true)
+        return parameters["bias"] == nil ? y : y + ctx.parameter(self, "bias")
+    }
+}
+
+/// 2-D convolution over NCHW input with an [out, in, kh, kw] kernel and optional bias.
+public final class Conv2D: Module {
+    public let stride: (Int, Int), padding: (Int, Int)
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int) = (3, 3), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), bias: Bool = true, rng: inout RNG) {
+        self.stride = stride
+        self.padding = padding
+        super.init()
+        let fanIn = inChannels * kernel.0 * kernel.1
+        parameters["weight"] = Tensor.randn([outChannels, inChannels, kernel.0, kernel.1], std: (2 / Float(fanIn)).squareRoot(), rng: &rng)
+        if bias { parameters["bias"] = Tensor(zeros: [outChannels]) }
+    }
+
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        let w = ctx.parameter(self, "weight")
+        let y = conv2d(x, w, stride: stride, padding: padding)
+        guard parameters["bias"] != nil else { return y }
+        return y + ctx.parameter(self, "bias").reshaped([1, w.shape[0], 1, 1])
+    }
+}
+
+/// Batch normalisation over axis 1 of [N, C] or [N, C, H, W]: batch statistics in training
+/// (updating running estimates with `momentum`), running statistics in evaluation.
+public final class BatchNorm: Module {
+    public let momentum: Float, eps: Float
+
+    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+        self.momentum = momentum
+        self.eps = eps
+        super.init()
+        parameters["weight"] = Tensor(repeating: 1, shape: [channels])
+        parameters["bias"] = Tensor(zeros: [channels])
+        buffers["running_mean"] = Tensor(zeros: [channels])
+        buffers["running_var"] = Tensor(repeating: 1, shape: [channels])
+    }
+
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        let c = buffers["running_mean"]!.count
+        precondition(x.rank >= 2 && x.shape[1] == c, "NNCore: BatchNorm(\(c)) got input of shape \(x.shape)")
+        var statShape = [Int](repeating: 1, count: x.rank)
+        statShape[1] = c
+        let mean: Tensor, variance: Tensor
+        if ctx.training {
+            (mean, variance) = x.momentStatistics(keepingAxis: 1)
+            if ctx.updatesRunningStatistics {
+                let n = Float(x.count / c)
+                noGrad {
+                    let m = momentum
+                    buffers["running_mean"] = buffers["running_mean"]! * (1 - m) + mean.reshaped([c]).detached * m
+                    // PyTorch keeps the unbiased variance as the running estimate.
+                    buffers["running_var"] = buffers["running_var"]! * (1 - m) + variance.reshaped([c]).detached * (m * n / Swift.max(n - 1, 1))
+                }
+            }
+        } else {
+            mean = ctx.buffer(self, "running_mean").reshaped(statShape)
+            variance = ctx.buffer(self, "running_var").reshaped(statShape)
+        }
+        let scale = ctx.parameter(self, "weight").reshaped(statShape) / (variance + eps).sqrt()
+        return (x - mean) * scale + ctx.parameter(self, "bias").reshaped(statShape)
+    }
+}
+
+public final class MaxPool: Module {
+    public let kernel: (Int, Int), stride: (Int, Int)
+    public init(_ kernel: (Int, Int) = (2, 2), stride: (Int, Int)? = nil) { self.kernel = kernel; self.stride = stride ?? kernel }
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { maxPool2d(x, kernel: kernel, stride: stride) }
+}
+
+public final class AvgPool: Module {
+    public let kernel: (Int, Int), stride: (Int, Int)
+    public init(_ kernel: (Int, Int) = (2, 2), stride: (Int, Int)? = nil) { self.kernel = kernel; self.stride = stride ?? kernel }
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { avgPool2d(x, kernel: kernel, stride: stride) }
+}
+
+public final class ReLU: Module {
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { x.relu() }
+}
+
+public final class LeakyReLU: Module {
+    public let slope: Float
+    public init(_ slope: Float = 0.01) { self.slope = slope }
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { x.leakyRelu(slope) }
+}
+
+/// Inverted dropout in training; the identity in evaluation.
+public final class Dropout: Module {
+    public let p: Float
+    public init(_ p: Float) { self.p = p }
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        ctx.training ? x.dropout(p, rng: &ctx.rng) : x
+    }
+}
+
+/// [N, ...] -> [N, rest].
+public final class Flatten: Module {
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { x.flattened() }
+}
+
+/// Children applied in order, named "0", "1", ... so paths read `encoder.0.weight`.
+public final class Sequential: Module {
+    public init(_ layers: [Module]) {
+        super.init()
+        children = layers.enumerated().map { (String($0.offset), $0.element) }
+    }
+
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        var h = x
+        for (name, layer) in children { h = ctx.child(name) { layer.forward(h, &$0) } }
+        return h
+    }
+}
+
+/// Baseline++'s classifier (Chen et al., "A Closer Look at Few-shot Classification", ICLR 2019):
+/// logits are scaled cosine similarities between features and per-class weight vectors.
+public final class CosineClassifier: Module {
+    public let scale: Float
+
+    public init(_ features: Int, _ classes: Int, scale: Float = 10, rng: inout RNG) {
+        self.scale = scale
+        super.init()
+        parameters["weight"] = Tensor.randn([classes, features], std: (1 / Float(features)).squareRoot(), rng: &rng)
+    }
+
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        pairwiseCosineSimilarity(x, ctx.parameter(self, "weight")) * scale
+    }
+}
+
+/// An LSTM cell (Hochreiter & Schmidhuber 1997), as used by the Meta-Learner LSTM: gates
+/// i, f, g, o from [x, h]; c' = σ(f)·c + σ(i)·tanh(g); h' = σ(o)·tanh(c').
+public final class LSTMCell: Module {
+    public let inputSize: Int, hiddenSize: Int
+
+    public init(_ inputSize: Int, _ hiddenSize: Int, rng: inout RNG) {
+        self.inputSize = inputSize
+        self.hiddenSize = hiddenSize
+        super.init()
+        let bound = 1 / Float(hiddenSize).squareRoot()
+        parameters["weight_ih"] = Tensor.uniform([4 * hiddenSize, inputSize], -bound, bound, rng: &rng)
+        parameters["weight_hh"] = Tensor.uniform([4 * hiddenSize, hiddenSize], -bound, bound, rng: &rng)
+        parameters["bias"] = Tensor(zeros: [4 * hiddenSize])
+    }
+
+    /// One step: (x [B, I], h [B, H], c [B, H]) -> (h', c').
+    public func step(_ x: Tensor, h: Tensor, c: Tensor, _ ctx: inout ForwardContext) -> (h: Tensor, c: Tensor) {
+        let gates = matmul(x, ctx.parameter(self, "weight_ih"), transposeB: true)
+            + matmul(h, ctx.parameter(self, "weight_hh"), transposeB: true) + ctx.parameter(self, "bias")
+        let n = hiddenSize
+        let i = gates.slice(axis: 1, 0, n).sigmoid(), f = gates.slice(axis: 1, n, 2 * n).sigmoid()
+        let g = gates.slice(axis: 1, 2 * n, 3 * n).tanh(), o = gates.slice(axis: 1, 3 * n, 4 * n).sigmoid()
+        let c2 = f * c + i * g
+        return (o * c2.tanh(), c2)
+    }
+
+    /// Runs one step from a zero state and returns h (so the cell can sit in a Sequential).
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        let zero = Tensor(zeros: [x.shape[0], hiddenSize])
+        return step(x, h: zero, c: zero, &ctx).h
+    }
+}
