@@ -19,7 +19,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: optimize),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimize),
         .target(name: "NNCore", dependencies: ["TensorCore"], swiftSettings: optimize),
         .executableTarget(
             name: "benchbench",

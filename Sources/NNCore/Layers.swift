@@ -37,10 +37,8 @@ public final class Conv2D: Module {
     }
 
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
-        let w = ctx.parameter(self, "weight")
-        let y = conv2d(x, w, stride: stride, padding: padding)
-        guard parameters["bias"] != nil else { return y }
-        return y + ctx.parameter(self, "bias").reshaped([1, w.shape[0], 1, 1])
+        let bias = parameters["bias"] == nil ? nil : ctx.parameter(self, "bias")
+        return conv2d(x, ctx.parameter(self, "weight"), bias: bias, stride: stride, padding: padding)
     }
 }
 

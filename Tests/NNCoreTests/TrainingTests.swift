@@ -31,12 +31,8 @@ func accuracy(_ logits: Tensor, _ labels: [Int32]) -> Double {
 func train(_ model: Module, _ x: Tensor, _ y: [Int32], steps: Int, lr: Float) -> Double {
     let opt = SGD(learningRate: lr, momentum: 0.9)
     for step in 0..<steps {
-        var ctx = ForwardContext(training: true, rng: RNG(seed: UInt64(step)))
-        let (_, g) = valueAndGradient(at: model.trainableParameters()) { p in
-            ctx.overrides = p
-            return Loss.crossEntropy(model.forward(x, &ctx), labels: y)
-        }
-        opt.update(model, gradients: g)
+        let loss = supervisedStep(model, opt, x: x, labels: y, rng: RNG(seed: UInt64(step)))
+        #expect(loss.isFinite)
     }
     return accuracy(model(x), y)
 }

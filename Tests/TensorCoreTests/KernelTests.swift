@@ -49,6 +49,20 @@ import Testing
         close(avgPool2d(x.tensor, kernel: (2, 3)), x.pool(kernel: (2, 3), stride: (2, 3)) { $0.reduce(0, +) / 6 })
     }
 
+    @Test func maxPoolPropagatesNaNAndPicksFirstOfTies() {
+        let x = Tensor(shape: [1, 1, 2, 4], scalars: [1, 1, 0, .nan, 1, 0, 0, 2]).requiringGrad()
+        let y = maxPool2d(x)
+        #expect(y.scalars[0] == 1 && y.scalars[1].isNaN)
+        let g = gradients(of: y, wrt: [x], seed: Tensor(shape: [1, 1, 1, 2], scalars: [1, 1]))[0]
+        #expect(g.scalars == [1, 0, 0, 1, 0, 0, 0, 0])
+    }
+
+    @Test mutating func sumIsAccurateOverLongRuns() {
+        // 1e6 values of 0.1: a single running Float sum drifts by ~1%; partial sums stay close.
+        let t = Tensor(repeating: 0.1, shape: [1_000_000])
+        #expect(Swift.abs(t.sum().item - 100_000) < 5)
+    }
+
     @Test mutating func broadcastAndReduceEveryPattern() {
         let shapes: [([Int], [Int])] = [([5, 7], [7]), ([5, 7], [5, 1]), ([2, 3, 4, 5], [1, 3, 1, 1]), ([3, 1, 5], [1, 4, 1]), ([6], [])]
         for (sa, sb) in shapes {

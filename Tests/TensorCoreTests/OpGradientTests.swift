@@ -102,6 +102,12 @@ import Testing
         }
     }
 
+    @Test mutating func conv2dWithFusedBias() {
+        let x = randomRef([2, 2, 5, 4], &rng), w = randomRef([3, 2, 3, 2], &rng), b = randomRef([3], &rng)
+        checkGradients([x, w, b], engine: { conv2d($0[0], $0[1], bias: $0[2], padding: (1, 0)) },
+                       reference: { Ref.conv2d($0[0], $0[1], stride: (1, 1), padding: (1, 0)) + Ref([1, 3, 1, 1], $0[2].data) })
+    }
+
     @Test mutating func pooling() {
         let x = randomRef([2, 3, 5, 7], &rng)
         checkGradients([x], engine: { maxPool2d($0[0], kernel: (2, 2)) },

@@ -81,8 +81,13 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
         }
         return [(logits.logSoftmax().exp() - onehot) * (g / Float(rows))]
 
-    case .conv2d(let geo):
-        return [only(0) { conv2dBackwardData(g, x[1], geo) }, only(1) { conv2dBackwardWeight(x[0], g, geo) }]
+    case .conv2d(let geo, let columns):
+        // Both gradients read gy in channel-major order: reorder it once. The forward's im2col
+        // columns are reused rather than recomputed (both are caches of recorded inputs' values).
+        let gyColumns = needs[0] || needs[1] ? Kernels.channelMajor(geo, g.storage.pointer) : nil
+        let gb = x.count == 3 ? only(2) { g.sum(to: [1, geo.outChannels, 1, 1]).reshaped([geo.outChannels]) } : nil
+        return [only(0) { conv2dBackwardData(g, x[1], geo, gyColumns: gyColumns) },
+                only(1) { conv2dBackwardWeight(x[0], g, geo, columns: columns, gyColumns: gyColumns) }] + (x.count == 3 ? [gb] : [])
     case .conv2dBackwardData(let geo):
         // y = J^T gy is bilinear in (gy, w).
         return [only(0) { conv2d(g, x[1], geo) }, only(1) { conv2dBackwardWeight(g, x[0], geo) }]

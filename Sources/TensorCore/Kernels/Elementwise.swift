@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Scalar functions the elementwise kernels are specialised on (generic over these, so each loop
@@ -30,7 +31,7 @@ enum Fn {
 
 enum Kernels {
     /// y = f(x, p) elementwise.
-    static func unary<F: UnaryFunction>(_ f: F.Type, _ name: String, _ x: UnsafePointer<Float>,
+    static func unary<F: UnaryFunction>(_ f: F.Type, _ name: StaticString, _ x: UnsafePointer<Float>,
                                          _ y: UnsafeMutablePointer<Float>, _ n: Int, _ p: Float = 0) {
         KernelProfiler.shared.measure(name, dims(n), flops: Double(n), bytes: Double(8 * n)) {
             for i in 0..<n { y[i] = F.apply(x[i], p) }
@@ -38,7 +39,7 @@ enum Kernels {
     }
 
     /// out = f(a, b) with NumPy broadcasting; `loop` holds the broadcast strides of (out, a, b).
-    static func binary<F: BinaryFunction>(_ f: F.Type, _ name: String, _ loop: StridedLoop,
+    static func binary<F: BinaryFunction>(_ f: F.Type, _ name: StaticString, _ loop: StridedLoop,
                                            _ out: UnsafeMutablePointer<Float>,
                                            _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
         let n = loop.innerCount
@@ -65,9 +66,13 @@ enum Kernels {
             loop.forEachRun { oo, ox, _ in
                 let o = out + oo, px = x + ox
                 if so == 0 {
-                    var acc: Float = 0
-                    if sx == 1 { for i in 0..<n { acc += px[i] } } else { for i in 0..<n { acc += px[i * sx] } }
-                    o[0] += acc
+                    if sx == 1 {
+                        o[0] += bb_sum(px, n)
+                    } else {
+                        var acc: Float = 0
+                        for i in 0..<n { acc += px[i * sx] }
+                        o[0] += acc
+                    }
                 } else if so == 1 && sx == 1 {
                     for i in 0..<n { o[i] += px[i] }
                 } else {
@@ -78,7 +83,7 @@ enum Kernels {
     }
 
     /// out = x read through arbitrary strides (permutation, broadcast expansion).
-    static func gatherStrided(_ name: String, _ loop: StridedLoop, _ out: UnsafeMutablePointer<Float>,
+    static func gatherStrided(_ name: StaticString, _ loop: StridedLoop, _ out: UnsafeMutablePointer<Float>,
                               _ x: UnsafePointer<Float>, count: Int) {
         let n = loop.innerCount
         let so = loop.innerStride(0), sx = loop.innerStride(1)

@@ -14,7 +14,7 @@ extension Kernels {
         }
     }
 
-    private static func gemmName(_ ta: Bool, _ tb: Bool) -> String {
+    private static func gemmName(_ ta: Bool, _ tb: Bool) -> StaticString {
         switch (ta, tb) {
         case (false, false): return "gemm_nn"
         case (true, false): return "gemm_tn"

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Geometry of a 2-D pooling window over NCHW input (no padding, floor mode).
 public struct PoolGeometry: Hashable, Sendable {
     public var planes, height, width, kernelH, kernelW, strideH, strideW: Int
@@ -21,25 +23,11 @@ extension Kernels {
     /// which is all the backward pass needs.
     static func maxPool(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                         _ argmax: UnsafeMutablePointer<Int32>) {
-        let (oh, ow) = (g.outH, g.outW)
         KernelProfiler.shared.measure("maxpool", dims(g.planes, g.height, g.width, g.kernelH),
-                                      bytes: Double(4 * g.planes * (g.height * g.width + 2 * oh * ow))) {
-            parallelFor(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { p in
-                let base = p * g.height * g.width
-                for i in 0..<oh {
-                    for j in 0..<ow {
-                        var best = -Float.infinity, at = base + i * g.strideH * g.width + j * g.strideW
-                        for a in 0..<g.kernelH {
-                            let row = base + (i * g.strideH + a) * g.width + j * g.strideW
-                            for b in 0..<g.kernelW where x[row + b] > best || (best.isNaN == false && x[row + b].isNaN) {
-                                best = x[row + b]; at = row + b
-                            }
-                        }
-                        let o = (p * oh + i) * ow + j
-                        y[o] = best
-                        argmax[o] = Int32(truncatingIfNeeded: at)
-                    }
-                }
+                                      bytes: Double(4 * g.planes * (g.height * g.width + 2 * g.outH * g.outW))) {
+            parallelRanges(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { lo, hi in
+                bb_maxpool(x, y, argmax, Int32(lo), Int32(hi), Int32(g.height), Int32(g.width),
+                           Int32(g.kernelH), Int32(g.kernelW), Int32(g.strideH), Int32(g.strideW))
             }
         }
     }
@@ -50,7 +38,7 @@ extension Kernels {
         let scale = 1 / Float(g.kernelH * g.kernelW)
         KernelProfiler.shared.measure("avgpool", dims(g.planes, g.height, g.width, g.kernelH),
                                       bytes: Double(4 * g.planes * (g.height * g.width + oh * ow))) {
-            parallelFor(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { p in
+            parallelRanges(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { lo, hi in for p in lo..<hi {
                 let base = p * g.height * g.width
                 for i in 0..<oh {
                     for j in 0..<ow {
@@ -62,7 +50,7 @@ extension Kernels {
                         y[(p * oh + i) * ow + j] = s * scale
                     }
                 }
-            }
+            } }
         }
     }
 
@@ -72,7 +60,7 @@ extension Kernels {
         let scale = 1 / Float(g.kernelH * g.kernelW)
         KernelProfiler.shared.measure("avgpool_backward", dims(g.planes, g.height, g.width, g.kernelH),
                                       bytes: Double(4 * g.planes * (g.height * g.width + oh * ow))) {
-            parallelFor(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { p in
+            parallelRanges(g.planes, grain: max(1, 65_536 / (g.height * g.width))) { lo, hi in for p in lo..<hi {
                 let base = p * g.height * g.width
                 (gx + base).update(repeating: 0, count: g.height * g.width)
                 for i in 0..<oh {
@@ -84,7 +72,7 @@ extension Kernels {
                         }
                     }
                 }
-            }
+            } }
         }
     }
 

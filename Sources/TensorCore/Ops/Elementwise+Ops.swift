@@ -1,7 +1,9 @@
+import CKernels
+
 // MARK: - Unary elementwise ops
 
 extension Tensor {
-    func mapUnary<F: UnaryFunction>(_ f: F.Type, _ name: String, _ p: Float = 0) -> Tensor {
+    func mapUnary<F: UnaryFunction>(_ f: F.Type, _ name: StaticString, _ p: Float = 0) -> Tensor {
         var out = Tensor(uninitialized: shape)
         Kernels.unary(f, name, storage.pointer, out.storage.pointer, count, p)
         out.node = nil
@@ -17,7 +19,12 @@ extension Tensor {
     public func tanh() -> Tensor { Tensor.result(.tanh, [self], mapUnary(Fn.Tanh.self, "tanh")) }
     public func relu() -> Tensor { leakyRelu(0) }
     public func leakyRelu(_ slope: Float = 0.01) -> Tensor {
-        Tensor.result(.leakyRelu(slope), [self], mapUnary(Fn.LeakyRelu.self, slope == 0 ? "relu" : "leaky_relu", slope))
+        var out = Tensor(uninitialized: shape)
+        let n = count, px = storage.pointer, po = out.storage.pointer
+        KernelProfiler.shared.measure(slope == 0 ? "relu" : "leaky_relu", dims(n), flops: Double(n), bytes: Double(8 * n)) {
+            bb_leaky_relu(px, po, n, slope)
+        }
+        return Tensor.result(.leakyRelu(slope), [self], out)
     }
 
     /// Elementwise sign (-1, 0, 1); not differentiable (a constant).
@@ -44,7 +51,7 @@ func reluGrad(_ g: Tensor, _ x: Tensor, slope: Float) -> Tensor {
     let n = x.count
     let pg = g.storage.pointer, px = x.storage.pointer, po = out.storage.pointer
     KernelProfiler.shared.measure("relu_backward", dims(n), flops: Double(n), bytes: Double(12 * n)) {
-        for i in 0..<n { po[i] = px[i] > 0 ? pg[i] : slope * pg[i] }
+        bb_relu_backward(pg, px, po, n, slope)
     }
     out.node = nil
     return Tensor.result(.reluGrad(slope), [g, x], out)
@@ -53,8 +60,8 @@ func reluGrad(_ g: Tensor, _ x: Tensor, slope: Float) -> Tensor {
 // MARK: - Binary elementwise ops with broadcasting
 
 extension Tensor {
-    func broadcastBinary<F: BinaryFunction>(_ f: F.Type, _ name: String, _ other: Tensor) -> Tensor {
-        let outShape = shape == other.shape ? shape : Shape.broadcast(shape, other.shape, op: name)
+    func broadcastBinary<F: BinaryFunction>(_ f: F.Type, _ name: StaticString, _ other: Tensor) -> Tensor {
+        let outShape = shape == other.shape ? shape : Shape.broadcast(shape, other.shape, op: "\(name)")
         var out = Tensor(uninitialized: outShape)
         let loop = StridedLoop(shape: outShape, strides: [
             Shape.strides(outShape),

@@ -1,0 +1,182 @@
+#include "ckernels.h"
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__)
+#define DISPATCH __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define DISPATCH
+#endif
+
+static inline int max_i(int a, int b) { return a > b ? a : b; }
+static inline int min_i(int a, int b) { return a < b ? a : b; }
+
+// Output columns ow whose input column ow*sw - pw + j lies inside the image: lo..<hi.
+static inline void valid_columns(const bb_conv_geometry *g, int j, int *lo, int *hi) {
+    int l = 0, h = g->out_w;
+    while (l < g->out_w && l * g->stride_w - g->pad_w + j < 0) l++;
+    while (h > l && (h - 1) * g->stride_w - g->pad_w + j >= g->width) h--;
+    *lo = l; *hi = h;
+}
+
+// Loops run (channel, kernel row, kernel column) outermost and images innermost, so each row of
+// `cols` is written front to back: writing 288 rows 62 KB apart image by image thrashed the TLB
+// and ran at a third of the memory bandwidth.
+DISPATCH
+void bb_im2col(const bb_conv_geometry *g, const float *x, float *cols, int n0, int n1) {
+    const long ohw = (long)g->out_h * g->out_w;
+    const long positions = (long)g->batch * ohw;
+    const long plane_size = (long)g->height * g->width;
+    for (int c = 0; c < g->channels; c++) {
+        for (int i = 0; i < g->kernel_h; i++) {
+            for (int j = 0; j < g->kernel_w; j++) {
+                int lo, hi;
+                valid_columns(g, j, &lo, &hi);
+                const long row = ((long)c * g->kernel_h + i) * g->kernel_w + j;
+                for (int n = n0; n < n1; n++) {
+                    const float *plane = x + ((long)n * g->channels + c) * plane_size;
+                    float *dst = cols + row * positions + n * ohw;
+                    for (int oh = 0; oh < g->out_h; oh++) {
+                        const int ih = oh * g->stride_h - g->pad_h + i;
+                        float *d = dst + (long)oh * g->out_w;
+                        if (ih < 0 || ih >= g->height) {
+                            for (int ow = 0; ow < g->out_w; ow++) d[ow] = 0;
+                            continue;
+                        }
+                        const float *src = plane + (long)ih * g->width - g->pad_w + j;
+                        for (int ow = 0; ow < lo; ow++) d[ow] = 0;
+                        if (g->stride_w == 1) {
+                            for (int ow = lo; ow < hi; ow++) d[ow] = src[ow];
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
+                        }
+                        for (int ow = hi; ow < g->out_w; ow++) d[ow] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+DISPATCH
+void bb_col2im(const bb_conv_geometry *g, const float *cols, float *x, int n0, int n1) {
+    const long ohw = (long)g->out_h * g->out_w;
+    const long positions = (long)g->batch * ohw;
+    const long plane_size = (long)g->height * g->width;
+    memset(x + (long)n0 * g->channels * plane_size, 0, sizeof(float) * (n1 - n0) * g->channels * plane_size);
+    for (int c = 0; c < g->channels; c++) {
+        for (int i = 0; i < g->kernel_h; i++) {
+            for (int j = 0; j < g->kernel_w; j++) {
+                int lo, hi;
+                valid_columns(g, j, &lo, &hi);
+                const long row = ((long)c * g->kernel_h + i) * g->kernel_w + j;
+                for (int n = n0; n < n1; n++) {
+                    float *plane = x + ((long)n * g->channels + c) * plane_size;
+                    const float *src = cols + row * positions + n * ohw;
+                    for (int oh = 0; oh < g->out_h; oh++) {
+                        const int ih = oh * g->stride_h - g->pad_h + i;
+                        if (ih < 0 || ih >= g->height) continue;
+                        float *d = plane + (long)ih * g->width - g->pad_w + j;
+                        const float *s = src + (long)oh * g->out_w;
+                        if (g->stride_w == 1) {
+                            for (int ow = lo; ow < hi; ow++) d[ow] += s[ow];
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) d[ow * g->stride_w] += s[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Branch-free selection: on random data a compare-and-branch mispredicts half the time, which
+// made max pooling ten times slower than the memory traffic it needs. NaN wins, so a diverging
+// run shows NaN instead of hiding it.
+#define TAKE_MAX(v, idx) do { const int gt_ = ((v) > best) | ((v) != (v)); \
+    best = gt_ ? (v) : best; at = gt_ ? (idx) : at; } while (0)
+
+DISPATCH
+void bb_maxpool(const float *x, float *y, int32_t *argmax, int p0, int p1,
+                int h, int w, int kh, int kw, int sh, int sw) {
+    const int oh = (h - kh) / sh + 1, ow = (w - kw) / sw + 1;
+    for (int p = p0; p < p1; p++) {
+        const long base = (long)p * h * w;
+        const float *xp = x + base;
+        float *yp = y + (long)p * oh * ow;
+        int32_t *ap = argmax + (long)p * oh * ow;
+        if (kh == 2 && kw == 2 && sh == 2 && sw == 2) {
+            for (int i = 0; i < oh; i++) {
+                const float *r0 = xp + (2 * i) * w, *r1 = r0 + w;
+                const int i0 = (2 * i) * w;
+                for (int j = 0; j < ow; j++) {
+                    float best = r0[2 * j];
+                    int at = i0 + 2 * j;
+                    TAKE_MAX(r0[2 * j + 1], i0 + 2 * j + 1);
+                    TAKE_MAX(r1[2 * j], i0 + w + 2 * j);
+                    TAKE_MAX(r1[2 * j + 1], i0 + w + 2 * j + 1);
+                    yp[i * ow + j] = best;
+                    ap[i * ow + j] = (int32_t)(base + at);
+                }
+            }
+            continue;
+        }
+        for (int i = 0; i < oh; i++) {
+            for (int j = 0; j < ow; j++) {
+                int at = i * sh * w + j * sw;
+                float best = xp[at];
+                for (int a = 0; a < kh; a++) {
+                    const int row = (i * sh + a) * w + j * sw;
+                    for (int b = 0; b < kw; b++) TAKE_MAX(xp[row + b], row + b);
+                }
+                yp[i * ow + j] = best;
+                ap[i * ow + j] = (int32_t)(base + at);
+            }
+        }
+    }
+}
+
+DISPATCH
+void bb_relu_backward(const float *g, const float *x, float *out, long n, float slope) {
+    for (long i = 0; i < n; i++) out[i] = x[i] > 0 ? g[i] : slope * g[i];
+}
+
+DISPATCH
+void bb_leaky_relu(const float *x, float *y, long n, float slope) {
+    for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : slope * x[i];
+}
+
+DISPATCH
+float bb_sum(const float *x, long n) {
+    // Blocks of 1024 summed with 16 independent lanes (the compiler keeps them in vector
+    // registers; without -ffast-math it may not reorder one accumulator), blocks added in double:
+    // fast, and a million equal terms stay accurate where one running float sum drifts by 1%.
+    double total = 0;
+    long i = 0;
+    while (i < n) {
+        const long end = i + 1024 < n ? i + 1024 : n;
+        float acc[16] = {0};
+        for (; i + 16 <= end; i += 16)
+            for (int k = 0; k < 16; k++) acc[k] += x[i + k];
+        float block = 0;
+        for (; i < end; i++) block += x[i];
+        for (int k = 0; k < 16; k++) block += acc[k];
+        total += block;
+    }
+    return (float)total;
+}
+
+DISPATCH
+void bb_swap_axes(const float *x, float *y, int a, int b, int r, const float *bias, int j0, int j1) {
+    for (int j = j0; j < j1; j++) {
+        for (int i = 0; i < a; i++) {
+            const float *src = x + ((long)i * b + j) * r;
+            float *dst = y + ((long)j * a + i) * r;
+            if (bias) {
+                const float v = bias[i];
+                for (int k = 0; k < r; k++) dst[k] = src[k] + v;
+            } else {
+                memcpy(dst, src, sizeof(float) * r);
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import NNCore
+import TensorCore
+
+/// The kernels `benchbench kernels` times and the two whole training steps.
+struct KernelCases {
+    var stopwatch: Stopwatch
+    var quick: Bool
+    var progress: (String) -> Void
+
+    // MARK: GEMM
+
+    func gemmSquare() -> [KernelResult] {
+        let sizes = quick ? [64, 256] : [64, 128, 256, 512, 1024, 2048]
+        return sizes.map { n in
+            var rng = RNG(seed: UInt64(n))
+            let a = Tensor.randn([n, n], rng: &rng), b = Tensor.randn([n, n], rng: &rng)
+            progress("gemm \(n)^3")
+            return stopwatch.result("gemm", "\(n)x\(n)x\(n)", unit: "GFLOP/s", work: 2e-9 * pow(Double(n), 3)) {
+                _ = matmul(a, b)
+            }
+        }
+    }
+
+    /// Every GEMM the MLP training step issues, found by profiling one step (so the list follows
+    /// the engine, not a guess), then timed alone.
+    func gemmAtTrainingShapes() -> [KernelResult] {
+        var step = TrainingBenchmark.mlp()
+        KernelProfiler.shared.reset()
+        step.run()
+        let keys = KernelProfiler.shared.snapshot().map(\.key).filter { $0.name.hasPrefix("gemm") }
+        return keys.sorted { $0.shape < $1.shape }.map { key in
+            let (m, n, k) = (key.dims[0], key.dims[1], key.dims[2])
+            let ta = key.name == "gemm_tn" || key.name == "gemm_tt", tb = key.name == "gemm_nt" || key.name == "gemm_tt"
+            var rng = RNG(seed: 1)
+            let a = Tensor.randn(ta ? [k, m] : [m, k], rng: &rng), b = Tensor.randn(tb ? [n, k] : [k, n], rng: &rng)
+            progress("\(key.name) \(m)x\(n)x\(k)")
+            return stopwatch.result(key.name, "\(m)x\(n)x\(k)", unit: "GFLOP/s", work: 2e-9 * Double(m * n * k)) {
+                _ = matmul(a, b, transposeA: ta, transposeB: tb)
+            }
+        }
+    }
+
+    // MARK: Convolution at conv4 shapes
+
+    /// conv4 (width 64) on 28x28 inputs, batch 64: the four layers' geometries.
+    func conv4() -> [KernelResult] {
+        let layers: [[Int]] = quick ? [[64, 64, 14, 14]] : [[64, 1, 28, 28], [64, 64, 14, 14], [64, 64, 7, 7], [64, 64, 3, 3]]
+        var out: [KernelResult] = []
+        for input in layers {
+            let geo = ConvGeometry(input: input, weight: [64, input[1], 3, 3], padding: (1, 1))
+            var rng = RNG(seed: 2)
+            let x = Tensor.randn(input, rng: &rng), w = Tensor.randn([64, input[1], 3, 3], rng: &rng)
+            let gy = Tensor.randn([input[0], 64, geo.outH, geo.outW], rng: &rng)
+            let shape = "\(input.map(String.init).joined(separator: "x"))->64"
+            let gflop = 2e-9 * Double(64 * input[1] * 9 * input[0] * geo.outH * geo.outW)
+            progress("conv2d \(shape)")
+            out.append(stopwatch.result("conv2d_fwd", shape, unit: "GFLOP/s", work: gflop) { _ = conv2d(x, w, geo) })
+            out.append(stopwatch.result("conv2d_bwd_data", shape, unit: "GFLOP/s", work: gflop) { _ = conv2dBackwardData(gy, w, geo) })
+            out.append(stopwatch.result("conv2d_bwd_weight", shape, unit: "GFLOP/s", work: gflop) { _ = conv2dBackwardWeight(x, gy, geo) })
+        }
+        return out
+    }
+
+    // MARK: Memory-bound kernels
+
+    func memoryBound() -> [KernelResult] {
+        let n = quick ? 1 << 18 : 1 << 22
+        var rng = RNG(seed: 3)
+        let a = Tensor.randn([n], rng: &rng), b = Tensor.randn([n], rng: &rng)
+        let m = Tensor.randn([n / 256, 256], rng: &rng)
+        progress("elementwise and reductions")
+        return [
+            // add reads two arrays and writes one: 12 bytes per element.
+            stopwatch.result("add", "\(n)", unit: "GB/s", work: 12e-9 * Double(n)) { _ = a + b },
+            stopwatch.result("relu", "\(n)", unit: "GB/s", work: 8e-9 * Double(n)) { _ = a.relu() },
+            stopwatch.result("sum", "\(n)", unit: "GB/s", work: 4e-9 * Double(n)) { _ = a.sum() },
+            stopwatch.result("sum_rows", "\(n / 256)x256", unit: "GB/s", work: 4e-9 * Double(n)) { _ = m.sum(axis: 0) },
+        ]
+    }
+
+    // MARK: Whole training steps
+
+    func trainingSteps() -> [KernelResult] {
+        var out: [KernelResult] = []
+        for var step in [TrainingBenchmark.mlp(), TrainingBenchmark.cnn()] {
+            progress(step.name)
+            out.append(stopwatch.result(step.name, step.shape, unit: "samples/s", work: Double(step.batch)) { step.run() })
+        }
+        return out
+    }
+
+    /// Per-kernel share of each training step's time, from the profiler over 20 steps.
+    func breakdown() -> String {
+        var lines: [String] = []
+        for var step in [TrainingBenchmark.mlp(), TrainingBenchmark.cnn()] {
+            for _ in 0..<3 { step.run() }
+            KernelProfiler.shared.reset()
+            let wall = Stopwatch.seconds { for _ in 0..<20 { step.run() } }
+            let entries = KernelProfiler.shared.snapshot()
+            let counted = entries.filter { !$0.entry.composite }.reduce(0) { $0 + $1.entry.seconds }
+            lines.append("\n\(step.name): \(String(format: "%.2f", wall / 20 * 1000)) ms/step, kernels \(String(format: "%.0f", counted / wall * 100))% of it (* encloses other kernels)")
+            for (key, e) in entries.prefix(16) {
+                let rate = e.flops > 0 ? String(format: "%.1f GFLOP/s", e.flops / e.seconds * 1e-9)
+                                       : String(format: "%.1f GB/s", e.bytes / e.seconds * 1e-9)
+                lines.append(String(format: "  %-20@ %-22@ %6.3f ms/step %5d calls  %@", (key.name + (e.composite ? "*" : "")) as NSString, key.shape as NSString,
+                                    e.seconds / 20 * 1000, e.calls, rate as NSString))
+            }
+        }
+        KernelProfiler.shared.reset()
+        return lines.joined(separator: "\n")
+    }
+
+    /// What the always-on profiler costs: per call, and on the MLP step (profiler off vs on).
+    func profilerOverhead() -> [KernelResult] {
+        let profiler = KernelProfiler.shared
+        let calls = 100_000
+        progress("profiler overhead")
+        let perCall = (0..<stopwatch.repetitions).map { _ in
+            Stopwatch.seconds { for _ in 0..<calls { profiler.measure("noop", SIMD4(1, 0, 0, 0)) {} } } / Double(calls) * 1e9
+        }.sorted()
+        var step = TrainingBenchmark.mlp()
+        var ratios: [Double] = []
+        for _ in 0..<stopwatch.repetitions {
+            profiler.isEnabled = false
+            let off = Stopwatch.seconds { for _ in 0..<20 { step.run() } }
+            profiler.isEnabled = true
+            let on = Stopwatch.seconds { for _ in 0..<20 { step.run() } }
+            ratios.append((on / off - 1) * 100)
+        }
+        ratios.sort()
+        profiler.reset()
+        return [
+            KernelResult(kernel: "profiler", shape: "per call", unit: "ns", reps: perCall.count,
+                         min: perCall.first!, median: perCall[perCall.count / 2], max: perCall.last!),
+            KernelResult(kernel: "profiler", shape: "train-mlp step", unit: "% slower", reps: ratios.count,
+                         min: ratios.first!, median: ratios[ratios.count / 2], max: ratios.last!),
+        ]
+    }
+}
+
+/// A whole training step on synthetic data (a pool of 8 batches, as the reference programs use):
+/// forward, softmax cross-entropy, backward and an SGD-momentum update (lr 0.01, μ 0.9).
+struct TrainingBenchmark {
+    let name: String
+    let shape: String
+    let batch: Int
+    let model: Module
+    let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
+    let inputs: [Tensor]
+    let labels: [[Int32]]
+    var index = 0
+
+    init(name: String, shape: String, model: Module, input: [Int], batch: Int) {
+        self.name = name
+        self.shape = shape
+        self.batch = batch
+        self.model = model
+        var rng = RNG(seed: 0, key: name, stream: "data")
+        inputs = (0..<8).map { _ in Tensor.randn([batch] + input, rng: &rng) }
+        labels = (0..<8).map { _ in (0..<batch).map { _ in Int32(rng.int(10)) } }
+    }
+
+    mutating func run() {
+        supervisedStep(model, optimizer, x: inputs[index % 8], labels: labels[index % 8])
+        index += 1
+    }
+
+    /// MLP 784-256-256-10, ReLU, batch 256.
+    static func mlp() -> TrainingBenchmark {
+        var rng = RNG(seed: 0, key: "train-mlp", stream: "init")
+        let model = Sequential([Linear(784, 256, rng: &rng), ReLU(), Linear(256, 256, rng: &rng), ReLU(), Linear(256, 10, rng: &rng)])
+        return TrainingBenchmark(name: "train-mlp", shape: "784-256-256-10 b256", model: model, input: [784], batch: 256)
+    }
+
+    /// conv3x3(32, valid)-ReLU-maxpool2-conv3x3(64, valid)-ReLU-maxpool2-fc128-ReLU-fc10, batch 128.
+    static func cnn() -> TrainingBenchmark {
+        var rng = RNG(seed: 0, key: "train-cnn", stream: "init")
+        let model = Sequential([
+            Conv2D(1, 32, rng: &rng), ReLU(), MaxPool(),
+            Conv2D(32, 64, rng: &rng), ReLU(), MaxPool(), Flatten(),
+            Linear(1600, 128, rng: &rng), ReLU(), Linear(128, 10, rng: &rng),
+        ])
+        return TrainingBenchmark(name: "train-cnn", shape: "c32-c64-fc128-10 b128", model: model, input: [1, 28, 28], batch: 128)
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import TensorCore
+
+/// `benchbench kernels`: kernel throughput and whole training steps, as a table or JSON.
+struct Kernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time GEMM, convolution, memory-bound kernels and two whole training steps.")
+
+    @Option(help: "BLAS threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Timed repetitions per kernel (the table shows their min / median / max).")
+    var repetitions = 7
+
+    @Flag(help: "A few small shapes and short timings (for smoke tests).")
+    var quick = false
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, train, profiler.")
+    var only: String?
+
+    @Flag(help: "After timing, print where the training steps spend their time, per kernel.")
+    var breakdown = false
+
+    static let groups = ["gemm", "gemm-train", "conv", "memory", "train", "profiler"]
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+        for g in selectedGroups where !Kernels.groups.contains(g) {
+            throw ValidationError("--only: unknown group '\(g)'; expected one of \(Kernels.groups.joined(separator: ", "))")
+        }
+    }
+
+    var selectedGroups: [String] {
+        only.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? Kernels.groups
+    }
+
+    func run() throws {
+        let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        BLASRuntime.setThreads(threadCount)
+        let stopwatch = Stopwatch(repetitions: quick ? 3 : repetitions, minSeconds: quick ? 0.005 : 0.05,
+                                  warmupSeconds: quick ? 0.005 : 0.1)
+        let interactive = isatty(STDERR_FILENO) != 0
+        let cases = KernelCases(stopwatch: stopwatch, quick: quick) { what in
+            FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + "timing \(what)" + (interactive ? "" : "\n")).utf8))
+        }
+        var results: [KernelResult] = []
+        for group in selectedGroups {
+            switch group {
+            case "gemm": results += cases.gemmSquare()
+            case "gemm-train": results += cases.gemmAtTrainingShapes()
+            case "conv": results += cases.conv4()
+            case "memory": results += cases.memoryBound()
+            case "train": results += cases.trainingSteps()
+            case "profiler": results += cases.profilerOverhead()
+            default: break
+            }
+        }
+        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        let report = KernelReport(cpu: BLASRuntime.cpuModel, blasCore: BLASRuntime.coreName,
+                                  blasCoreForced: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+                                  threads: BLASRuntime.threads, results: results)
+        print(json ? report.json() : report.table())
+        if breakdown { print(cases.breakdown()) }
+    }
+}
+
+struct KernelReport: Codable {
+    var cpu: String
+    var blasCore: String
+    var blasCoreForced: String?
+    var threads: Int
+    var results: [KernelResult]
+
+    func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    func table() -> String {
+        var lines = ["cpu: \(cpu)", "blas core: \(blasCore)\(blasCoreForced.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""), threads: \(threads)", ""]
+        let header = ["kernel", "shape", "unit", "min", "median", "max"]
+        let rows = results.map { r in [r.kernel, r.shape, r.unit, format(r.min), format(r.median), format(r.max)] }
+        let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                i < 3 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                      : String(repeating: " ", count: widths[i] - c.count) + c
+            }.joined(separator: "  ")
+        }
+        lines.append(line(header))
+        lines.append(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
+        lines += rows.map(line)
+        return lines.joined(separator: "\n")
+    }
+
+    private func format(_ v: Double) -> String {
+        abs(v) >= 100 ? String(format: "%.0f", v) : String(format: "%.2f", v)
+    }
+}
