@@ -25,7 +25,7 @@ let package = Package(
         .executableTarget(
             name: "benchbench",
             dependencies: [
-                "TensorCore", "NNCore",
+                "TensorCore", "NNCore", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize),

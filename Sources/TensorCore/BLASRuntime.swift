@@ -71,11 +71,17 @@ public enum BLASRuntime {
     /// The core OpenBLAS should use on this CPU, when it is stronger than the one in use; nil
     /// when the choice is already right, the user chose (OPENBLAS_CORETYPE is set), or it is unknown.
     public static func recommendedCore() -> String? {
-        if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil { return nil }
         let cpu = cpuFlags()
-        guard let best = bestCore(flags: cpu.flags, vendor: cpu.vendor),
-              let bestTier = tier(of: best) else { return nil }
-        guard let currentTier = tier(of: coreName) else { return nil }
+        return recommendation(current: coreName, flags: cpu.flags, vendor: cpu.vendor,
+                              userChoice: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"])
+    }
+
+    /// The decision itself, apart from the machine it runs on: a stronger core than `current`,
+    /// or nil when the user chose one, the current one is as good, or either is unknown.
+    static func recommendation(current: String, flags: Set<String>, vendor: String, userChoice: String?) -> String? {
+        if userChoice != nil { return nil }
+        guard let best = bestCore(flags: flags, vendor: vendor), let bestTier = tier(of: best),
+              let currentTier = tier(of: current) else { return nil }
         return currentTier < bestTier ? best : nil
     }
 

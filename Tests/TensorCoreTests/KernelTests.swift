@@ -98,6 +98,17 @@ import Testing
         #expect(BLASRuntime.tier(of: "Prescott")! < BLASRuntime.tier(of: "SkylakeX")!)
     }
 
+    @Test func prescottFallbackOnAnAVX512XeonIsCorrected() {
+        let sapphireRapids: Set = ["sse3", "ssse3", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                                   "avx512dq", "avx512cd", "avx512_bf16", "amx_tile"]
+        #expect(BLASRuntime.recommendation(current: "Prescott", flags: sapphireRapids, vendor: "GenuineIntel", userChoice: nil) == "CooperLake")
+        #expect(BLASRuntime.recommendation(current: "Prescott", flags: sapphireRapids, vendor: "GenuineIntel", userChoice: "Haswell") == nil,
+                "a user-set OPENBLAS_CORETYPE is always respected")
+        #expect(BLASRuntime.recommendation(current: "SkylakeX", flags: sapphireRapids, vendor: "GenuineIntel", userChoice: nil) == nil)
+        #expect(BLASRuntime.recommendation(current: "Zen", flags: ["avx2", "fma", "avx", "sse4_2", "ssse3", "sse3"], vendor: "AuthenticAMD", userChoice: nil) == nil)
+        #expect(BLASRuntime.recommendation(current: "Sandybridge", flags: ["avx2", "fma", "avx", "sse4_2", "ssse3", "sse3"], vendor: "AuthenticAMD", userChoice: nil) == "Zen")
+    }
+
     @Test func coreNameIsReported() {
         #expect(!BLASRuntime.coreName.isEmpty)
         #expect(BLASRuntime.threads >= 1)

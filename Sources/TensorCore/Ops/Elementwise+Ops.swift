@@ -19,7 +19,7 @@ extension Tensor {
     public func tanh() -> Tensor { Tensor.result(.tanh, [self], mapUnary(Fn.Tanh.self, "tanh")) }
     public func relu() -> Tensor { leakyRelu(0) }
     public func leakyRelu(_ slope: Float = 0.01) -> Tensor {
-        var out = Tensor(uninitialized: shape)
+        let out = Tensor(uninitialized: shape)
         let n = count, px = storage.pointer, po = out.storage.pointer
         KernelProfiler.shared.measure(slope == 0 ? "relu" : "leaky_relu", dims(n), flops: Double(n), bytes: Double(8 * n)) {
             bb_leaky_relu(px, po, n, slope)

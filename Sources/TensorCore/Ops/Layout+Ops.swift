@@ -106,7 +106,7 @@ extension Tensor {
 
     /// One-hot rows for integer labels; a constant.
     public static func oneHot(_ labels: [Int32], classes: Int) -> Tensor {
-        var t = Tensor(zeros: [labels.count, classes])
+        let t = Tensor(zeros: [labels.count, classes])
         for (i, y) in labels.enumerated() {
             require(y >= 0 && Int(y) < classes, "oneHot: label \(y) is out of range for \(classes) classes")
             t.storage.pointer[i * classes + Int(y)] = 1

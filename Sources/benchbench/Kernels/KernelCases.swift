@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 import NNCore
 import TensorCore
@@ -10,15 +11,29 @@ struct KernelCases {
 
     // MARK: GEMM
 
+    /// Square GEMMs and the MLP's first layer (256x256x784), each through the engine (`matmul`,
+    /// which allocates its result and records the call) and as a bare `cblas_sgemm` call into a
+    /// reused buffer: the ratio of the two is what the engine adds.
     func gemmSquare() -> [KernelResult] {
-        let sizes = quick ? [64, 256] : [64, 128, 256, 512, 1024, 2048]
-        return sizes.map { n in
-            var rng = RNG(seed: UInt64(n))
-            let a = Tensor.randn([n, n], rng: &rng), b = Tensor.randn([n, n], rng: &rng)
-            progress("gemm \(n)^3")
-            return stopwatch.result("gemm", "\(n)x\(n)x\(n)", unit: "GFLOP/s", work: 2e-9 * pow(Double(n), 3)) {
-                _ = matmul(a, b)
+        let shapes = (quick ? [64, 256] : [64, 128, 256, 512, 1024, 2048]).map { ($0, $0, $0) } + [(256, 256, 784)]
+        return shapes.flatMap { (m, n, k) -> [KernelResult] in
+            var rng = RNG(seed: UInt64(m * n + k))
+            let a = Tensor.randn([m, k], rng: &rng), b = Tensor.randn([k, n], rng: &rng)
+            var c = Tensor(zeros: [m, n])
+            let shape = "\(m)x\(n)x\(k)", gflop = 2e-9 * Double(m) * Double(n) * Double(k)
+            progress("gemm \(shape)")
+            let engine = stopwatch.result("gemm", shape, unit: "GFLOP/s", work: gflop) { _ = matmul(a, b) }
+            let raw = a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        stopwatch.result("sgemm (bare BLAS)", shape, unit: "GFLOP/s", work: gflop) {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                                        1, pa.baseAddress, Int32(k), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                        }
+                    }
+                }
             }
+            return [engine, raw]
         }
     }
 
