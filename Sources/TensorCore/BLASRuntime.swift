@@ -28,13 +28,14 @@ public enum BLASRuntime {
         ("Sandybridge", ["avx"]),
         ("Haswell", ["avx2", "fma"]),
         ("SkylakeX", ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]),
-        ("CooperLake", ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512_bf16"]),
     ]
 
-    /// The tier of a core name; Zen kernels sit with Haswell (same instruction set).
+    /// The tier of a core name. Kernels with the same single-precision GEMM share a tier: Zen
+    /// with Haswell (AVX2), CooperLake and SapphireRapids with SkylakeX (they add bf16 routines).
     static func tier(of core: String) -> Int? {
-        if core == "Zen" { return tiers.firstIndex { $0.core == "Haswell" } }
-        return tiers.firstIndex { $0.core.lowercased() == core.lowercased() }
+        let aliases = ["zen": "haswell", "cooperlake": "skylakex", "sapphirerapids": "skylakex"]
+        let name = aliases[core.lowercased()] ?? core.lowercased()
+        return tiers.firstIndex { $0.core.lowercased() == name }
     }
 
     /// The strongest core the CPU supports, from its feature flags, or nil when they are unknown.
