@@ -168,18 +168,82 @@ float bb_sum(const float *x, long n) {
 }
 
 DISPATCH
-void bb_swap_axes(const float *x, float *y, int a, int b, int r, const float *bias, int j0, int j1) {
-    for (int j = j0; j < j1; j++) {
-        for (int i = 0; i < a; i++) {
-            const float *src = x + ((long)i * b + j) * r;
-            float *dst = y + ((long)j * a + i) * r;
-            if (bias) {
-                const float v = bias[i];
-                for (int k = 0; k < r; k++) dst[k] = src[k] + v;
+void bb_conv_output(const float *ycol, float *y, int channels, int batch, int r, const float *bias, int relu,
+                    int n0, int n1) {
+    for (int n = n0; n < n1; n++) {
+        for (int o = 0; o < channels; o++) {
+            const float *src = ycol + ((long)o * batch + n) * r;
+            float *dst = y + ((long)n * channels + o) * r;
+            const float b = bias ? bias[o] : 0.0f;
+            if (relu) {
+                for (int k = 0; k < r; k++) { const float v = src[k] + b; dst[k] = v > 0 ? v : 0; }
             } else {
-                memcpy(dst, src, sizeof(float) * r);
+                for (int k = 0; k < r; k++) dst[k] = src[k] + b;
             }
         }
     }
 }
 
+DISPATCH
+void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol, float *bias_grad,
+                          int batch, int channels, int r, int o0, int o1) {
+    for (int o = o0; o < o1; o++) {
+        double total = 0;
+        for (int n = 0; n < batch; n++) {
+            const float *src = g + ((long)n * channels + o) * r;
+            float *dst = gycol + ((long)o * batch + n) * r;
+            if (relu_output) {
+                const float *yo = relu_output + ((long)n * channels + o) * r;
+                for (int k = 0; k < r; k++) dst[k] = yo[k] > 0 ? src[k] : 0.0f;
+            } else {
+                memcpy(dst, src, sizeof(float) * r);
+            }
+            if (bias_grad) {
+                float acc[8] = {0};
+                int k = 0;
+                for (; k + 8 <= r; k += 8)
+                    for (int l = 0; l < 8; l++) acc[l] += dst[k + l];
+                float s = 0;
+                for (; k < r; k++) s += dst[k];
+                for (int l = 0; l < 8; l++) s += acc[l];
+                total += s;
+            }
+        }
+        if (bias_grad) bias_grad[o] = (float)total;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM shapes OpenBLAS handles poorly (measured 10-25 GFLOP/s against 100+ for square ones): the
+// weight gradient of a first convolution (a few rows and columns, a huge inner dimension) and
+// products with a tiny inner dimension (a first convolution's forward, a classifier's backward).
+
+DISPATCH
+void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1, int n, long k) {
+    // C[i, j] = sum_t A[i, t] B[j, t] for rows m0..<m1 (at most 1024 outputs in all), blocked over
+    // t so that a block of every row of B stays in L2 while each row of A streams past it once;
+    // block sums are added in double.
+    enum { KB = 1024 };
+    double partial[1024];
+    const int rows = m1 - m0;
+    for (int e = 0; e < rows * n; e++) partial[e] = 0;
+    for (long t0 = 0; t0 < k; t0 += KB) {
+        const long tn = k - t0 < KB ? k - t0 : KB;
+        for (int i = 0; i < rows; i++) {
+            const float *ai = a + (long)(m0 + i) * k + t0;
+            for (int j = 0; j < n; j++) {
+                const float *bj = b + (long)j * k + t0;
+                float acc[16] = {0};
+                long t = 0;
+                for (; t + 16 <= tn; t += 16)
+                    for (int l = 0; l < 16; l++) acc[l] += ai[t + l] * bj[t + l];
+                float s = 0;
+                for (; t < tn; t++) s += ai[t] * bj[t];
+                for (int l = 0; l < 16; l++) s += acc[l];
+                partial[i * n + j] += s;
+            }
+        }
+    }
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < n; j++) c[(long)(m0 + i) * n + j] = (float)partial[i * n + j];
+}

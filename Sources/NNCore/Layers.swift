@@ -37,8 +37,14 @@ public final class Conv2D: Module {
     }
 
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        forward(x, &ctx, relu: false)
+    }
+
+    /// The convolution followed by a ReLU, fused into the kernel (`Sequential` uses this when a
+    /// ReLU follows a Conv2D).
+    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool) -> Tensor {
         let bias = parameters["bias"] == nil ? nil : ctx.parameter(self, "bias")
-        return conv2d(x, ctx.parameter(self, "weight"), bias: bias, stride: stride, padding: padding)
+        return conv2d(x, ctx.parameter(self, "weight"), bias: bias, stride: stride, padding: padding, relu: relu)
     }
 }
 
@@ -128,7 +134,19 @@ public final class Sequential: Module {
 
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
         var h = x
-        for (name, layer) in children { h = ctx.child(name) { layer.forward(h, &$0) } }
+        var i = 0
+        while i < children.count {
+            let (name, layer) = children[i]
+            // Conv2D then ReLU runs as one fused kernel: same values and gradients, two passes
+            // over the activation fewer each way.
+            if let conv = layer as? Conv2D, i + 1 < children.count, type(of: children[i + 1].module) == ReLU.self {
+                h = ctx.child(name) { conv.forward(h, &$0, relu: true) }
+                i += 2
+                continue
+            }
+            h = ctx.child(name) { layer.forward(h, &$0) }
+            i += 1
+        }
         return h
     }
 }

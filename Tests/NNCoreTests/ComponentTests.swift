@@ -14,6 +14,25 @@ import TensorCore
         #expect(net(Tensor(zeros: [2, 1, 28, 28])).shape == [2, 16])
     }
 
+    @Test func sequentialFusesConvAndReLUWithoutChangingResults() {
+        var rng = RNG(seed: 12)
+        let conv = Conv2D(2, 3, padding: (1, 1), rng: &rng)
+        let fused = Sequential([conv, ReLU()])
+        let x = Tensor.randn([2, 2, 5, 5], rng: &rng)
+        var ctx = ForwardContext.eval
+        let separate = conv.forward(x, &ctx).relu()
+        #expect(fused(x).scalars == separate.scalars)
+        let params = fused.trainableParameters()
+        let (_, g1) = valueAndGradient(at: params) { p in var c = ForwardContext(training: true, overrides: p); return fused.forward(x, &c).sum() }
+        let (_, g2) = valueAndGradient(at: params) { p in
+            var c = ForwardContext(training: true, overrides: p)
+            return c.child("0") { conv.forward(x, &$0) }.relu().sum()
+        }
+        for path in params.keys {
+            for (a, b) in zip(g1[path]!.scalars, g2[path]!.scalars) { #expect(Swift.abs(a - b) < 1e-5, "\(path)") }
+        }
+    }
+
     @Test func forwardWithSubstitutedParameters() {
         var rng = RNG(seed: 2)
         let lin = Sequential([Linear(3, 2, rng: &rng)])

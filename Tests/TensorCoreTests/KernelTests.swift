@@ -21,6 +21,14 @@ import Testing
         }
     }
 
+    @Test mutating func gemmShapeRoutedToOurLoop() {
+        // Few rows and columns with a long inner dimension (a first conv's weight gradient) leave
+        // OpenBLAS for a loop of ours; odd sizes exercise the block and vector remainders.
+        let a = randomRef([5, 9001], &rng), b = randomRef([3, 9001], &rng)
+        close(matmul(a.tensor, b.tensor, transposeB: true), Ref.matmul(a, b, tb: true), 1e-5)
+        #expect(KernelProfiler.shared.snapshot().contains { $0.key.name == "gemm_nt_long_k" })
+    }
+
     @Test mutating func convForwardRandomGeometries() {
         for _ in 0..<6 {
             let c = 1 + rng.int(3), o = 1 + rng.int(4), kh = 1 + rng.int(3), kw = 1 + rng.int(4)

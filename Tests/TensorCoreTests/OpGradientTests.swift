@@ -108,6 +108,12 @@ import Testing
                        reference: { Ref.conv2d($0[0], $0[1], stride: (1, 1), padding: (1, 0)) + Ref([1, 3, 1, 1], $0[2].data) })
     }
 
+    @Test mutating func conv2dWithFusedBiasAndReLU() {
+        let x = randomRef([2, 3, 5, 5], &rng), w = randomRef([4, 3, 3, 3], &rng), b = randomRef([4], &rng)
+        checkGradients([x, w, b], engine: { conv2d($0[0], $0[1], bias: $0[2], padding: (1, 1), relu: true) },
+                       reference: { (Ref.conv2d($0[0], $0[1], stride: (1, 1), padding: (1, 1)) + Ref([1, 4, 1, 1], $0[2].data)).map { max($0, 0) } })
+    }
+
     @Test mutating func pooling() {
         let x = randomRef([2, 3, 5, 7], &rng)
         checkGradients([x], engine: { maxPool2d($0[0], kernel: (2, 2)) },

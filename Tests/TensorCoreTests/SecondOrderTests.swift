@@ -30,6 +30,18 @@ import Testing
         })
     }
 
+    @Test mutating func hvpThroughFusedConvBiasReLU() {
+        let x = randomRef([2, 1, 4, 4], &rng), w = randomRef([2, 1, 3, 3], &rng), b = randomRef([2], &rng), v = randomRef([8, 2], &rng)
+        let labels: [Int32] = [1, 0]
+        checkHessianVector([x, w, b, v], engine: { t in
+            let h = conv2d(t[0], t[1], bias: t[2], relu: true)
+            return softmaxCrossEntropy(logits: matmul(h.reshaped([2, 8]), t[3]), labels: labels)
+        }, reference: { r in
+            let h = (Ref.conv2d(r[0], r[1], stride: (1, 1), padding: (0, 0)) + Ref([1, 2, 1, 1], r[2].data)).map { max($0, 0) }
+            return Ref.crossEntropy(Ref.matmul(Ref([2, 8], h.data), r[3]), labels: labels)
+        })
+    }
+
     @Test mutating func hvpThroughSoftTargetsAndNormalisation() {
         let a = randomRef([3, 4], &rng), t = randomRef([3, 4], &rng, low: 0, high: 1)
         checkHessianVector([a, t], engine: { x in

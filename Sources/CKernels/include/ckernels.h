@@ -28,7 +28,18 @@ void bb_relu_backward(const float *g, const float *x, float *out, long n, float 
 void bb_leaky_relu(const float *x, float *y, long n, float slope);
 /// Sum of n floats (several accumulators, so it vectorises and stays accurate).
 float bb_sum(const float *x, long n);
-/// y[j, i, :] = x[i, j, :] (+ bias[i] when bias is not NULL), for j in j0..<j1; x is [a, b, r].
-void bb_swap_axes(const float *x, float *y, int a, int b, int r, const float *bias, int j0, int j1);
+/// A convolution's output from its GEMM result: y[n, o, :] = act(ycol[o, n, :] + bias[o]) for
+/// images n0..<n1, where act is ReLU when `relu` is non-zero and bias may be NULL.
+void bb_conv_output(const float *ycol, float *y, int channels, int batch, int r, const float *bias, int relu,
+                    int n0, int n1);
+/// The backward GEMMs' view of an output gradient, for channels o0..<o1: gycol[o, n, :] = g[n, o, :],
+/// masked where relu_output <= 0 when relu_output is not NULL, with bias_grad[o] = sum of gycol[o]
+/// when bias_grad is not NULL. One pass instead of mask, reorder and reduction.
+void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol, float *bias_grad,
+                          int batch, int channels, int r, int o0, int o1);
+
+/// C[i, j] = sum_t A[i, t] B[j, t] (A [m, k], B [n, k], row-major) for rows m0..<m1: few rows
+/// and columns, long inner dimension.
+void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1, int n, long k);
 
 #endif

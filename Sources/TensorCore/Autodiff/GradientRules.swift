@@ -81,13 +81,25 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
         }
         return [(logits.logSoftmax().exp() - onehot) * (g / Float(rows))]
 
-    case .conv2d(let geo, let columns):
-        // Both gradients read gy in channel-major order: reorder it once. The forward's im2col
-        // columns are reused rather than recomputed (both are caches of recorded inputs' values).
-        let gyColumns = needs[0] || needs[1] ? Kernels.channelMajor(geo, g.storage.pointer) : nil
-        let gb = x.count == 3 ? only(2) { g.sum(to: [1, geo.outChannels, 1, 1]).reshaped([geo.outChannels]) } : nil
-        return [only(0) { conv2dBackwardData(g, x[1], geo, gyColumns: gyColumns) },
-                only(1) { conv2dBackwardWeight(x[0], g, geo, columns: columns, gyColumns: gyColumns) }] + (x.count == 3 ? [gb] : [])
+    case .conv2d(let geo, let columns, let relu):
+        // The forward's im2col columns are reused rather than recomputed, and both GEMM gradients
+        // read gy in channel-major order, reordered once (both are caches of recorded values).
+        let o = geo.outChannels
+        if !GradMode.isEnabled {
+            // First order: one pass masks gy by the fused ReLU, reorders it and sums the bias gradient.
+            let gb = x.count == 3 && needs[2] ? Tensor(zeros: [o]) : nil
+            let gyColumns = Kernels.gradColumns(geo, g.storage.pointer, reluOutput: relu ? y.storage.pointer : nil,
+                                                biasGrad: gb?.storage.pointer)
+            return [only(0) { conv2dBackwardData(g, x[1], geo, gyColumns: gyColumns) },
+                    only(1) { conv2dBackwardWeight(x[0], g, geo, columns: columns, gyColumns: gyColumns) }] + (x.count == 3 ? [gb] : [])
+        }
+        // Recorded backward: the same steps as differentiable ops. y > 0 exactly where the
+        // pre-activation is, so the output serves as the ReLU's mask.
+        let gz = relu ? reluGrad(g, y, slope: 0) : g
+        let gyColumns = needs[0] || needs[1] ? Kernels.gradColumns(geo, gz.storage.pointer) : nil
+        let gb = x.count == 3 ? only(2) { gz.sum(to: [1, o, 1, 1]).reshaped([o]) } : nil
+        return [only(0) { conv2dBackwardData(gz, x[1], geo, gyColumns: gyColumns) },
+                only(1) { conv2dBackwardWeight(x[0], gz, geo, columns: columns, gyColumns: gyColumns) }] + (x.count == 3 ? [gb] : [])
     case .conv2dBackwardData(let geo):
         // y = J^T gy is bilinear in (gy, w).
         return [only(0) { conv2d(g, x[1], geo) }, only(1) { conv2dBackwardWeight(g, x[0], geo) }]

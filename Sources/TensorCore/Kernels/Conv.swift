@@ -66,17 +66,6 @@ extension Kernels {
         }
     }
 
-    /// Reorders [A, B, R] to [B, A, R] (the batch and channel axes around a GEMM), adding
-    /// `bias[i]` to row i of A on the way when given (a convolution's bias, fused into the copy).
-    static func swapLeadingAxes(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, a: Int, b: Int, r: Int,
-                                bias: UnsafePointer<Float>? = nil) {
-        KernelProfiler.shared.measure("swap_axes", dims(a, b, r), bytes: Double(8 * a * b * r)) {
-            parallelRanges(b, grain: max(1, 65_536 / max(1, a * r))) { lo, hi in
-                bb_swap_axes(x, y, Int32(a), Int32(b), Int32(r), bias, Int32(lo), Int32(hi))
-            }
-        }
-    }
-
     /// im2col(x) in a buffer of its own.
     static func columns(_ g: ConvGeometry, _ x: UnsafePointer<Float>) -> TensorStorage {
         let cols = TensorStorage(uninitializedCount: g.patch * g.positions)
@@ -84,21 +73,35 @@ extension Kernels {
         return cols
     }
 
-    /// gy [N, O, OH, OW] reordered to [O, N, OH, OW], the layout the backward GEMMs read.
-    static func channelMajor(_ g: ConvGeometry, _ gy: UnsafePointer<Float>) -> TensorStorage {
+    /// gy [N, O, OH, OW] reordered to [O, N, OH, OW], the layout the backward GEMMs read; masked
+    /// where `reluOutput` <= 0 when given (a fused ReLU's backward), and with the bias gradient
+    /// written to `biasGrad` when given, all in one pass.
+    static func gradColumns(_ g: ConvGeometry, _ gy: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>? = nil,
+                            biasGrad: UnsafeMutablePointer<Float>? = nil) -> TensorStorage {
         let out = TensorStorage(uninitializedCount: g.outChannels * g.positions)
-        swapLeadingAxes(gy, out.pointer, a: g.batch, b: g.outChannels, r: g.outH * g.outW)
+        let r = g.outH * g.outW
+        KernelProfiler.shared.measure("conv_grad_columns", dims(g.batch, g.outChannels, r), bytes: Double(4 * g.outChannels * g.positions * (reluOutput == nil ? 2 : 3))) {
+            parallelRanges(g.outChannels, grain: max(1, 65_536 / max(1, g.positions))) { lo, hi in
+                bb_conv_grad_columns(gy, reluOutput, out.pointer, biasGrad, Int32(g.batch), Int32(g.outChannels), Int32(r), Int32(lo), Int32(hi))
+            }
+        }
         return out
     }
 
-    /// y[N, O, OH, OW] = conv(x, w) (+ bias) via im2col + one GEMM over the whole batch. Returns
-    /// the im2col columns, which the weight gradient needs again.
+    /// y[N, O, OH, OW] = act(conv(x, w) + bias) via im2col + one GEMM over the whole batch; the
+    /// bias and ReLU are applied while the GEMM's result is reordered to NCHW. Returns the im2col
+    /// columns, which the weight gradient needs again.
     static func conv2dForward(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) -> TensorStorage {
+                              bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>) -> TensorStorage {
         let cols = columns(g, x)
         let ycol = TensorStorage(uninitializedCount: g.outChannels * g.positions)
         gemm(transA: false, transB: false, m: g.outChannels, n: g.positions, k: g.patch, w, cols.pointer, ycol.pointer)
-        swapLeadingAxes(ycol.pointer, y, a: g.outChannels, b: g.batch, r: g.outH * g.outW, bias: bias)
+        let r = g.outH * g.outW
+        KernelProfiler.shared.measure("conv_output", dims(g.batch, g.outChannels, r), bytes: Double(8 * g.outChannels * g.positions)) {
+            parallelRanges(g.batch, grain: max(1, 65_536 / max(1, g.outChannels * r))) { lo, hi in
+                bb_conv_output(ycol.pointer, y, Int32(g.outChannels), Int32(g.batch), Int32(r), bias, relu ? 1 : 0, Int32(lo), Int32(hi))
+            }
+        }
         return cols
     }
 

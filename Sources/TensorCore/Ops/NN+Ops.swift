@@ -39,38 +39,40 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor) -> Tensor {
 // MARK: - Convolution and pooling
 
 /// 2-D convolution (cross-correlation) of x [N, C, H, W] with w [O, C, KH, KW], plus an optional
-/// per-channel bias [O] (added inside the kernel's final copy rather than in a pass of its own).
-public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)) -> Tensor {
-    conv2d(x, w, ConvGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding), bias: bias)
+/// per-channel bias [O] and an optional ReLU. Bias and ReLU are applied inside the kernel's final
+/// copy rather than in passes of their own, and the ReLU's backward is fused likewise.
+public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                   relu: Bool = false) -> Tensor {
+    conv2d(x, w, ConvGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding), bias: bias, relu: relu)
 }
 
-public func conv2d(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, bias: Tensor? = nil) -> Tensor {
+public func conv2d(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, bias: Tensor? = nil, relu: Bool = false) -> Tensor {
     require(x.shape == g.inputShape && w.shape == g.weightShape,
             "conv2d: input \(describe(x.shape)) and weight \(describe(w.shape)) do not match the geometry \(describe(g.inputShape)), \(describe(g.weightShape))")
     if let bias { require(bias.shape == [g.outChannels], "conv2d: bias \(describe(bias.shape)) must be [\(g.outChannels)]") }
     var out = Tensor(uninitialized: g.outputShape)
     let columns = KernelProfiler.shared.measure("conv2d", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
-        Kernels.conv2dForward(g, x.storage.pointer, w.storage.pointer, bias: bias?.storage.pointer, out.storage.pointer)
+        Kernels.conv2dForward(g, x.storage.pointer, w.storage.pointer, bias: bias?.storage.pointer, relu: relu, out.storage.pointer)
     }
     out.node = nil
-    return Tensor.result(.conv2d(g, columns: columns), bias.map { [x, w, $0] } ?? [x, w], out)
+    return Tensor.result(.conv2d(g, columns: columns, relu: relu), bias.map { [x, w, $0] } ?? [x, w], out)
 }
 
-/// The gradient of `conv2d` with respect to its input: J_xᵀ gy. `gyColumns` may pass gy already
-/// reordered channel-major (`Kernels.channelMajor`), when the caller has it.
+/// The gradient of `conv2d` (without ReLU) with respect to its input: J_xᵀ gy.
 public func conv2dBackwardData(_ gy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
     conv2dBackwardData(gy, w, g, gyColumns: nil)
 }
 
-/// The gradient of `conv2d` with respect to its weight.
+/// The gradient of `conv2d` (without ReLU) with respect to its weight.
 public func conv2dBackwardWeight(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> Tensor {
     conv2dBackwardWeight(x, gy, g, columns: nil, gyColumns: nil)
 }
 
+/// `gyColumns`, when the caller has it, is gy already reordered channel-major (`Kernels.gradColumns`).
 func conv2dBackwardData(_ gy: Tensor, _ w: Tensor, _ g: ConvGeometry, gyColumns: TensorStorage?) -> Tensor {
     var out = Tensor(uninitialized: g.inputShape)
     KernelProfiler.shared.measure("conv2d_bwd_data", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
-        Kernels.conv2dBackwardData(g, gyColumns ?? Kernels.channelMajor(g, gy.storage.pointer), w.storage.pointer, out.storage.pointer)
+        Kernels.conv2dBackwardData(g, gyColumns ?? Kernels.gradColumns(g, gy.storage.pointer), w.storage.pointer, out.storage.pointer)
     }
     out.node = nil
     return Tensor.result(.conv2dBackwardData(g), [gy, w], out)
@@ -80,7 +82,7 @@ func conv2dBackwardWeight(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry, columns:
     var out = Tensor(uninitialized: g.weightShape)
     KernelProfiler.shared.measure("conv2d_bwd_weight", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
         Kernels.conv2dBackwardWeight(g, columns ?? Kernels.columns(g, x.storage.pointer),
-                                     gyColumns ?? Kernels.channelMajor(g, gy.storage.pointer), out.storage.pointer)
+                                     gyColumns ?? Kernels.gradColumns(g, gy.storage.pointer), out.storage.pointer)
     }
     out.node = nil
     return Tensor.result(.conv2dBackwardWeight(g), [x, gy], out)
