@@ -9,8 +9,29 @@
 #define DISPATCH
 #endif
 
-static inline int max_i(int a, int b) { return a > b ? a : b; }
-static inline int min_i(int a, int b) { return a < b ? a : b; }
+// Eight floats as one value: one AVX register in the AVX2/AVX-512 clones, two SSE registers in the
+// baseline one. memcpy makes the loads and stores unaligned-safe and compiles to single moves.
+typedef float v8f __attribute__((vector_size(32)));
+static inline v8f load8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+
+// Rows of a convolution's im2col are short (11 floats for a 3x3 kernel on 13x13): a vector loop
+// plus a scalar remainder spends most of its time on the remainder, so the last eight floats are
+// handled as one (overlapping) vector instead.
+static inline void copy_row(float *d, const float *s, int n) {
+    if (n < 8) { for (int i = 0; i < n; i++) d[i] = s[i]; return; }
+    for (int i = 0; i + 8 <= n; i += 8) store8(d + i, load8(s + i));
+    if (n % 8) store8(d + n - 8, load8(s + n - 8));
+}
+
+// d += s. The overlapping tail is computed from d's values before any store, so positions that
+// two vectors cover get the same sum twice rather than s added twice.
+static inline void add_row(float *d, const float *s, int n) {
+    if (n < 8) { for (int i = 0; i < n; i++) d[i] += s[i]; return; }
+    const v8f tail = load8(d + n - 8) + load8(s + n - 8);
+    for (int i = 0; i < n - 8; i += 8) store8(d + i, load8(d + i) + load8(s + i));
+    store8(d + n - 8, tail);
+}
 
 // Output columns ow whose input column ow*sw - pw + j lies inside the image: lo..<hi.
 static inline void valid_columns(const bb_conv_geometry *g, int j, int *lo, int *hi) {
@@ -47,7 +68,7 @@ void bb_im2col(const bb_conv_geometry *g, const float *x, float *cols, int n0, i
                         const float *src = plane + (long)ih * g->width - g->pad_w + j;
                         for (int ow = 0; ow < lo; ow++) d[ow] = 0;
                         if (g->stride_w == 1) {
-                            for (int ow = lo; ow < hi; ow++) d[ow] = src[ow];
+                            copy_row(d + lo, src + lo, hi - lo);
                         } else {
                             for (int ow = lo; ow < hi; ow++) d[ow] = src[ow * g->stride_w];
                         }
@@ -80,7 +101,7 @@ void bb_col2im(const bb_conv_geometry *g, const float *cols, float *x, int n0, i
                         float *d = plane + (long)ih * g->width - g->pad_w + j;
                         const float *s = src + (long)oh * g->out_w;
                         if (g->stride_w == 1) {
-                            for (int ow = lo; ow < hi; ow++) d[ow] += s[ow];
+                            add_row(d + lo, s + lo, hi - lo);
                         } else {
                             for (int ow = lo; ow < hi; ow++) d[ow * g->stride_w] += s[ow];
                         }

@@ -15,9 +15,15 @@ public enum BLASRuntime {
     /// OpenBLAS's build configuration string (version and build options).
     public static var config: String { String(cString: openblas_get_config()) }
 
+    /// OpenBLAS's own thread count (1 once the engine has run a GEMM: see `Parallelism`).
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// Runs `body` with OpenBLAS's own threading at `n` threads (to time OpenBLAS as others call it).
+    public static func withOwnThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        openblas_set_num_threads(Int32(n))
+        defer { openblas_set_num_threads(1) }
+        return try body()
+    }
 
     /// OpenBLAS x86-64 core names, weakest first, with the CPU flags (from /proc/cpuinfo) each
     /// one needs. Vendors only matter for the AVX2 tier, where OpenBLAS has a Zen kernel.

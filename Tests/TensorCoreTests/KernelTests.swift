@@ -21,6 +21,16 @@ import Testing
         }
     }
 
+    @Test mutating func gemmSplitAcrossThreadsByRowsAndByColumns() {
+        // Large enough to be split (rows when m >= n, columns otherwise), every transpose.
+        for (m, n, k) in [(101, 90, 70), (40, 203, 80)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = randomRef(ta ? [k, m] : [m, k], &rng), b = randomRef(tb ? [n, k] : [k, n], &rng)
+                close(matmul(a.tensor, b.tensor, transposeA: ta, transposeB: tb), Ref.matmul(a, b, ta: ta, tb: tb))
+            }
+        }
+    }
+
     @Test mutating func gemmShapeRoutedToOurLoop() {
         // Few rows and columns with a long inner dimension (a first conv's weight gradient) leave
         // OpenBLAS for a loop of ours; odd sizes exercise the block and vector remainders.

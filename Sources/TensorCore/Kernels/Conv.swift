@@ -1,3 +1,4 @@
+import CBLAS
 import CKernels
 import Foundation
 
@@ -120,10 +121,10 @@ extension Kernels {
     }
 }
 
-/// Runs `body(lo, hi)` over a split of 0..<n across the cores, in chunks of at least `grain`
-/// items; with too little work it runs inline (Dispatch costs a few microseconds per call).
+/// Runs `body(lo, hi)` over a split of 0..<n across `Parallelism.threads`, in chunks of at least
+/// `grain` items; with too little work it runs inline (Dispatch costs a few microseconds a call).
 func parallelRanges(_ n: Int, grain: Int, _ body: (Int, Int) -> Void) {
-    let chunks = min(coreCount, n / max(grain, 1))
+    let chunks = min(Parallelism.threads, n / max(grain, 1))
     if chunks < 2 {
         body(0, n)
         return
@@ -133,4 +134,16 @@ func parallelRanges(_ n: Int, grain: Int, _ body: (Int, Int) -> Void) {
     }
 }
 
-let coreCount = ProcessInfo.processInfo.activeProcessorCount
+/// How the engine uses the cores.
+///
+/// All parallelism is the engine's own: kernels, GEMMs included, split their work across
+/// `threads` Dispatch workers, and OpenBLAS runs single-threaded inside each piece. OpenBLAS's own
+/// thread pool busy-waits between calls, and on a 2-core machine its spinning worker took the
+/// second core from the engine's parallel loops (im2col ran at half speed); splitting GEMMs
+/// ourselves measured as fast as OpenBLAS's threading at the training steps' shapes.
+public enum Parallelism {
+    nonisolated(unsafe) public static var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    /// Makes OpenBLAS single-threaded once, before the first GEMM.
+    static let blasSingleThreaded: Void = openblas_set_num_threads(1)
+}

@@ -18,9 +18,22 @@ extension Kernels {
             }
             return
         }
+        _ = Parallelism.blasSingleThreaded
         KernelProfiler.shared.measure(gemmName(transA, transB), dims(m, n, k), flops: flops) {
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(n))
+            let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+            // Split C's longer side across the engine's threads, each block one single-threaded
+            // OpenBLAS call. Row blocks of op(A) start a row (or, transposed, a column) further
+            // in; column blocks of op(B) likewise; leading dimensions stay those of the whole.
+            let splitRows = m >= n
+            parallelRanges(splitRows ? m : n, grain: max(8, (1 << 18) / max(1, (splitRows ? n : m) * k))) { lo, hi in
+                if splitRows {
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(hi - lo), Int32(n), Int32(k), alpha,
+                                a + (transA ? lo : lo * lda), Int32(lda), b, Int32(ldb), beta, c + lo * n, Int32(n))
+                } else {
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(hi - lo), Int32(k), alpha,
+                                a, Int32(lda), b + (transB ? lo * ldb : lo), Int32(ldb), beta, c + lo, Int32(n))
+                }
+            }
         }
     }
 

@@ -7,7 +7,7 @@ struct Kernels: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time GEMM, convolution, memory-bound kernels and two whole training steps.")
 
-    @Option(help: "BLAS threads (default: all cores).")
+    @Option(help: "Threads the engine splits kernels and GEMMs across (default: all cores).")
     var threads: Int?
 
     @Option(help: "Timed repetitions per kernel (the table shows their min / median / max).")
@@ -40,8 +40,7 @@ struct Kernels: ParsableCommand {
     }
 
     func run() throws {
-        let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        BLASRuntime.setThreads(threadCount)
+        Parallelism.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         let stopwatch = Stopwatch(repetitions: quick ? 3 : repetitions, minSeconds: quick ? 0.005 : 0.05,
                                   warmupSeconds: quick ? 0.005 : 0.1)
         let interactive = isatty(STDERR_FILENO) != 0
@@ -63,7 +62,7 @@ struct Kernels: ParsableCommand {
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let report = KernelReport(cpu: BLASRuntime.cpuModel, blasCore: BLASRuntime.coreName,
                                   blasCoreForced: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
-                                  threads: BLASRuntime.threads, results: results)
+                                  threads: Parallelism.threads, results: results)
         print(json ? report.json() : report.table())
         if breakdown { print(cases.breakdown()) }
     }
@@ -84,7 +83,7 @@ struct KernelReport: Codable {
     }
 
     func table() -> String {
-        var lines = ["cpu: \(cpu)", "blas core: \(blasCore)\(blasCoreForced.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""), threads: \(threads)", ""]
+        var lines = ["cpu: \(cpu)", "blas core: \(blasCore)\(blasCoreForced.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""), threads: \(threads) (the engine's; OpenBLAS single-threaded per call)", ""]
         let header = ["kernel", "shape", "unit", "min", "median", "max"]
         let rows = results.map { r in [r.kernel, r.shape, r.unit, format(r.min), format(r.median), format(r.max)] }
         let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
