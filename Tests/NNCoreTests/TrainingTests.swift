@@ -69,6 +69,22 @@ func train(_ model: Module, _ x: Tensor, _ y: [Int32], steps: Int, lr: Float) ->
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
     }
 
+    @Test func optimizerUpdatesParametersInPlace() {
+        // A reference to a parameter kept alive past the backward pass would make every update
+        // copy the parameter: the buffer's address must not change across steps.
+        var rng = RNG(seed: 10)
+        let (x, y) = blobs(classes: 2, perClass: 4, shape: [5], seed: 11)
+        let model = Sequential([Linear(5, 3, rng: &rng)])
+        let opt = SGD(learningRate: 0.1, momentum: 0.9)
+        func address() -> UnsafePointer<Float>? { model.trainableParameters()["0.weight"]!.withUnsafeBufferPointer { $0.baseAddress } }
+        supervisedStep(model, opt, x: x, labels: y)
+        let before = address()
+        let values = model.trainableParameters()["0.weight"]!.scalars
+        supervisedStep(model, opt, x: x, labels: y)
+        #expect(address() == before)
+        #expect(model.trainableParameters()["0.weight"]!.scalars != values)
+    }
+
     @Test func frozenParametersDoNotMoveAndOthersDo() {
         var rng = RNG(seed: 6)
         let (x, y) = blobs(classes: 2, perClass: 4, shape: [5], seed: 7)

@@ -97,9 +97,9 @@ struct KernelCases {
 
     // MARK: Whole training steps
 
-    func trainingSteps() -> [KernelResult] {
+    func trainingSteps(_ steps: [TrainingBenchmark]) -> [KernelResult] {
         var out: [KernelResult] = []
-        for var step in [TrainingBenchmark.mlp(), TrainingBenchmark.cnn()] {
+        for var step in steps {
             progress(step.name)
             out.append(stopwatch.result(step.name, step.shape, unit: "samples/s", work: Double(step.batch)) { step.run() })
         }

@@ -19,19 +19,20 @@ struct Kernels: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, train, profiler.")
+    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, train (both steps), train-mlp, train-cnn, profiler.")
     var only: String?
 
     @Flag(help: "After timing, print where the training steps spend their time, per kernel.")
     var breakdown = false
 
     static let groups = ["gemm", "gemm-train", "conv", "memory", "train", "profiler"]
+    static let extraGroups = ["train-mlp", "train-cnn"]
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
-        for g in selectedGroups where !Kernels.groups.contains(g) {
-            throw ValidationError("--only: unknown group '\(g)'; expected one of \(Kernels.groups.joined(separator: ", "))")
+        for g in selectedGroups where !(Kernels.groups + Kernels.extraGroups).contains(g) {
+            throw ValidationError("--only: unknown group '\(g)'; expected one of \((Kernels.groups + Kernels.extraGroups).joined(separator: ", "))")
         }
     }
 
@@ -54,7 +55,9 @@ struct Kernels: ParsableCommand {
             case "gemm-train": results += cases.gemmAtTrainingShapes()
             case "conv": results += cases.conv4()
             case "memory": results += cases.memoryBound()
-            case "train": results += cases.trainingSteps()
+            case "train": results += cases.trainingSteps([TrainingBenchmark.mlp(), TrainingBenchmark.cnn()])
+            case "train-mlp": results += cases.trainingSteps([TrainingBenchmark.mlp()])
+            case "train-cnn": results += cases.trainingSteps([TrainingBenchmark.cnn()])
             case "profiler": results += cases.profilerOverhead()
             default: break
             }
