@@ -234,6 +234,27 @@ void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol
     }
 }
 
+DISPATCH
+void bb_fill_rows(float *y, const float *row, int rows, int cols) {
+    for (int r = 0; r < rows; r++) memcpy(y + (long)r * cols, row, sizeof(float) * cols);
+}
+
+DISPATCH
+void bb_linear_grad(const float *g, const float *relu_output, float *gz, float *bias_grad, int rows, int cols) {
+    if (bias_grad) for (int c = 0; c < cols; c++) bias_grad[c] = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *gr = g + (long)r * cols;
+        const float *src = gr;
+        if (relu_output) {
+            const float *yr = relu_output + (long)r * cols;
+            float *zr = gz + (long)r * cols;
+            for (int c = 0; c < cols; c++) zr[c] = yr[c] > 0 ? gr[c] : 0.0f;
+            src = zr;
+        }
+        if (bias_grad) for (int c = 0; c < cols; c++) bias_grad[c] += src[c];
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // GEMM shapes OpenBLAS handles poorly (measured 10-25 GFLOP/s against 100+ for square ones): the
 // weight gradient of a first convolution (a few rows and columns, a huge inner dimension) and

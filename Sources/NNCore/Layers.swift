@@ -15,10 +15,15 @@ public final class Linear: Module {
     }
 
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        forward(x, &ctx, relu: false)
+    }
+
+    /// The layer followed by a ReLU, fused (`Sequential` uses this when a ReLU follows).
+    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool) -> Tensor {
         precondition(x.rank == 2 && x.shape[1] == inFeatures,
                      "NNCore: Linear(\(inFeatures) -> \(outFeatures)) got input of shape \(x.shape)")
-        let y = matmul(x, ctx.parameter(self, "weight"), transposeB: true)
-        return parameters["bias"] == nil ? y : y + ctx.parameter(self, "bias")
+        let bias = parameters["bias"] == nil ? nil : ctx.parameter(self, "bias")
+        return linear(x, ctx.parameter(self, "weight"), bias: bias, relu: relu)
     }
 }
 
@@ -137,12 +142,19 @@ public final class Sequential: Module {
         var i = 0
         while i < children.count {
             let (name, layer) = children[i]
-            // Conv2D then ReLU runs as one fused kernel: same values and gradients, two passes
-            // over the activation fewer each way.
-            if let conv = layer as? Conv2D, i + 1 < children.count, type(of: children[i + 1].module) == ReLU.self {
-                h = ctx.child(name) { conv.forward(h, &$0, relu: true) }
-                i += 2
-                continue
+            // Conv2D or Linear then ReLU runs as one fused kernel: same values and gradients, two
+            // passes over the activation fewer each way.
+            if i + 1 < children.count, type(of: children[i + 1].module) == ReLU.self {
+                if let conv = layer as? Conv2D {
+                    h = ctx.child(name) { conv.forward(h, &$0, relu: true) }
+                    i += 2
+                    continue
+                }
+                if let dense = layer as? Linear {
+                    h = ctx.child(name) { dense.forward(h, &$0, relu: true) }
+                    i += 2
+                    continue
+                }
             }
             h = ctx.child(name) { layer.forward(h, &$0) }
             i += 1

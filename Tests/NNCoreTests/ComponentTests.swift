@@ -33,6 +33,26 @@ import TensorCore
         }
     }
 
+    @Test func sequentialFusesLinearAndReLUWithoutChangingResults() {
+        var rng = RNG(seed: 13)
+        let dense = Linear(4, 6, rng: &rng)
+        dense.parameters["bias"] = Tensor.randn([6], rng: &rng)
+        let fused = Sequential([dense, ReLU()])
+        let x = Tensor.randn([3, 4], rng: &rng)
+        var ctx = ForwardContext.eval
+        let separate = (matmul(x, dense.parameters["weight"]!, transposeB: true) + dense.parameters["bias"]!).relu()
+        for (a, b) in zip(fused(x).scalars, separate.scalars) { #expect(Swift.abs(a - b) < 1e-6) }
+        #expect(dense.forward(x, &ctx).shape == [3, 6])
+        let params = fused.trainableParameters()
+        let (_, g1) = valueAndGradient(at: params) { p in var c = ForwardContext(training: true, overrides: p); return fused.forward(x, &c).sum() }
+        let (_, g2) = valueAndGradient(at: params) { p in
+            (matmul(x, p["0.weight"]!, transposeB: true) + p["0.bias"]!).relu().sum()
+        }
+        for path in params.keys {
+            for (a, b) in zip(g1[path]!.scalars, g2[path]!.scalars) { #expect(Swift.abs(a - b) < 1e-5, "\(path)") }
+        }
+    }
+
     @Test func forwardWithSubstitutedParameters() {
         var rng = RNG(seed: 2)
         let lin = Sequential([Linear(3, 2, rng: &rng)])

@@ -52,6 +52,15 @@ import Testing
                        reference: { Ref.matmul($0[0], $0[1], tb: true) })
     }
 
+    @Test mutating func fusedLinearWithBiasAndReLU() {
+        let x = randomRef([5, 4], &rng), w = randomRef([3, 4], &rng), b = randomRef([3], &rng)
+        for relu in [false, true] {
+            checkGradients([x, w, b], engine: { linear($0[0], $0[1], bias: $0[2], relu: relu) },
+                           reference: { r in (Ref.matmul(r[0], r[1], tb: true) + r[2]).map { relu ? max($0, 0) : $0 } })
+        }
+        checkGradients([x, w], engine: { linear($0[0], $0[1]) }, reference: { Ref.matmul($0[0], $0[1], tb: true) })
+    }
+
     @Test mutating func reductions() {
         let x = randomRef([3, 4, 5], &rng)
         checkGradients([x], engine: { $0[0].sum(axes: [0, 2]) }, reference: { Ref([4], $0[0].sum(to: [1, 4, 1]).data) })

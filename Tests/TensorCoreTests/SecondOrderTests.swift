@@ -30,6 +30,17 @@ import Testing
         })
     }
 
+    @Test mutating func hvpThroughFusedLinearReLU() {
+        let x = randomRef([4, 3], &rng), w = randomRef([5, 3], &rng), b = randomRef([5], &rng), v = randomRef([2, 5], &rng)
+        let labels: [Int32] = [0, 1, 1, 0]
+        checkHessianVector([x, w, b, v], engine: { t in
+            softmaxCrossEntropy(logits: linear(linear(t[0], t[1], bias: t[2], relu: true), t[3]), labels: labels)
+        }, reference: { r in
+            let h = (Ref.matmul(r[0], r[1], tb: true) + r[2]).map { max($0, 0) }
+            return Ref.crossEntropy(Ref.matmul(h, r[3], tb: true), labels: labels)
+        })
+    }
+
     @Test mutating func hvpThroughFusedConvBiasReLU() {
         let x = randomRef([2, 1, 4, 4], &rng), w = randomRef([2, 1, 3, 3], &rng), b = randomRef([2], &rng), v = randomRef([8, 2], &rng)
         let labels: [Int32] = [1, 0]

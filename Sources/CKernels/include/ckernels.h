@@ -38,6 +38,13 @@ void bb_conv_output(const float *ycol, float *y, int channels, int batch, int r,
 void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol, float *bias_grad,
                           int batch, int channels, int r, int o0, int o1);
 
+/// Copies `row` (cols floats) into each of `rows` rows of y: a bias laid down for a GEMM to add to.
+void bb_fill_rows(float *y, const float *row, int rows, int cols);
+/// A dense layer's output gradient made ready for its GEMMs in one pass: gz = g masked where
+/// relu_output <= 0 (when relu_output is not NULL; gz unused otherwise), and bias_grad = column
+/// sums of the masked gradient (when bias_grad is not NULL).
+void bb_linear_grad(const float *g, const float *relu_output, float *gz, float *bias_grad, int rows, int cols);
+
 /// C[i, j] = sum_t A[i, t] B[j, t] (A [m, k], B [n, k], row-major) for rows m0..<m1: few rows
 /// and columns, long inner dimension.
 void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1, int n, long k);

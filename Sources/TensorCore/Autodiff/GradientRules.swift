@@ -41,6 +41,22 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
         let gb = only(1) { tb ? matmul(g, a, transposeA: true, transposeB: ta) : matmul(a, g, transposeA: !ta) }
         return [ga, gb]
 
+    case .linear(let relu):
+        // y = act(x Wᵀ + b): mask g by the ReLU (y > 0 exactly where the pre-activation is), then
+        // gx = gz W, gW = gzᵀ x, gb = column sums of gz.
+        let hasBias = x.count == 3
+        let gz: Tensor, gb: Tensor?
+        if !GradMode.isEnabled && (relu || (hasBias && needs[2])) {
+            // First order: masking and the bias gradient in one pass.
+            let grad = hasBias && needs[2] ? Tensor(zeros: [y.shape[1]]) : nil
+            gz = linearGradient(g, reluOutput: relu ? y : nil, biasGrad: grad)
+            gb = grad
+        } else {
+            gz = relu ? reluGrad(g, y, slope: 0) : g
+            gb = hasBias ? only(2) { gz.sum(to: [y.shape[1]]) } : nil
+        }
+        return [only(0) { matmul(gz, x[1]) }, only(1) { matmul(gz, x[0], transposeA: true) }] + (hasBias ? [gb] : [])
+
     case .sumTo: return [g.broadcast(to: x[0].shape)]
     case .broadcastTo: return [g.sum(to: x[0].shape)]
     case .maxAlong:

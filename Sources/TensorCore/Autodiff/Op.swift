@@ -14,6 +14,7 @@ enum Op: CustomStringConvertible {
     case reluGrad(Float)          // (g, x) -> g where x > 0, else slope * g: one pass instead of mask + mul
     // Linear algebra.
     case matmul(transA: Bool, transB: Bool)
+    case linear(relu: Bool)       // act(x Wᵀ + b): bias laid down for the GEMM to add to, ReLU in place
     // Reductions and broadcasting (each is the other's gradient).
     case sumTo([Int])
     case broadcastTo([Int])
@@ -55,6 +56,7 @@ enum Op: CustomStringConvertible {
         case .leakyRelu(let a): return "leakyRelu(\(a))"
         case .reluGrad(let a): return "reluGrad(\(a))"
         case .matmul(let ta, let tb): return "matmul(\(ta), \(tb))"
+        case .linear(let relu): return "linear(relu: \(relu))"
         case .sumTo(let s): return "sumTo(\(describe(s)))"
         case .broadcastTo(let s): return "broadcastTo(\(describe(s)))"
         case .maxAlong(let a): return "max(axis: \(a))"

@@ -1,3 +1,5 @@
+import CKernels
+
 // MARK: - Matrix products
 
 /// op(a) · op(b), where op transposes the last two axes when asked. Both rank 2, or both rank 3
@@ -19,4 +21,42 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     }
     out.node = nil
     return Tensor.result(.matmul(transA: transposeA, transB: transposeB), [a, b], out)
+}
+
+/// A dense layer: act(x Wᵀ + b) for x [N, in], W [out, in], b [out], act ReLU or identity. The bias
+/// is laid down first and the GEMM adds to it (which also spares OpenBLAS its pass zeroing the
+/// output), and the ReLU runs in place: one pass over the output instead of three.
+public func linear(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil, relu: Bool = false) -> Tensor {
+    require(x.rank == 2 && w.rank == 2 && x.shape[1] == w.shape[1],
+            "linear: input \(describe(x.shape)) and weight \(describe(w.shape)) must be [N, in] and [out, in]")
+    let (n, out) = (x.shape[0], w.shape[0])
+    if let bias { require(bias.shape == [out], "linear: bias \(describe(bias.shape)) must be [\(out)]") }
+    var y = Tensor(uninitialized: [n, out])
+    let py = y.storage.pointer
+    if let bias {
+        KernelProfiler.shared.measure("fill_rows", dims(n, out), bytes: Double(4 * n * out)) {
+            bb_fill_rows(py, bias.storage.pointer, Int32(n), Int32(out))
+        }
+    }
+    Kernels.gemm(transA: false, transB: true, m: n, n: out, k: x.shape[1], x.storage.pointer, w.storage.pointer,
+                 beta: bias == nil ? 0 : 1, py)
+    if relu {
+        KernelProfiler.shared.measure("relu", dims(n * out), flops: Double(n * out), bytes: Double(8 * n * out)) {
+            bb_leaky_relu(py, py, n * out, 0)
+        }
+    }
+    y.node = nil
+    return Tensor.result(.linear(relu: relu), bias.map { [x, w, $0] } ?? [x, w], y)
+}
+
+/// The first-order backward of `linear`'s bias and ReLU in one pass: g masked where `reluOutput`
+/// <= 0 (or g itself without ReLU), writing the bias gradient's column sums to `biasGrad`.
+func linearGradient(_ g: Tensor, reluOutput: Tensor?, biasGrad: Tensor?) -> Tensor {
+    let (rows, cols) = (g.shape[0], g.shape[1])
+    let gz = reluOutput == nil ? g : Tensor(uninitialized: g.shape)
+    KernelProfiler.shared.measure("linear_grad", dims(rows, cols), bytes: Double(4 * rows * cols * (reluOutput == nil ? 1 : 3))) {
+        bb_linear_grad(g.storage.pointer, reluOutput?.storage.pointer, gz.storage.pointer, biasGrad?.storage.pointer,
+                       Int32(rows), Int32(cols))
+    }
+    return gz
 }
