@@ -1,4 +1,5 @@
 #include "ckernels.h"
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__linux__)
@@ -252,6 +253,43 @@ void bb_linear_grad(const float *g, const float *relu_output, float *gz, float *
             src = zr;
         }
         if (bias_grad) for (int c = 0; c < cols; c++) bias_grad[c] += src[c];
+    }
+}
+
+DISPATCH
+void bb_sgd_update(float *p, const float *g, float *v, long n, float lr, float mu, float wd, int nesterov) {
+    if (!v) {
+        for (long i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);
+        return;
+    }
+    if (nesterov) {
+        for (long i = 0; i < n; i++) {
+            const float d = g[i] + wd * p[i];
+            const float vi = mu * v[i] + d;
+            v[i] = vi;
+            p[i] -= lr * (d + mu * vi);
+        }
+    } else {
+        for (long i = 0; i < n; i++) {
+            const float vi = mu * v[i] + g[i] + wd * p[i];
+            v[i] = vi;
+            p[i] -= lr * vi;
+        }
+    }
+}
+
+DISPATCH
+void bb_adam_update(float *p, const float *g, float *m, float *v, long n, float lr, float b1, float b2, float eps,
+                    float wd, int decoupled, float c1, float c2) {
+    const float inv_c1 = 1.0f / c1, inv_c2 = 1.0f / c2;
+    for (long i = 0; i < n; i++) {
+        const float d = decoupled ? g[i] : g[i] + wd * p[i];
+        const float mi = b1 * m[i] + (1 - b1) * d;
+        const float vi = b2 * v[i] + (1 - b2) * d * d;
+        m[i] = mi;
+        v[i] = vi;
+        const float step = (mi * inv_c1) / (sqrtf(vi * inv_c2) + eps);
+        p[i] -= lr * (step + (decoupled ? wd * p[i] : 0.0f));
     }
 }
 

@@ -47,22 +47,10 @@ public final class SGD: Optimizer {
     public override var stateCount: Int { momentum == 0 ? 0 : 1 }
 
     public override func applySingle(_ parameter: inout Tensor, _ gradient: Tensor, _ state: inout [Tensor]) {
-        let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = self.nesterov
-        gradient.withUnsafeBufferPointer { g in
-            parameter.withUnsafeMutableBufferPointer { p in
-                if mu == 0 {
-                    for i in p.indices { p[i] -= lr * (g[i] + wd * p[i]) }
-                    return
-                }
-                state[0].withUnsafeMutableBufferPointer { v in
-                    for i in p.indices {
-                        let d = g[i] + wd * p[i]
-                        v[i] = mu * v[i] + d
-                        p[i] -= lr * (nesterov ? d + mu * v[i] : v[i])
-                    }
-                }
-            }
-        }
+        var velocity = state.popLast()
+        UpdateKernels.sgd(&parameter, gradient: gradient, velocity: &velocity, lr: learningRate, momentum: momentum,
+                          weightDecay: weightDecay, nesterov: nesterov)
+        if let velocity { state.append(velocity) }
     }
 }
 
@@ -84,27 +72,11 @@ public final class Adam: Optimizer {
     public override var stateCount: Int { 2 }
 
     public override func applySingle(_ parameter: inout Tensor, _ gradient: Tensor, _ state: inout [Tensor]) {
-        let (b1, b2, eps, wd, lr) = (beta1, beta2, eps, weightDecay, learningRate)
         let t = Float(step)
-        let c1 = 1 - Float.pow(b1, t), c2 = 1 - Float.pow(b2, t)
-        let decoupled = self.decoupled
-        var m = state[0], v = state[1]
-        state = []
-        gradient.withUnsafeBufferPointer { g in
-            parameter.withUnsafeMutableBufferPointer { p in
-                m.withUnsafeMutableBufferPointer { m in
-                    v.withUnsafeMutableBufferPointer { v in
-                        for i in p.indices {
-                            let d = decoupled ? g[i] : g[i] + wd * p[i]
-                            m[i] = b1 * m[i] + (1 - b1) * d
-                            v[i] = b2 * v[i] + (1 - b2) * d * d
-                            let update = (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
-                            p[i] -= lr * (update + (decoupled ? wd * p[i] : 0))
-                        }
-                    }
-                }
-            }
-        }
+        var v = state.removeLast(), m = state.removeLast()
+        UpdateKernels.adam(&parameter, gradient: gradient, m: &m, v: &v, lr: learningRate, beta1: beta1, beta2: beta2,
+                           eps: eps, weightDecay: weightDecay, decoupled: decoupled,
+                           c1: 1 - Float.pow(beta1, t), c2: 1 - Float.pow(beta2, t))
         state = [m, v]
     }
 }

@@ -45,6 +45,13 @@ void bb_fill_rows(float *y, const float *row, int rows, int cols);
 /// sums of the masked gradient (when bias_grad is not NULL).
 void bb_linear_grad(const float *g, const float *relu_output, float *gz, float *bias_grad, int rows, int cols);
 
+/// SGD step in place (PyTorch's formulation): d = g + wd p; v = mu v + d; p -= lr (nesterov ? d + mu v : v).
+/// Without momentum (v NULL): p -= lr d.
+void bb_sgd_update(float *p, const float *g, float *v, long n, float lr, float mu, float wd, int nesterov);
+/// Adam / AdamW step in place; c1 and c2 are the bias corrections 1 - b1^t and 1 - b2^t.
+void bb_adam_update(float *p, const float *g, float *m, float *v, long n, float lr, float b1, float b2, float eps,
+                    float wd, int decoupled, float c1, float c2);
+
 /// C[i, j] = sum_t A[i, t] B[j, t] (A [m, k], B [n, k], row-major) for rows m0..<m1: few rows
 /// and columns, long inner dimension.
 void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1, int n, long k);
