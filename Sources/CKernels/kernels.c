@@ -236,8 +236,16 @@ void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol
 }
 
 DISPATCH
-void bb_fill_rows(float *y, const float *row, int rows, int cols) {
-    for (int r = 0; r < rows; r++) memcpy(y + (long)r * cols, row, sizeof(float) * cols);
+void bb_fill_block(float *y, long ld, const float *row, int r0, int r1, int c0, int c1) {
+    for (int r = r0; r < r1; r++) memcpy(y + r * ld + c0, row + c0, sizeof(float) * (c1 - c0));
+}
+
+DISPATCH
+void bb_relu_block(float *y, long ld, int r0, int r1, int c0, int c1) {
+    for (int r = r0; r < r1; r++) {
+        float *yr = y + r * ld;
+        for (int c = c0; c < c1; c++) yr[c] = yr[c] > 0 ? yr[c] : 0.0f;
+    }
 }
 
 DISPATCH

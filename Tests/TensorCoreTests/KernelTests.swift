@@ -31,6 +31,15 @@ import Testing
         }
     }
 
+    @Test mutating func fusedLinearBiasAndReLUOnSplitBlocks() {
+        // Bias and ReLU are applied per GEMM thread block: rows split (m >= n) and columns split.
+        for (rows, inputs, outputs) in [(300, 200, 100), (40, 200, 300)] {
+            let x = randomRef([rows, inputs], &rng), w = randomRef([outputs, inputs], &rng), b = randomRef([outputs], &rng)
+            close(linear(x.tensor, w.tensor, bias: b.tensor, relu: true), (Ref.matmul(x, w, tb: true) + b).map { max($0, 0) })
+            close(linear(x.tensor, w.tensor, bias: b.tensor), Ref.matmul(x, w, tb: true) + b)
+        }
+    }
+
     @Test mutating func gemmShapeRoutedToOurLoop() {
         // Few rows and columns with a long inner dimension (a first conv's weight gradient) leave
         // OpenBLAS for a loop of ours; odd sizes exercise the block and vector remainders.

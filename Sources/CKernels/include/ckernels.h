@@ -38,8 +38,11 @@ void bb_conv_output(const float *ycol, float *y, int channels, int batch, int r,
 void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol, float *bias_grad,
                           int batch, int channels, int r, int o0, int o1);
 
-/// Copies `row` (cols floats) into each of `rows` rows of y: a bias laid down for a GEMM to add to.
-void bb_fill_rows(float *y, const float *row, int rows, int cols);
+/// Copies row[c0..<c1] into rows r0..<r1 of y (leading dimension ld): a bias laid down for a
+/// GEMM to add to, block by block where the GEMM's threads will find it in their caches.
+void bb_fill_block(float *y, long ld, const float *row, int r0, int r1, int c0, int c1);
+/// ReLU in place on rows r0..<r1, columns c0..<c1 of y (leading dimension ld).
+void bb_relu_block(float *y, long ld, int r0, int r1, int c0, int c1);
 /// A dense layer's output gradient made ready for its GEMMs in one pass: gz = g masked where
 /// relu_output <= 0 (when relu_output is not NULL; gz unused otherwise), and bias_grad = column
 /// sums of the masked gradient (when bias_grad is not NULL).

@@ -4,15 +4,21 @@ import CKernels
 extension Kernels {
     /// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, through OpenBLAS. `lda`/`ldb` are the
     /// row lengths of A and B as stored (before the transpose flags apply).
+    ///
+    /// `prologue` and `epilogue`, when given, run on each thread's block of C (rows, columns)
+    /// just before and after its GEMM, while that block is in the thread's cache: a bias laid down
+    /// for beta = 1 to add to, an activation applied in place.
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      alpha: Float = 1, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                     beta: Float = 0, _ c: UnsafeMutablePointer<Float>) {
+                     beta: Float = 0, _ c: UnsafeMutablePointer<Float>,
+                     prologue: ((Range<Int>, Range<Int>) -> Void)? = nil,
+                     epilogue: ((Range<Int>, Range<Int>) -> Void)? = nil) {
         let lda = transA ? m : k
         let ldb = transB ? k : n
         let flops = 2 * Double(m) * Double(n) * Double(k)
         // A few rows and columns with a long inner dimension (a first convolution's weight gradient):
         // OpenBLAS reaches 10-15 GFLOP/s there, a blocked loop of ours several times that.
-        if alpha == 1 && beta == 0 && !transA && transB && m * n <= 1024 && k >= 8192 {
+        if alpha == 1 && beta == 0 && prologue == nil && epilogue == nil && !transA && transB && m * n <= 1024 && k >= 8192 {
             KernelProfiler.shared.measure("gemm_nt_long_k", dims(m, n, k), flops: flops) {
                 parallelRanges(m, grain: 1) { lo, hi in bb_gemm_nt_long_k(a, b, c, Int32(lo), Int32(hi), Int32(n), k) }
             }
@@ -26,6 +32,8 @@ extension Kernels {
             // in; column blocks of op(B) likewise; leading dimensions stay those of the whole.
             let splitRows = m >= n
             parallelRanges(splitRows ? m : n, grain: max(8, (1 << 18) / max(1, (splitRows ? n : m) * k))) { lo, hi in
+                let (rows, cols) = splitRows ? (lo..<hi, 0..<n) : (0..<m, lo..<hi)
+                prologue?(rows, cols)
                 if splitRows {
                     cblas_sgemm(CblasRowMajor, ta, tb, Int32(hi - lo), Int32(n), Int32(k), alpha,
                                 a + (transA ? lo : lo * lda), Int32(lda), b, Int32(ldb), beta, c + lo * n, Int32(n))
@@ -33,6 +41,7 @@ extension Kernels {
                     cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(hi - lo), Int32(k), alpha,
                                 a, Int32(lda), b + (transB ? lo * ldb : lo), Int32(ldb), beta, c + lo, Int32(n))
                 }
+                epilogue?(rows, cols)
             }
         }
     }
