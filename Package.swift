@@ -22,15 +22,17 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimize),
         .target(name: "NNCore", dependencies: ["TensorCore"], swiftSettings: optimize),
+        .target(name: "DataCore", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimize),
         .executableTarget(
             name: "benchbench",
             dependencies: [
-                "TensorCore", "NNCore", "CBLAS",
+                "TensorCore", "NNCore", "DataCore", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "TensorCore"]),
+        .testTarget(name: "DataCoreTests", dependencies: ["DataCore", "TensorCore", "CZlib"]),
         .testTarget(name: "EndToEndTests", dependencies: ["benchbench"]),
     ],
     swiftLanguageModes: [.v5]
