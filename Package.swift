@@ -23,10 +23,12 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimize),
         .target(name: "NNCore", dependencies: ["TensorCore"], swiftSettings: optimize),
         .target(name: "DataCore", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimize),
+        .target(name: "Methods", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
+        .target(name: "Evaluation", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
         .executableTarget(
             name: "benchbench",
             dependencies: [
-                "TensorCore", "NNCore", "DataCore", "CBLAS",
+                "TensorCore", "NNCore", "DataCore", "Methods", "Evaluation", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize),

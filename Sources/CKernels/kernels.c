@@ -301,6 +301,91 @@ void bb_adam_update(float *p, const float *g, float *m, float *v, long n, float 
     }
 }
 
+DISPATCH
+void bb_batchnorm_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean_out, float *invstd_out,
+                          int n, int channels, long hw, float eps, int relu, int c0, int c1) {
+    const double count = (double)n * (double)hw;
+    for (int c = c0; c < c1; c++) {
+        double s = 0, s2 = 0;
+        for (int b = 0; b < n; b++) {
+            const float *xp = x + ((long)b * channels + c) * hw;
+            float a1[8] = {0}, a2[8] = {0};
+            long i = 0;
+            for (; i + 8 <= hw; i += 8)
+                for (int l = 0; l < 8; l++) { const float v = xp[i + l]; a1[l] += v; a2[l] += v * v; }
+            float t1 = 0, t2 = 0;
+            for (; i < hw; i++) { t1 += xp[i]; t2 += xp[i] * xp[i]; }
+            for (int l = 0; l < 8; l++) { t1 += a1[l]; t2 += a2[l]; }
+            s += t1; s2 += t2;
+        }
+        const double m = s / count;
+        double var = s2 / count - m * m;
+        if (var < 0) var = 0;
+        const float invstd = (float)(1.0 / sqrt(var + eps));
+        mean_out[c] = (float)m;
+        invstd_out[c] = invstd;
+        const float scale = gamma[c] * invstd, shift = beta[c] - (float)m * scale;
+        for (int b = 0; b < n; b++) {
+            const float *xp = x + ((long)b * channels + c) * hw;
+            float *yp = y + ((long)b * channels + c) * hw;
+            if (relu) {
+                for (long i = 0; i < hw; i++) { const float v = xp[i] * scale + shift; yp[i] = v > 0 ? v : 0.0f; }
+            } else {
+                for (long i = 0; i < hw; i++) yp[i] = xp[i] * scale + shift;
+            }
+        }
+    }
+}
+
+DISPATCH
+void bb_batchnorm_backward(const float *g, const float *x, const float *gamma, const float *beta, const float *mean,
+                           const float *invstd, float *dx, float *dgamma, float *dbeta,
+                           int n, int channels, long hw, int relu, int c0, int c1) {
+    // The ReLU's mask is recomputed from x (one multiply-add) rather than read from the output:
+    // one array fewer to stream, twice.
+    const double count = (double)n * (double)hw;
+    for (int c = c0; c < c1; c++) {
+        const float m = mean[c], is = invstd[c];
+        const float scale = gamma[c] * is, shift = beta[c] - m * scale;
+        double sg = 0, sgx = 0;
+        for (int b = 0; b < n; b++) {
+            const long base = ((long)b * channels + c) * hw;
+            const float *gp = g + base, *xp = x + base;
+            float a1[8] = {0}, a2[8] = {0};
+            long i = 0;
+            for (; i + 8 <= hw; i += 8)
+                for (int l = 0; l < 8; l++) {
+                    const float xv = xp[i + l];
+                    const float gz = (!relu || xv * scale + shift > 0) ? gp[i + l] : 0.0f;
+                    a1[l] += gz; a2[l] += gz * (xv - m);
+                }
+            float t1 = 0, t2 = 0;
+            for (; i < hw; i++) {
+                const float gz = (!relu || xp[i] * scale + shift > 0) ? gp[i] : 0.0f;
+                t1 += gz; t2 += gz * (xp[i] - m);
+            }
+            for (int l = 0; l < 8; l++) { t1 += a1[l]; t2 += a2[l]; }
+            sg += t1; sgx += t2;
+        }
+        const float db = (float)sg, dg = (float)(sgx * is);      // dgamma = sum gz * xhat
+        if (dbeta) dbeta[c] = db;
+        if (dgamma) dgamma[c] = dg;
+        if (!dx) continue;
+        // dx = gamma * invstd * (gz - mean(gz) - xhat * mean(gz xhat))
+        const float mb = (float)(db / count), mg = (float)(dg / count);
+        for (int b = 0; b < n; b++) {
+            const long base = ((long)b * channels + c) * hw;
+            const float *gp = g + base, *xp = x + base;
+            float *dp = dx + base;
+            for (long i = 0; i < hw; i++) {
+                const float xv = xp[i];
+                const float gz = (!relu || xv * scale + shift > 0) ? gp[i] : 0.0f;
+                dp[i] = scale * (gz - mb - (xv - m) * is * mg);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // GEMM shapes OpenBLAS handles poorly (measured 10-25 GFLOP/s against 100+ for square ones): the
 // weight gradient of a first convolution (a few rows and columns, a huge inner dimension) and

@@ -69,28 +69,33 @@ public final class BatchNorm: Module {
     }
 
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        forward(x, &ctx, relu: false)
+    }
+
+    /// The normalisation followed by a ReLU, fused (`Sequential` uses this when a ReLU follows).
+    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool) -> Tensor {
         let c = buffers["running_mean"]!.count
         precondition(x.rank >= 2 && x.shape[1] == c, "NNCore: BatchNorm(\(c)) got input of shape \(x.shape)")
-        var statShape = [Int](repeating: 1, count: x.rank)
-        statShape[1] = c
-        let mean: Tensor, variance: Tensor
+        let gamma = ctx.parameter(self, "weight"), beta = ctx.parameter(self, "bias")
         if ctx.training {
-            (mean, variance) = x.momentStatistics(keepingAxis: 1)
+            let (y, mean, variance) = batchNorm(x, gamma: gamma, beta: beta, eps: eps, relu: relu)
             if ctx.updatesRunningStatistics {
-                let n = Float(x.count / c)
+                let n = Float(x.count / c), m = momentum
                 noGrad {
-                    let m = momentum
-                    buffers["running_mean"] = buffers["running_mean"]! * (1 - m) + mean.reshaped([c]).detached * m
+                    buffers["running_mean"] = buffers["running_mean"]! * (1 - m) + mean * m
                     // PyTorch keeps the unbiased variance as the running estimate.
-                    buffers["running_var"] = buffers["running_var"]! * (1 - m) + variance.reshaped([c]).detached * (m * n / Swift.max(n - 1, 1))
+                    buffers["running_var"] = buffers["running_var"]! * (1 - m) + variance * (m * n / Swift.max(n - 1, 1))
                 }
             }
-        } else {
-            mean = ctx.buffer(self, "running_mean").reshaped(statShape)
-            variance = ctx.buffer(self, "running_var").reshaped(statShape)
+            return y
         }
-        let scale = ctx.parameter(self, "weight").reshaped(statShape) / (variance + eps).sqrt()
-        return (x - mean) * scale + ctx.parameter(self, "bias").reshaped(statShape)
+        var statShape = [Int](repeating: 1, count: x.rank)
+        statShape[1] = c
+        let mean = ctx.buffer(self, "running_mean").reshaped(statShape)
+        let variance = ctx.buffer(self, "running_var").reshaped(statShape)
+        let scale = gamma.reshaped(statShape) / (variance + eps).sqrt()
+        let y = (x - mean) * scale + beta.reshaped(statShape)
+        return relu ? y.relu() : y
     }
 }
 
@@ -142,7 +147,7 @@ public final class Sequential: Module {
         var i = 0
         while i < children.count {
             let (name, layer) = children[i]
-            // Conv2D or Linear then ReLU runs as one fused kernel: same values and gradients, two
+            // Conv2D, Linear or BatchNorm then ReLU runs as one fused kernel: same values and gradients, two
             // passes over the activation fewer each way.
             if i + 1 < children.count, type(of: children[i + 1].module) == ReLU.self {
                 if let conv = layer as? Conv2D {
@@ -152,6 +157,11 @@ public final class Sequential: Module {
                 }
                 if let dense = layer as? Linear {
                     h = ctx.child(name) { dense.forward(h, &$0, relu: true) }
+                    i += 2
+                    continue
+                }
+                if let norm = layer as? BatchNorm {
+                    h = ctx.child(name) { norm.forward(h, &$0, relu: true) }
                     i += 2
                     continue
                 }

@@ -6,7 +6,7 @@ struct Benchbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchbench",
         abstract: "Benchmark low-label learning methods: train, evaluate, store, compare, report.",
-        subcommands: [Kernels.self])
+        subcommands: [Run.self, DataCommand.self, Kernels.self])
 
     static func main() {
         // Before OpenBLAS does any work: make it use the best kernel this CPU has (may re-exec once).

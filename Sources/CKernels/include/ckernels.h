@@ -55,6 +55,16 @@ void bb_sgd_update(float *p, const float *g, float *v, long n, float lr, float m
 void bb_adam_update(float *p, const float *g, float *m, float *v, long n, float lr, float b1, float b2, float eps,
                     float wd, int decoupled, float c1, float c2);
 
+/// Batch normalisation in training mode for channels c0..<c1 of x [n, channels, hw]: batch mean and
+/// 1/sqrt(var + eps) per channel (written out), y = gamma xhat + beta, then ReLU when `relu`.
+void bb_batchnorm_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean_out, float *invstd_out,
+                          int n, int channels, long hw, float eps, int relu, int c0, int c1);
+/// Its backward for channels c0..<c1: g masked where the pre-activation is <= 0 when `relu`, then dbeta, dgamma and
+/// dx = gamma invstd (gz - mean(gz) - xhat mean(gz xhat)). Any of dx, dgamma, dbeta may be NULL.
+void bb_batchnorm_backward(const float *g, const float *x, const float *gamma, const float *beta, const float *mean,
+                           const float *invstd, float *dx, float *dgamma, float *dbeta,
+                           int n, int channels, long hw, int relu, int c0, int c1);
+
 /// C[i, j] = sum_t A[i, t] B[j, t] (A [m, k], B [n, k], row-major) for rows m0..<m1: few rows
 /// and columns, long inner dimension.
 void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1, int n, long k);

@@ -121,6 +121,24 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
         return [only(0) { conv2d(g, x[1], geo) }, only(1) { conv2dBackwardWeight(g, x[0], geo) }]
     case .conv2dBackwardWeight(let geo):
         return [only(0) { conv2dBackwardData(x[1], g, geo) }, only(1) { conv2d(x[0], g, geo) }]
+    case .batchNorm(let eps, let relu, let mean, let invstd):
+        if !GradMode.isEnabled {
+            return batchNormBackward(g, x: x[0], gamma: x[1], beta: x[2], mean: mean, invstd: invstd, relu: relu, needs: needs)
+        }
+        // Recorded: the same formula with differentiable ops, statistics recomputed from x so
+        // that their dependence on x is differentiated too.
+        let c = x[0].shape[1]
+        var statShape = [Int](repeating: 1, count: x[0].rank)
+        statShape[1] = c
+        let m = Float(x[0].count / c)
+        let gz = relu ? reluGrad(g, y, slope: 0) : g
+        let (mu, variance) = x[0].momentStatistics(keepingAxis: 1)
+        let inv = 1 / (variance + eps).sqrt()
+        let xhat = (x[0] - mu) * inv
+        let dbeta = gz.sum(to: statShape), dgamma = (gz * xhat).sum(to: statShape)
+        let gamma = x[1].reshaped(statShape)
+        return [only(0) { gamma * inv * (gz - dbeta * (1 / m) - xhat * dgamma * (1 / m)) },
+                only(1) { dgamma.reshaped([c]) }, only(2) { dbeta.reshaped([c]) }]
     case .avgPool(let geo): return [avgPoolBackward(g, geo, inputShape: x[0].shape)]
     case .avgPoolBackward(let geo): return [avgPool(g, geo)]
     }

@@ -33,6 +33,7 @@ enum Op: CustomStringConvertible {
     case conv2d(ConvGeometry, columns: TensorStorage, relu: Bool)   // keeps im2col(x) for the weight gradient
     case conv2dBackwardData(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
+    case batchNorm(eps: Float, relu: Bool, mean: TensorStorage, invstd: TensorStorage)   // training mode, batch statistics
     case avgPool(PoolGeometry)
     case avgPoolBackward(PoolGeometry)
 
@@ -72,6 +73,7 @@ enum Op: CustomStringConvertible {
         case .conv2d: return "conv2d"
         case .conv2dBackwardData: return "conv2dBackwardData"
         case .conv2dBackwardWeight: return "conv2dBackwardWeight"
+        case .batchNorm(_, let relu, _, _): return "batchNorm(relu: \(relu))"
         case .avgPool: return "avgPool"
         case .avgPoolBackward: return "avgPoolBackward"
         }

@@ -1,3 +1,5 @@
+import CKernels
+
 // MARK: - Softmax and cross-entropy
 
 extension Tensor {
@@ -156,4 +158,48 @@ public func cosineSimilarity(_ a: Tensor, _ b: Tensor, eps: Float = 1e-8) -> Ten
 /// All pairwise cosine similarities of rows: [N, D] x [M, D] -> [N, M].
 public func pairwiseCosineSimilarity(_ a: Tensor, _ b: Tensor, eps: Float = 1e-8) -> Tensor {
     matmul(a.l2Normalized(eps: eps), b.l2Normalized(eps: eps), transposeB: true)
+}
+
+// MARK: - Batch normalisation
+
+/// Batch normalisation in training mode over axis 1 of x [N, C, ...] with the batch's statistics,
+/// then y = gamma xhat + beta and an optional ReLU, in two passes over x. Returns the output and
+/// the batch mean and biased variance per channel (constants, for running estimates).
+public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-5, relu: Bool = false)
+    -> (output: Tensor, mean: Tensor, variance: Tensor) {
+    require(x.rank >= 2 && gamma.shape == [x.shape[1]] && beta.shape == [x.shape[1]],
+            "batchNorm: input \(describe(x.shape)) needs gamma and beta of shape [\(x.rank >= 2 ? x.shape[1] : 0)], got \(describe(gamma.shape)) and \(describe(beta.shape))")
+    let (n, c) = (x.shape[0], x.shape[1])
+    let hw = x.count / max(n * c, 1)
+    var y = Tensor(uninitialized: x.shape)
+    let mean = TensorStorage(uninitializedCount: c), invstd = TensorStorage(uninitializedCount: c)
+    let (px, pg, pb, py) = (x.storage.pointer, gamma.storage.pointer, beta.storage.pointer, y.storage.pointer)
+    KernelProfiler.shared.measure("batchnorm", dims(n, c, hw), bytes: Double(12 * x.count)) {
+        parallelRanges(c, grain: max(1, 65_536 / max(1, n * hw))) { lo, hi in
+            bb_batchnorm_forward(px, pg, pb, py, mean.pointer, invstd.pointer, Int32(n), Int32(c), hw, eps, relu ? 1 : 0, Int32(lo), Int32(hi))
+        }
+    }
+    y.node = nil
+    var variance = Tensor(uninitialized: [c])
+    variance.withUnsafeMutableBufferPointer { v in for i in 0..<c { v[i] = 1 / (invstd.pointer[i] * invstd.pointer[i]) - eps } }
+    let out = Tensor.result(.batchNorm(eps: eps, relu: relu, mean: mean, invstd: invstd), [x, gamma, beta], y)
+    return (out, Tensor(shape: [c], storage: mean.copy()), variance)
+}
+
+/// The first-order backward of `batchNorm` in two passes per channel.
+func batchNormBackward(_ g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: TensorStorage, invstd: TensorStorage,
+                       relu: Bool, needs: [Bool]) -> [Tensor?] {
+    let (n, c) = (x.shape[0], x.shape[1])
+    let hw = x.count / max(n * c, 1)
+    let dx = needs[0] ? Tensor(uninitialized: x.shape) : nil
+    let dgamma = needs[1] ? Tensor(uninitialized: [c]) : nil
+    let dbeta = needs[2] ? Tensor(uninitialized: [c]) : nil
+    KernelProfiler.shared.measure("batchnorm_backward", dims(n, c, hw), bytes: Double(20 * x.count)) {
+        parallelRanges(c, grain: max(1, 65_536 / max(1, n * hw))) { lo, hi in
+            bb_batchnorm_backward(g.storage.pointer, x.storage.pointer, gamma.storage.pointer, beta.storage.pointer, mean.pointer,
+                                  invstd.pointer, dx?.storage.pointer, dgamma?.storage.pointer, dbeta?.storage.pointer,
+                                  Int32(n), Int32(c), hw, relu ? 1 : 0, Int32(lo), Int32(hi))
+        }
+    }
+    return [dx, dgamma, dbeta]
 }

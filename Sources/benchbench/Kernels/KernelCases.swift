@@ -123,7 +123,7 @@ struct KernelCases {
     /// Per-kernel share of each training step's time, from the profiler over 20 steps.
     func breakdown() -> String {
         var lines: [String] = []
-        for var step in [TrainingBenchmark.mlp(), TrainingBenchmark.cnn()] {
+        for var step in [TrainingBenchmark.mlp(), TrainingBenchmark.cnn(), TrainingBenchmark.conv4()] {
             for _ in 0..<3 { step.run() }
             KernelProfiler.shared.reset()
             let wall = Stopwatch.seconds { for _ in 0..<20 { step.run() } }
@@ -201,6 +201,14 @@ struct TrainingBenchmark {
         var rng = RNG(seed: 0, key: "train-mlp", stream: "init")
         let model = Sequential([Linear(784, 256, rng: &rng), ReLU(), Linear(256, 256, rng: &rng), ReLU(), Linear(256, 10, rng: &rng)])
         return TrainingBenchmark(name: "train-mlp", shape: "784-256-256-10 b256", model: model, input: [784], batch: 256)
+    }
+
+    /// The few-shot Conv-4 backbone (width 64, batch-norm) with a linear head, 28x28, batch 128.
+    static func conv4() -> TrainingBenchmark {
+        var rng = RNG(seed: 0, key: "train-conv4", stream: "init")
+        let (body, features) = Backbone.conv4(inputShape: [1, 28, 28], width: 64, rng: &rng)
+        return TrainingBenchmark(name: "train-conv4", shape: "conv4-64 bn b128", model: Sequential([body, Linear(features, 10, rng: &rng)]),
+                                 input: [1, 28, 28], batch: 128)
     }
 
     /// conv3x3(32, valid)-ReLU-maxpool2-conv3x3(64, valid)-ReLU-maxpool2-fc128-ReLU-fc10, batch 128.

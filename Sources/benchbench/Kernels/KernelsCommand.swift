@@ -19,14 +19,14 @@ struct Kernels: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, train (both steps), train-mlp, train-cnn, profiler.")
+    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, profiler.")
     var only: String?
 
     @Flag(help: "After timing, print where the training steps spend their time, per kernel.")
     var breakdown = false
 
     static let groups = ["gemm", "gemm-train", "conv", "memory", "train", "profiler"]
-    static let extraGroups = ["train-mlp", "train-cnn"]
+    static let extraGroups = ["train-mlp", "train-cnn", "train-conv4"]
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -58,6 +58,7 @@ struct Kernels: ParsableCommand {
             case "train": results += cases.trainingSteps([TrainingBenchmark.mlp(), TrainingBenchmark.cnn()])
             case "train-mlp": results += cases.trainingSteps([TrainingBenchmark.mlp()])
             case "train-cnn": results += cases.trainingSteps([TrainingBenchmark.cnn()])
+            case "train-conv4": results += cases.trainingSteps([TrainingBenchmark.conv4()])
             case "profiler": results += cases.profilerOverhead()
             default: break
             }

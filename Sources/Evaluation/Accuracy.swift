@@ -1,0 +1,50 @@
+import DataCore
+import NNCore
+import TensorCore
+
+/// Accuracy of a classifier's own outputs (the `native` protocol), overall and per class.
+public struct AccuracyReport: Equatable, Sendable {
+    public var accuracy: Double
+    public var perClass: [Double]
+    public var count: Int
+}
+
+public enum Evaluate {
+    /// Runs `model` in evaluation mode over `indices` of `images` in batches and scores the argmax
+    /// of its outputs against `labels`.
+    public static func accuracy(_ model: Module, images: Tensor, labels: [Int32], indices: [Int]? = nil,
+                                classes: Int, batchSize: Int = 500, context: ForwardContext = .eval) -> AccuracyReport {
+        let rows = indices ?? Array(0..<labels.count)
+        var right = [Int](repeating: 0, count: classes), total = [Int](repeating: 0, count: classes)
+        noGrad {
+            var start = 0
+            while start < rows.count {
+                let batch = Array(rows[start..<min(start + batchSize, rows.count)])
+                var ctx = context
+                let logits = model.forward(images.gatherRows(batch), &ctx)
+                let predicted = argmaxRows(logits)
+                for (i, row) in batch.enumerated() {
+                    let y = Int(labels[row])
+                    total[y] += 1
+                    if predicted[i] == y { right[y] += 1 }
+                }
+                start += batchSize
+            }
+        }
+        let n = total.reduce(0, +)
+        return AccuracyReport(accuracy: n == 0 ? 0 : Double(right.reduce(0, +)) / Double(n),
+                              perClass: zip(right, total).map { $1 == 0 ? 0 : Double($0) / Double($1) }, count: n)
+    }
+
+    /// Index of the largest entry of each row of a [N, C] tensor (first on ties).
+    public static func argmaxRows(_ t: Tensor) -> [Int] {
+        let c = t.shape[1]
+        return t.withUnsafeBufferPointer { p in
+            (0..<t.shape[0]).map { r in
+                var best = 0
+                for j in 1..<c where p[r * c + j] > p[r * c + best] { best = j }
+                return best
+            }
+        }
+    }
+}

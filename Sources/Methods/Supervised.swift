@@ -1,0 +1,78 @@
+import DataCore
+import NNCore
+import TensorCore
+
+/// The supervised baseline: a backbone and a linear head trained with cross-entropy on the labeled
+/// part of the budget only. With a per-class budget it is the lower bound every semi-supervised
+/// method must beat; with `all` labels, the upper bound.
+public enum Supervised {
+    /// Bump when behaviour changes: results of different versions are not comparable.
+    public static let version = "1"
+
+    public struct Config: Codable, Equatable, Sendable {
+        public var backbone = "conv4"
+        public var width = 64
+        public var hidden = [256]
+        public var steps = 2000
+        public var batchSize = 128
+        public var learningRate: Float = 0.1
+        public var momentum: Float = 0.9
+        public var nesterov = true
+        public var weightDecay: Float = 5e-4
+        public var labelSmoothing: Float = 0
+        public var warmupSteps = 100
+        public var validateEvery = 500
+
+        public init() {}
+
+        public func validate() throws {
+            guard ["conv4", "mlp"].contains(backbone) else { throw DataError("supervised: backbone '\(backbone)' is not one of conv4, mlp") }
+            guard width >= 1, steps >= 1, batchSize >= 1, !hidden.contains(where: { $0 < 1 }) else {
+                throw DataError("supervised: width, hidden sizes, steps and batch size must be at least 1")
+            }
+            guard learningRate > 0, momentum >= 0, momentum < 1, weightDecay >= 0, labelSmoothing >= 0, labelSmoothing < 1 else {
+                throw DataError("supervised: learning rate must be > 0, momentum and label smoothing in [0, 1), weight decay >= 0")
+            }
+        }
+    }
+
+    /// Backbone plus linear head for `dataset`'s image shape and classes.
+    public static func model(for dataset: Dataset, config: Config, rng: inout RNG) -> Sequential {
+        let (body, features) = config.backbone == "mlp"
+            ? Backbone.mlp(inputShape: dataset.imageShape, hidden: config.hidden, rng: &rng)
+            : Backbone.conv4(inputShape: dataset.imageShape, width: config.width, rng: &rng)
+        return Sequential([body, Linear(features, dataset.classCount, rng: &rng)])
+    }
+
+    /// Trains on `split.labeled` (the whole non-validation part for `all`); `validate` scores the
+    /// model during training and the best-scoring weights are the ones returned.
+    public static func train(dataset: Dataset, split: LabelSplit, config: Config, seed: UInt64,
+                             validate: ((Module) -> Double)? = nil, observer: TrainingObserver? = nil) throws -> (model: Module, summary: TrainingSummary) {
+        try config.validate()
+        guard !split.labeled.isEmpty else { throw DataError("supervised: the label budget grants no labeled examples") }
+        let key = "supervised/\(dataset.contentHash)/\(split.hash)"
+        var initRNG = RNG(seed: seed, key: key, stream: "init")
+        let model = model(for: dataset, config: config, rng: &initRNG)
+        var batches = try BatchStream(indices: split.labeled, batchSize: min(config.batchSize, split.labeled.count),
+                                      rng: RNG(seed: seed, key: key, stream: "batches"))
+        let optimizer = SGD(learningRate: config.learningRate, momentum: config.momentum, nesterov: config.nesterov,
+                            weightDecay: config.weightDecay)
+        let schedule = LearningRateSchedule(base: config.learningRate, shape: .cosine(total: config.steps, floor: 0),
+                                            warmupSteps: config.warmupSteps)
+        let trainer = Trainer(steps: config.steps, schedule: schedule, samplesPerStep: batches.batchSize,
+                              validateEvery: validate == nil ? 0 : config.validateEvery, observer: observer)
+        var best: [String: Tensor]?
+        var dropoutRNG = RNG(seed: seed, key: key, stream: "dropout")
+        let summary = try trainer.run(step: { _, lr in
+            optimizer.learningRate = lr
+            let batch = batches.next()
+            let x = dataset.trainImages.gatherRows(batch)
+            let y = batch.map { dataset.trainLabels[$0] }
+            return supervisedStep(model, optimizer, x: x, labels: y, rng: dropoutRNG.derive("step"), labelSmoothing: config.labelSmoothing)
+        }, validate: validate.map { v in { v(model) } }, onBest: {
+            best = Dictionary(uniqueKeysWithValues: (model.namedParameters() + model.namedBuffers()).map { ($0.path, $0.tensor) })
+        })
+        if let best { model.load(best) }
+        return (model, summary)
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import DataCore
+import Evaluation
+import Foundation
+import Methods
+import NNCore
+import TensorCore
+
+/// `benchbench run`: one trial, printed (the results store records it from the store issue on).
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train and evaluate one method at one label budget and seed.")
+
+    @Option(help: "Method: supervised.")
+    var method: String
+
+    @Option(help: "Dataset: fashion-mnist.")
+    var dataset: String
+
+    @Option(help: "Label budget: all, or labels per class (10, 100, ...).")
+    var budget: String
+
+    @Option(help: "Seed of every random stream of the trial.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Training steps (default: the method's own).")
+    var steps: Int?
+
+    @Option(help: "Backbone: conv4 or mlp.")
+    var backbone = "conv4"
+
+    @Option(help: "Validation examples per class carved from the training part.")
+    var validationPerClass = 100
+
+    @OptionGroup var data: DataOptions
+
+    func validate() throws {
+        guard method == "supervised" else { throw ValidationError("unknown method '\(method)'; available: supervised") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        guard validationPerClass >= 1 else { throw ValidationError("--validation-per-class must be at least 1") }
+    }
+
+    func run() throws {
+        let budget: LabelBudget
+        do { budget = try LabelBudget(parsing: self.budget) } catch let e as DataError { throw ValidationError("--budget: \(e.message)") }
+        let d = try data.load(dataset)
+        let split = try LabelSplit(labels: d.trainLabels, classes: d.classCount, budget: budget, validationPerClass: validationPerClass,
+                                   seed: seed, datasetHash: d.contentHash, datasetName: d.name)
+        var config = Supervised.Config()
+        config.backbone = backbone
+        if let steps { config.steps = steps }
+        if case .perClass(let n) = budget, steps == nil {
+            // Few labels: fewer steps (they are epochs over a tiny set), same schedule shape.
+            config.steps = min(config.steps, max(200, n * d.classCount * 2))
+        }
+        config.validateEvery = max(1, config.steps / 8)
+        let progress = ProgressPrinter()
+        let result = try Supervised.train(dataset: d, split: split, config: config, seed: seed, validate: { model in
+            Evaluate.accuracy(model, images: d.trainImages, labels: d.trainLabels, indices: split.validation, classes: d.classCount).accuracy
+        }, observer: progress)
+        progress.finish()
+        let test = Evaluate.accuracy(result.model, images: d.testImages, labels: d.testLabels, classes: d.classCount)
+        let s = result.summary
+        print("method: \(method) v\(Supervised.version)  dataset: \(d.name) (\(d.contentHash))  budget: \(budget)  seed: \(seed)  split: \(split.hash)")
+        print("backbone: \(config.backbone)  steps: \(s.steps)  batch: \(config.batchSize)  labeled: \(split.labeled.count)  validation: \(split.validation.count)")
+        if let best = s.best { print(String(format: "best validation accuracy: %.4f at step %d (weights kept)", best.score, best.step)) }
+        print(String(format: "test accuracy: %.4f  (%d images)", test.accuracy, test.count))
+        print(String(format: "train time: %.1f s  samples/s: %.0f", s.seconds, s.samplesPerSecond))
+        print("per-class test accuracy: " + test.perClass.map { String(format: "%.3f", $0) }.joined(separator: " "))
+    }
+}
+
+/// Progress on a terminal as one rewritten line; plain lines, a few per run, otherwise.
+final class ProgressPrinter: TrainingObserver {
+    let interactive = isatty(STDERR_FILENO) != 0
+    var lastPrint = 0.0
+    var lastValidation = ""
+
+    func trainingStep(_ step: Int, of total: Int, loss: Float, learningRate: Float, samplesPerSecond: Double, etaSeconds: Double) {
+        let now = Date().timeIntervalSince1970
+        guard step == total || now - lastPrint >= (interactive ? 0.2 : 10) else { return }
+        lastPrint = now
+        let line = String(format: "step %d/%d  loss %.4f  lr %.4f  %.0f samples/s  ETA %.0f s%@", step, total, loss, learningRate,
+                          samplesPerSecond, etaSeconds, lastValidation)
+        FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n")).utf8))
+    }
+
+    func validation(_ step: Int, score: Double) { lastValidation = String(format: "  val %.4f", score) }
+
+    func finish() { if interactive { FileHandle.standardError.write(Data("\n".utf8)) } }
+}
