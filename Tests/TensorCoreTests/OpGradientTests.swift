@@ -123,6 +123,19 @@ import Testing
                        reference: { (Ref.conv2d($0[0], $0[1], stride: (1, 1), padding: (1, 1)) + Ref([1, 4, 1, 1], $0[2].data)).map { max($0, 0) } })
     }
 
+    @Test mutating func fusedBatchNormWithAndWithoutReLU() {
+        let x = randomRef([3, 2, 2, 3], &rng), gamma = randomRef([2], &rng, low: 0.5, high: 1.5), beta = randomRef([2], &rng)
+        for relu in [false, true] {
+            checkGradients([x, gamma, beta], engine: { batchNorm($0[0], gamma: $0[1], beta: $0[2], relu: relu).output },
+                           reference: { r in
+                               let mean = r[0].sum(to: [1, 2, 1, 1]).map { $0 / 18 }
+                               let c = r[0] - mean
+                               let inv = (c * c).sum(to: [1, 2, 1, 1]).map { 1 / ($0 / 18 + 1e-5).squareRoot() }
+                               return (c * inv * Ref([1, 2, 1, 1], r[1].data) + Ref([1, 2, 1, 1], r[2].data)).map { relu ? max($0, 0) : $0 }
+                           })
+        }
+    }
+
     @Test mutating func pooling() {
         let x = randomRef([2, 3, 5, 7], &rng)
         checkGradients([x], engine: { maxPool2d($0[0], kernel: (2, 2)) },

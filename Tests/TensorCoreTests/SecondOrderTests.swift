@@ -41,6 +41,22 @@ import Testing
         })
     }
 
+    @Test mutating func hvpThroughFusedBatchNormReLU() {
+        let x = randomRef([4, 2, 1, 2], &rng), gamma = randomRef([2], &rng, low: 0.5, high: 1.5), beta = randomRef([2], &rng)
+        let v = randomRef([4, 3], &rng)
+        let labels: [Int32] = [0, 2, 1, 1]
+        checkHessianVector([x, gamma, beta, v], engine: { t in
+            let h = batchNorm(t[0], gamma: t[1], beta: t[2], relu: true).output
+            return softmaxCrossEntropy(logits: matmul(h.reshaped([4, 4]), t[3]), labels: labels)
+        }, reference: { r in
+            let mean = r[0].sum(to: [1, 2, 1, 1]).map { $0 / 8 }
+            let c = r[0] - mean
+            let inv = (c * c).sum(to: [1, 2, 1, 1]).map { 1 / ($0 / 8 + 1e-5).squareRoot() }
+            let h = (c * inv * Ref([1, 2, 1, 1], r[1].data) + Ref([1, 2, 1, 1], r[2].data)).map { max($0, 0) }
+            return Ref.crossEntropy(Ref.matmul(Ref([4, 4], h.data), r[3]), labels: labels)
+        })
+    }
+
     @Test mutating func hvpThroughFusedConvBiasReLU() {
         let x = randomRef([2, 1, 4, 4], &rng), w = randomRef([2, 1, 3, 3], &rng), b = randomRef([2], &rng), v = randomRef([8, 2], &rng)
         let labels: [Int32] = [1, 0]
