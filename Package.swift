@@ -35,6 +35,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "TensorCore"]),
         .testTarget(name: "DataCoreTests", dependencies: ["DataCore", "TensorCore", "CZlib"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "DataCore", "TensorCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["benchbench"]),
     ],
     swiftLanguageModes: [.v5]

@@ -12,9 +12,20 @@
 
 // Eight floats as one value: one AVX register in the AVX2/AVX-512 clones, two SSE registers in the
 // baseline one. memcpy makes the loads and stores unaligned-safe and compiles to single moves.
+// They are handled through macros: a function passing 256-bit vectors by value would have a
+// different calling convention in the baseline clone than in the AVX ones.
 typedef float v8f __attribute__((vector_size(32)));
-static inline v8f load8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
-static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+typedef int v8i __attribute__((vector_size(32)));
+#define load8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define store8(p, v) do { const v8f s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
+#define splat8(x) ({ const float x_ = (x); (v8f){x_, x_, x_, x_, x_, x_, x_, x_}; })
+#define hsum8(v) ({ const v8f h_ = (v); ((h_[0] + h_[4]) + (h_[1] + h_[5])) + ((h_[2] + h_[6]) + (h_[3] + h_[7])); })
+// Lanes of `v` where `keep` holds, zero elsewhere: a select without a branch.
+#define where8(keep, v) ((v8f)((v8i)(v) & (keep)))
+
+// Reductions are written with explicit vectors: the compiler keeps an array of partial sums in
+// scalar registers and memory (seen: spilled vmovss loops at a tenth of the bandwidth), since
+// without -ffast-math it may not reorder float additions itself.
 
 // Rows of a convolution's im2col are short (11 floats for a 3x3 kernel on 13x13): a vector loop
 // plus a scalar remainder spends most of its time on the remainder, so the last eight floats are
@@ -171,19 +182,16 @@ void bb_leaky_relu(const float *x, float *y, long n, float slope) {
 
 DISPATCH
 float bb_sum(const float *x, long n) {
-    // Blocks of 1024 summed with 16 independent lanes (the compiler keeps them in vector
-    // registers; without -ffast-math it may not reorder one accumulator), blocks added in double:
-    // fast, and a million equal terms stay accurate where one running float sum drifts by 1%.
+    // Blocks of 1024 summed in two vector accumulators, blocks added in double: fast, and a
+    // million equal terms stay accurate where one running float sum drifts by 1%.
     double total = 0;
     long i = 0;
     while (i < n) {
         const long end = i + 1024 < n ? i + 1024 : n;
-        float acc[16] = {0};
-        for (; i + 16 <= end; i += 16)
-            for (int k = 0; k < 16; k++) acc[k] += x[i + k];
-        float block = 0;
+        v8f a = splat8(0), b = splat8(0);
+        for (; i + 16 <= end; i += 16) { a += load8(x + i); b += load8(x + i + 8); }
+        float block = hsum8(a + b);
         for (; i < end; i++) block += x[i];
-        for (int k = 0; k < 16; k++) block += acc[k];
         total += block;
     }
     return (float)total;
@@ -221,13 +229,11 @@ void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol
                 memcpy(dst, src, sizeof(float) * r);
             }
             if (bias_grad) {
-                float acc[8] = {0};
+                v8f acc = splat8(0);
                 int k = 0;
-                for (; k + 8 <= r; k += 8)
-                    for (int l = 0; l < 8; l++) acc[l] += dst[k + l];
-                float s = 0;
+                for (; k + 8 <= r; k += 8) acc += load8(dst + k);
+                float s = hsum8(acc);
                 for (; k < r; k++) s += dst[k];
-                for (int l = 0; l < 8; l++) s += acc[l];
                 total += s;
             }
         }
@@ -301,86 +307,84 @@ void bb_adam_update(float *p, const float *g, float *m, float *v, long n, float 
     }
 }
 
+// Batch normalisation walks memory in order, image by image, accumulating per-channel sums: walking
+// one channel at a time jumps across the batch in 3 KB pieces and ran at a third of the bandwidth.
+
 DISPATCH
-void bb_batchnorm_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean_out, float *invstd_out,
-                          int n, int channels, long hw, float eps, int relu, int c0, int c1) {
-    const double count = (double)n * (double)hw;
-    for (int c = c0; c < c1; c++) {
-        double s = 0, s2 = 0;
-        for (int b = 0; b < n; b++) {
-            const float *xp = x + ((long)b * channels + c) * hw;
-            float a1[8] = {0}, a2[8] = {0};
-            long i = 0;
-            for (; i + 8 <= hw; i += 8)
-                for (int l = 0; l < 8; l++) { const float v = xp[i + l]; a1[l] += v; a2[l] += v * v; }
+void bb_bn_sums(const float *x, const float *g, const float *scale, const float *shift, const float *mean, int relu,
+                int n0, int n1, int channels, long hw, double *s1, double *s2) {
+    for (int b = n0; b < n1; b++) {
+        for (int c = 0; c < channels; c++) {
+            const long base = ((long)b * channels + c) * hw;
+            const float *xp = x + base;
+            v8f a1 = splat8(0), a2 = splat8(0);
             float t1 = 0, t2 = 0;
-            for (; i < hw; i++) { t1 += xp[i]; t2 += xp[i] * xp[i]; }
-            for (int l = 0; l < 8; l++) { t1 += a1[l]; t2 += a2[l]; }
-            s += t1; s2 += t2;
-        }
-        const double m = s / count;
-        double var = s2 / count - m * m;
-        if (var < 0) var = 0;
-        const float invstd = (float)(1.0 / sqrt(var + eps));
-        mean_out[c] = (float)m;
-        invstd_out[c] = invstd;
-        const float scale = gamma[c] * invstd, shift = beta[c] - (float)m * scale;
-        for (int b = 0; b < n; b++) {
-            const float *xp = x + ((long)b * channels + c) * hw;
-            float *yp = y + ((long)b * channels + c) * hw;
-            if (relu) {
-                for (long i = 0; i < hw; i++) { const float v = xp[i] * scale + shift; yp[i] = v > 0 ? v : 0.0f; }
+            long i = 0;
+            if (!g) {
+                // Statistics of x: sum and sum of squares.
+                for (; i + 8 <= hw; i += 8) { const v8f v = load8(xp + i); a1 += v; a2 += v * v; }
+                for (; i < hw; i++) { t1 += xp[i]; t2 += xp[i] * xp[i]; }
             } else {
-                for (long i = 0; i < hw; i++) yp[i] = xp[i] * scale + shift;
+                // Gradient sums: of gz and of gz (x - mean), gz masked by the fused ReLU (with no
+                // ReLU the threshold is -inf and every element passes).
+                const float *gp = g + base;
+                const float sc = scale[c], sh = shift[c], m = mean[c];
+                const float floor_ = relu ? 0.0f : -INFINITY;
+                const v8f vsc = splat8(sc), vsh = splat8(sh), vm = splat8(m), vfl = splat8(floor_);
+                for (; i + 8 <= hw; i += 8) {
+                    const v8f xv = load8(xp + i);
+                    const v8f gz = where8(xv * vsc + vsh > vfl, load8(gp + i));
+                    a1 += gz; a2 += gz * (xv - vm);
+                }
+                for (; i < hw; i++) {
+                    const float gz = xp[i] * sc + sh > floor_ ? gp[i] : 0.0f;
+                    t1 += gz; t2 += gz * (xp[i] - m);
+                }
+            }
+            s1[c] += t1 + hsum8(a1); s2[c] += t2 + hsum8(a2);
+        }
+    }
+}
+
+DISPATCH
+void bb_bn_apply(const float *x, float *y, const float *scale, const float *shift, int relu, int n0, int n1, int channels, long hw) {
+    for (int b = n0; b < n1; b++) {
+        for (int c = 0; c < channels; c++) {
+            const long base = ((long)b * channels + c) * hw;
+            const float *xp = x + base;
+            float *yp = y + base;
+            const float sc = scale[c], sh = shift[c];
+            if (relu) {
+                for (long i = 0; i < hw; i++) yp[i] = fmaxf(xp[i] * sc + sh, 0.0f);
+            } else {
+                for (long i = 0; i < hw; i++) yp[i] = xp[i] * sc + sh;
             }
         }
     }
 }
 
 DISPATCH
-void bb_batchnorm_backward(const float *g, const float *x, const float *gamma, const float *beta, const float *mean,
-                           const float *invstd, float *dx, float *dgamma, float *dbeta,
-                           int n, int channels, long hw, int relu, int c0, int c1) {
-    // The ReLU's mask is recomputed from x (one multiply-add) rather than read from the output:
-    // one array fewer to stream, twice.
-    const double count = (double)n * (double)hw;
-    for (int c = c0; c < c1; c++) {
-        const float m = mean[c], is = invstd[c];
-        const float scale = gamma[c] * is, shift = beta[c] - m * scale;
-        double sg = 0, sgx = 0;
-        for (int b = 0; b < n; b++) {
-            const long base = ((long)b * channels + c) * hw;
-            const float *gp = g + base, *xp = x + base;
-            float a1[8] = {0}, a2[8] = {0};
-            long i = 0;
-            for (; i + 8 <= hw; i += 8)
-                for (int l = 0; l < 8; l++) {
-                    const float xv = xp[i + l];
-                    const float gz = (!relu || xv * scale + shift > 0) ? gp[i + l] : 0.0f;
-                    a1[l] += gz; a2[l] += gz * (xv - m);
-                }
-            float t1 = 0, t2 = 0;
-            for (; i < hw; i++) {
-                const float gz = (!relu || xp[i] * scale + shift > 0) ? gp[i] : 0.0f;
-                t1 += gz; t2 += gz * (xp[i] - m);
-            }
-            for (int l = 0; l < 8; l++) { t1 += a1[l]; t2 += a2[l]; }
-            sg += t1; sgx += t2;
-        }
-        const float db = (float)sg, dg = (float)(sgx * is);      // dgamma = sum gz * xhat
-        if (dbeta) dbeta[c] = db;
-        if (dgamma) dgamma[c] = dg;
-        if (!dx) continue;
-        // dx = gamma * invstd * (gz - mean(gz) - xhat * mean(gz xhat))
-        const float mb = (float)(db / count), mg = (float)(dg / count);
-        for (int b = 0; b < n; b++) {
+void bb_bn_grad_apply(const float *g, const float *x, float *dx, const float *scale, const float *shift, const float *mean,
+                      const float *invstd, const float *mean_g, const float *mean_gxhat, int relu,
+                      int n0, int n1, int channels, long hw) {
+    for (int b = n0; b < n1; b++) {
+        for (int c = 0; c < channels; c++) {
             const long base = ((long)b * channels + c) * hw;
             const float *gp = g + base, *xp = x + base;
             float *dp = dx + base;
-            for (long i = 0; i < hw; i++) {
+            const float sc = scale[c], sh = shift[c], m = mean[c], is = invstd[c], mb = mean_g[c], mg = mean_gxhat[c];
+            const float floor_ = relu ? 0.0f : -INFINITY;
+            const v8f vsc = splat8(sc), vsh = splat8(sh), vm = splat8(m), vfl = splat8(floor_), vmb = splat8(mb), vk = splat8(is * mg);
+            long i = 0;
+            for (; i + 8 <= hw; i += 8) {
+                const v8f xv = load8(xp + i);
+                const v8f gz = where8(xv * vsc + vsh > vfl, load8(gp + i));
+                store8(dp + i, vsc * (gz - vmb - (xv - vm) * vk));
+            }
+            for (; i < hw; i++) {
                 const float xv = xp[i];
-                const float gz = (!relu || xv * scale + shift > 0) ? gp[i] : 0.0f;
-                dp[i] = scale * (gz - mb - (xv - m) * is * mg);
+                const float gz = xv * sc + sh > floor_ ? gp[i] : 0.0f;
+                dp[i] = sc * (gz - mb - (xv - m) * is * mg);
             }
         }
     }
@@ -406,13 +410,14 @@ void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1,
             const float *ai = a + (long)(m0 + i) * k + t0;
             for (int j = 0; j < n; j++) {
                 const float *bj = b + (long)j * k + t0;
-                float acc[16] = {0};
+                v8f a0 = splat8(0), a1 = splat8(0);
                 long t = 0;
-                for (; t + 16 <= tn; t += 16)
-                    for (int l = 0; l < 16; l++) acc[l] += ai[t + l] * bj[t + l];
-                float s = 0;
+                for (; t + 16 <= tn; t += 16) {
+                    a0 += load8(ai + t) * load8(bj + t);
+                    a1 += load8(ai + t + 8) * load8(bj + t + 8);
+                }
+                float s = hsum8(a0 + a1);
                 for (; t < tn; t++) s += ai[t] * bj[t];
-                for (int l = 0; l < 16; l++) s += acc[l];
                 partial[i * n + j] += s;
             }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DataCore
+import Evaluation
 import Foundation
 import TensorCore
 
@@ -11,8 +12,11 @@ struct DataCommand: ParsableCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Sizes, class counts, pixel statistics and the content hash of a dataset.")
 
-        @Argument(help: "Dataset: fashion-mnist.")
+        @Argument(help: "Dataset: fashion-mnist, glyphs, glyphs-color.")
         var name: String
+
+        @Option(help: "Few-shot episodes for the pixel-space nearest-class-mean baseline (datasets with a class split).")
+        var episodes = 600
 
         @OptionGroup var data: DataOptions
 
@@ -32,6 +36,20 @@ struct DataCommand: ParsableCommand {
             print("")
             let width = max(5, d.classNames.map(\.count).max() ?? 5)
             print("class".padding(toLength: width + 6, withPad: " ", startingAt: 0) + "  train   test")
+            if let split = d.classSplit {
+                print("few-shot classes: \(split.base.count) base, \(split.validation.count) validation, \(split.novel.count) novel")
+                for shot in [1, 5] {
+                    let sampler = try EpisodeSampler(labels: d.trainLabels, classes: split.novel, way: 5, shot: shot, query: 15,
+                                                     seed: 0, datasetHash: d.contentHash)
+                    let r = FewShot.nearestMeanAccuracy(features: d.trainImages.flattened(), sampler: sampler, count: episodes)
+                    print("pixel-space nearest class mean, novel classes, 5-way \(shot)-shot: \(r)")
+                }
+                print("")
+            }
+            guard d.classCount <= 50 else {
+                print("(\(d.classCount) classes: per-class counts left out; every class has \(Set(d.trainClassCounts).sorted().map(String.init).joined(separator: "/")) training images)")
+                return
+            }
             for (c, name) in d.classNames.enumerated() {
                 let label = "\(c)".padding(toLength: 4, withPad: " ", startingAt: 0) + "  " + name
                 print(label.padding(toLength: width + 6, withPad: " ", startingAt: 0)
@@ -49,8 +67,22 @@ struct DataOptions: ParsableArguments {
     func load(_ name: String) throws -> Dataset {
         switch name {
         case "fashion-mnist": return try DatasetSource.fashionMNIST(dataDir: dataDir)
-        default: throw ValidationError("unknown dataset '\(name)'; available: fashion-mnist")
+        case "glyphs", "glyphs-color": return try Glyphs.make(DataOptions.glyphs(color: name == "glyphs-color"))
+        default: throw ValidationError("unknown dataset '\(name)'; available: fashion-mnist, glyphs, glyphs-color")
         }
+    }
+}
+
+extension DataOptions {
+    /// The default glyphs dataset: Omniglot-sized, 1,600 classes of 20 instances, split 1,200
+    /// base / 100 validation / 300 novel.
+    static func glyphs(color: Bool) -> GlyphsConfig {
+        var c = GlyphsConfig()
+        c.classes = 1600
+        c.instancesPerClass = 20
+        (c.baseClasses, c.validationClasses, c.novelClasses) = (1200, 100, 300)
+        c.color = color
+        return c
     }
 }
 

@@ -55,15 +55,17 @@ void bb_sgd_update(float *p, const float *g, float *v, long n, float lr, float m
 void bb_adam_update(float *p, const float *g, float *m, float *v, long n, float lr, float b1, float b2, float eps,
                     float wd, int decoupled, float c1, float c2);
 
-/// Batch normalisation in training mode for channels c0..<c1 of x [n, channels, hw]: batch mean and
-/// 1/sqrt(var + eps) per channel (written out), y = gamma xhat + beta, then ReLU when `relu`.
-void bb_batchnorm_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean_out, float *invstd_out,
-                          int n, int channels, long hw, float eps, int relu, int c0, int c1);
-/// Its backward for channels c0..<c1: g masked where the pre-activation is <= 0 when `relu`, then dbeta, dgamma and
-/// dx = gamma invstd (gz - mean(gz) - xhat mean(gz xhat)). Any of dx, dgamma, dbeta may be NULL.
-void bb_batchnorm_backward(const float *g, const float *x, const float *gamma, const float *beta, const float *mean,
-                           const float *invstd, float *dx, float *dgamma, float *dbeta,
-                           int n, int channels, long hw, int relu, int c0, int c1);
+/// Per-channel sums over images n0..<n1 of x [n, channels, hw], added into s1 and s2: with g NULL,
+/// of x and x squared; otherwise of gz and gz (x - mean), gz = g masked where x scale + shift <= 0
+/// when `relu` (a fused ReLU's backward).
+void bb_bn_sums(const float *x, const float *g, const float *scale, const float *shift, const float *mean, int relu,
+                int n0, int n1, int channels, long hw, double *s1, double *s2);
+/// y = x scale[c] + shift[c] (then ReLU) for images n0..<n1.
+void bb_bn_apply(const float *x, float *y, const float *scale, const float *shift, int relu, int n0, int n1, int channels, long hw);
+/// dx = scale (gz - mean_g - xhat mean_gxhat) for images n0..<n1, xhat = (x - mean) invstd.
+void bb_bn_grad_apply(const float *g, const float *x, float *dx, const float *scale, const float *shift, const float *mean,
+                      const float *invstd, const float *mean_g, const float *mean_gxhat, int relu,
+                      int n0, int n1, int channels, long hw);
 
 /// C[i, j] = sum_t A[i, t] B[j, t] (A [m, k], B [n, k], row-major) for rows m0..<m1: few rows
 /// and columns, long inner dimension.

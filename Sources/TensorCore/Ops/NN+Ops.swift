@@ -162,6 +162,25 @@ public func pairwiseCosineSimilarity(_ a: Tensor, _ b: Tensor, eps: Float = 1e-8
 
 // MARK: - Batch normalisation
 
+/// Per-channel sums over the batch, split by images across the engine's threads (each thread
+/// its own partial sums, added in order so the result does not depend on timing).
+private func channelSums(_ n: Int, _ c: Int, _ hw: Int, _ body: (Int, Int, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void)
+    -> (s1: [Double], s2: [Double]) {
+    let chunks = max(1, min(Parallelism.threads, n / max(1, 16_384 / max(1, c * hw))))
+    var partial = [Double](repeating: 0, count: chunks * 2 * c)
+    partial.withUnsafeMutableBufferPointer { p in
+        let base = p.baseAddress!
+        parallelRanges(chunks, grain: 1) { lo, hi in
+            for k in lo..<hi { body(n * k / chunks, n * (k + 1) / chunks, base + 2 * c * k, base + 2 * c * k + c) }
+        }
+    }
+    var s1 = [Double](repeating: 0, count: c), s2 = s1
+    for k in 0..<chunks {
+        for j in 0..<c { s1[j] += partial[2 * c * k + j]; s2[j] += partial[2 * c * k + c + j] }
+    }
+    return (s1, s2)
+}
+
 /// Batch normalisation in training mode over axis 1 of x [N, C, ...] with the batch's statistics,
 /// then y = gamma xhat + beta and an optional ReLU, in two passes over x. Returns the output and
 /// the batch mean and biased variance per channel (constants, for running estimates).
@@ -171,34 +190,63 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-
             "batchNorm: input \(describe(x.shape)) needs gamma and beta of shape [\(x.rank >= 2 ? x.shape[1] : 0)], got \(describe(gamma.shape)) and \(describe(beta.shape))")
     let (n, c) = (x.shape[0], x.shape[1])
     let hw = x.count / max(n * c, 1)
+    let count = Double(n * hw)
     var y = Tensor(uninitialized: x.shape)
     let mean = TensorStorage(uninitializedCount: c), invstd = TensorStorage(uninitializedCount: c)
-    let (px, pg, pb, py) = (x.storage.pointer, gamma.storage.pointer, beta.storage.pointer, y.storage.pointer)
+    var variance = Tensor(uninitialized: [c])
+    let px = x.storage.pointer, py = y.storage.pointer
     KernelProfiler.shared.measure("batchnorm", dims(n, c, hw), bytes: Double(12 * x.count)) {
-        parallelRanges(c, grain: max(1, 65_536 / max(1, n * hw))) { lo, hi in
-            bb_batchnorm_forward(px, pg, pb, py, mean.pointer, invstd.pointer, Int32(n), Int32(c), hw, eps, relu ? 1 : 0, Int32(lo), Int32(hi))
+        let (s1, s2) = channelSums(n, c, hw) { lo, hi, a, b in
+            bb_bn_sums(px, nil, nil, nil, nil, 0, Int32(lo), Int32(hi), Int32(c), hw, a, b)
+        }
+        var scale = [Float](repeating: 0, count: c), shift = scale
+        variance.withUnsafeMutableBufferPointer { v in
+            for j in 0..<c {
+                let m = s1[j] / count
+                let biased = max(s2[j] / count - m * m, 0)
+                let inv = 1 / (biased + Double(eps)).squareRoot()
+                mean.pointer[j] = Float(m)
+                invstd.pointer[j] = Float(inv)
+                v[j] = Float(biased)
+                scale[j] = gamma.storage.pointer[j] * Float(inv)
+                shift[j] = beta.storage.pointer[j] - Float(m) * scale[j]
+            }
+        }
+        parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
+            bb_bn_apply(px, py, scale, shift, relu ? 1 : 0, Int32(lo), Int32(hi), Int32(c), hw)
         }
     }
     y.node = nil
-    var variance = Tensor(uninitialized: [c])
-    variance.withUnsafeMutableBufferPointer { v in for i in 0..<c { v[i] = 1 / (invstd.pointer[i] * invstd.pointer[i]) - eps } }
     let out = Tensor.result(.batchNorm(eps: eps, relu: relu, mean: mean, invstd: invstd), [x, gamma, beta], y)
     return (out, Tensor(shape: [c], storage: mean.copy()), variance)
 }
 
-/// The first-order backward of `batchNorm` in two passes per channel.
+/// The first-order backward of `batchNorm`: one pass for the two gradient sums, one for dx.
 func batchNormBackward(_ g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: TensorStorage, invstd: TensorStorage,
                        relu: Bool, needs: [Bool]) -> [Tensor?] {
     let (n, c) = (x.shape[0], x.shape[1])
     let hw = x.count / max(n * c, 1)
+    let count = Float(n * hw)
+    let scale = (0..<c).map { gamma.storage.pointer[$0] * invstd.pointer[$0] }
+    let shift = (0..<c).map { beta.storage.pointer[$0] - mean.pointer[$0] * scale[$0] }
     let dx = needs[0] ? Tensor(uninitialized: x.shape) : nil
-    let dgamma = needs[1] ? Tensor(uninitialized: [c]) : nil
-    let dbeta = needs[2] ? Tensor(uninitialized: [c]) : nil
-    KernelProfiler.shared.measure("batchnorm_backward", dims(n, c, hw), bytes: Double(20 * x.count)) {
-        parallelRanges(c, grain: max(1, 65_536 / max(1, n * hw))) { lo, hi in
-            bb_batchnorm_backward(g.storage.pointer, x.storage.pointer, gamma.storage.pointer, beta.storage.pointer, mean.pointer,
-                                  invstd.pointer, dx?.storage.pointer, dgamma?.storage.pointer, dbeta?.storage.pointer,
-                                  Int32(n), Int32(c), hw, relu ? 1 : 0, Int32(lo), Int32(hi))
+    var dgamma = needs[1] ? Tensor(uninitialized: [c]) : nil
+    var dbeta = needs[2] ? Tensor(uninitialized: [c]) : nil
+    let (pg, px) = (g.storage.pointer, x.storage.pointer)
+    KernelProfiler.shared.measure("batchnorm_backward", dims(n, c, hw), bytes: Double(16 * x.count)) {
+        let (sg, sgx) = channelSums(n, c, hw) { lo, hi, a, b in
+            bb_bn_sums(px, pg, scale, shift, mean.pointer, relu ? 1 : 0, Int32(lo), Int32(hi), Int32(c), hw, a, b)
+        }
+        // dgamma = sum gz xhat = invstd * sum gz (x - mean); dbeta = sum gz.
+        let dg = (0..<c).map { Float(sgx[$0]) * invstd.pointer[$0] }
+        dgamma?.withUnsafeMutableBufferPointer { p in for j in 0..<c { p[j] = dg[j] } }
+        dbeta?.withUnsafeMutableBufferPointer { p in for j in 0..<c { p[j] = Float(sg[j]) } }
+        guard let dx else { return }
+        let meanG = sg.map { Float($0) / count }, meanGXhat = dg.map { $0 / count }
+        let pdx = dx.storage.pointer
+        parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
+            bb_bn_grad_apply(pg, px, pdx, scale, shift, mean.pointer, invstd.pointer, meanG, meanGXhat, relu ? 1 : 0,
+                             Int32(lo), Int32(hi), Int32(c), hw)
         }
     }
     return [dx, dgamma, dbeta]
