@@ -36,6 +36,7 @@ let package = Package(
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "TensorCore"]),
         .testTarget(name: "DataCoreTests", dependencies: ["DataCore", "TensorCore", "CZlib"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "DataCore", "TensorCore"]),
+        .testTarget(name: "MethodsTests", dependencies: ["Methods", "DataCore", "NNCore", "TensorCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["benchbench"]),
     ],
     swiftLanguageModes: [.v5]
