@@ -33,9 +33,14 @@ public struct Dataset {
     /// Whether a horizontal flip keeps an image in its class (clothing yes, characters no).
     public let allowsHorizontalFlip: Bool
     public let classSplit: ClassSplit?
+    /// Per-channel mean and deviation the pixels were standardised with (pixels in [0, 1] before):
+    /// augmentations that work on intensities undo and redo it.
+    public let channelMean: [Float]
+    public let channelStd: [Float]
 
     public init(name: String, trainImages: Tensor, trainLabels: [Int32], testImages: Tensor, testLabels: [Int32],
-                classNames: [String], contentHash: String, allowsHorizontalFlip: Bool, classSplit: ClassSplit? = nil) throws {
+                classNames: [String], contentHash: String, allowsHorizontalFlip: Bool, classSplit: ClassSplit? = nil,
+                channelMean: [Float]? = nil, channelStd: [Float]? = nil) throws {
         guard trainImages.rank == 4, testImages.rank == 4, trainImages.shape.dropFirst() == testImages.shape.dropFirst() else {
             throw DataError("\(name): train images \(trainImages.shape) and test images \(testImages.shape) must both be [N, C, H, W] of one image shape")
         }
@@ -59,6 +64,12 @@ public struct Dataset {
         self.contentHash = contentHash
         self.allowsHorizontalFlip = allowsHorizontalFlip
         self.classSplit = classSplit
+        let channels = trainImages.shape[1]
+        self.channelMean = channelMean ?? [Float](repeating: 0, count: channels)
+        self.channelStd = channelStd ?? [Float](repeating: 1, count: channels)
+        guard self.channelMean.count == channels, self.channelStd.count == channels else {
+            throw DataError("\(name): normalisation statistics must have one value per channel (\(channels))")
+        }
     }
 
     /// [C, H, W].
@@ -134,7 +145,8 @@ extension Dataset {
         hash.add([train.contentHash, trainLabels.contentHash, test.contentHash, testLabels.contentHash, "standardised-per-channel/v1"].joined(separator: ","))
         return try Dataset(name: name, trainImages: normalise(train, trainShape), trainLabels: ytrain,
                            testImages: normalise(test, testShape), testLabels: ytest, classNames: Array(names.prefix(Swift.max(classes, names.count))),
-                           contentHash: hash.hex, allowsHorizontalFlip: allowsHorizontalFlip, classSplit: classSplit)
+                           contentHash: hash.hex, allowsHorizontalFlip: allowsHorizontalFlip, classSplit: classSplit,
+                           channelMean: mean.map(Float.init), channelStd: std.map(Float.init))
     }
 
     static func imageShape(_ dims: [Int], source: String) throws -> [Int] {
@@ -163,5 +175,26 @@ extension Dataset {
 extension Dataset: CustomStringConvertible {
     public var description: String {
         "Dataset(\(name): \(trainLabels.count) train + \(testLabels.count) test, \(imageShape.map(String.init).joined(separator: "x")), \(classCount) classes, hash \(contentHash))"
+    }
+}
+
+extension Dataset {
+    /// The examples of `classes` only, relabelled 0..<classes.count in that order (a few-shot
+    /// split's base classes, trained on as an ordinary classification problem).
+    public func restricted(to classes: [Int]) throws -> Dataset {
+        var newLabel = [Int32](repeating: -1, count: classCount)
+        for (i, c) in classes.enumerated() { newLabel[c] = Int32(i) }
+        func pick(_ images: Tensor, _ labels: [Int32]) -> (Tensor, [Int32]) {
+            let rows = labels.indices.filter { newLabel[Int(labels[$0])] >= 0 }
+            return (images.gatherRows(rows), rows.map { newLabel[Int(labels[$0])] })
+        }
+        let (train, ytrain) = pick(trainImages, trainLabels)
+        let (test, ytest) = pick(testImages, testLabels)
+        var hash = ContentHash()
+        hash.add(contentHash)
+        hash.add(classes.map(Int64.init))
+        return try Dataset(name: "\(name)[\(classes.count) classes]", trainImages: train, trainLabels: ytrain, testImages: test,
+                           testLabels: ytest, classNames: classes.map { classNames[$0] }, contentHash: hash.hex,
+                           allowsHorizontalFlip: allowsHorizontalFlip, channelMean: channelMean, channelStd: channelStd)
     }
 }

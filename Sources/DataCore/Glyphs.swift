@@ -21,11 +21,11 @@ public struct GlyphsConfig: Codable, Equatable, Sendable {
     public var novelClasses = 0
     /// Instance jitter: control-point noise (fraction of the canvas), rotation (radians), scale
     /// spread, shear and translation (pixels). Larger values make classes harder to tell apart.
-    public var pointNoise: Double = 0.035
-    public var rotation: Double = 0.2
-    public var scaleSpread: Double = 0.12
-    public var shear: Double = 0.15
-    public var translation: Double = 2.0
+    public var pointNoise: Double = 0.05
+    public var rotation: Double = 0.25
+    public var scaleSpread: Double = 0.15
+    public var shear: Double = 0.2
+    public var translation: Double = 2.5
 
     public init() {}
 
@@ -174,7 +174,7 @@ public enum Glyphs {
                                     allowsHorizontalFlip: false, classSplit: split, sources: ("glyphs", "glyphs", "glyphs", "glyphs"))
         d = try Dataset(name: d.name, trainImages: d.trainImages, trainLabels: d.trainLabels, testImages: d.testImages,
                         testLabels: d.testLabels, classNames: d.classNames, contentHash: hash.hex, allowsHorizontalFlip: false,
-                        classSplit: split)
+                        classSplit: split, channelMean: d.channelMean, channelStd: d.channelStd)
         return d
     }
 }

@@ -36,6 +36,23 @@ public enum Evaluate {
                               perClass: zip(right, total).map { $1 == 0 ? 0 : Double($0) / Double($1) }, count: n)
     }
 
+    /// The outputs of `encoder` (evaluation mode, no graph) for every image, in batches so that
+    /// activations of a whole dataset never sit in memory at once. `path` is the encoder's own
+    /// path inside its model, so substituted parameters would find it.
+    public static func features(_ encoder: Module, images: Tensor, path: String = "", batchSize: Int = 500) -> Tensor {
+        noGrad {
+            var parts: [Tensor] = []
+            var start = 0
+            while start < images.shape[0] {
+                let batch = images.gatherRows(Array(start..<min(start + batchSize, images.shape[0])))
+                var ctx = ForwardContext.eval
+                parts.append(path.isEmpty ? encoder.forward(batch, &ctx) : ctx.child(path) { encoder.forward(batch, &$0) })
+                start += batchSize
+            }
+            return concat(parts, axis: 0)
+        }
+    }
+
     /// Index of the largest entry of each row of a [N, C] tensor (first on ties).
     public static func argmaxRows(_ t: Tensor) -> [Int] {
         let c = t.shape[1]

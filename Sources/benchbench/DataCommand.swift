@@ -29,13 +29,11 @@ struct DataCommand: ParsableCommand {
             print("image shape: \(d.imageShape.map(String.init).joined(separator: " x "))  (C x H x W)")
             print("train: \(d.trainLabels.count) images, test: \(d.testLabels.count) images, \(d.classCount) classes")
             print("horizontal flip keeps the class: \(d.allowsHorizontalFlip ? "yes" : "no")")
-            for (name, t) in [("train", d.trainImages), ("test", d.testImages)] {
+            for (name, t) in [("train", d.trainImages), ("test", d.testImages)] where t.count > 0 {
                 let s = PixelStatistics(t)
                 print(String(format: "%@ pixels (standardised): mean %.4f, std %.4f, min %.3f, max %.3f", name, s.mean, s.std, s.min, s.max))
             }
             print("")
-            let width = max(5, d.classNames.map(\.count).max() ?? 5)
-            print("class".padding(toLength: width + 6, withPad: " ", startingAt: 0) + "  train   test")
             if let split = d.classSplit {
                 print("few-shot classes: \(split.base.count) base, \(split.validation.count) validation, \(split.novel.count) novel")
                 for shot in [1, 5] {
@@ -50,6 +48,8 @@ struct DataCommand: ParsableCommand {
                 print("(\(d.classCount) classes: per-class counts left out; every class has \(Set(d.trainClassCounts).sorted().map(String.init).joined(separator: "/")) training images)")
                 return
             }
+            let width = max(5, d.classNames.map(\.count).max() ?? 5)
+            print("class".padding(toLength: width + 6, withPad: " ", startingAt: 0) + "  train   test")
             for (c, name) in d.classNames.enumerated() {
                 let label = "\(c)".padding(toLength: 4, withPad: " ", startingAt: 0) + "  " + name
                 print(label.padding(toLength: width + 6, withPad: " ", startingAt: 0)

@@ -42,8 +42,13 @@ struct Run: ParsableCommand {
     func run() throws {
         let budget: LabelBudget
         do { budget = try LabelBudget(parsing: self.budget) } catch let e as DataError { throw ValidationError("--budget: \(e.message)") }
-        let d = try data.load(dataset)
-        let split = try LabelSplit(labels: d.trainLabels, classes: d.classCount, budget: budget, validationPerClass: validationPerClass,
+        let full = try data.load(dataset)
+        // A dataset with a few-shot class split trains on its base classes; its novel classes are
+        // scored by episodes on the learned features afterwards.
+        let d = try full.classSplit.map { try full.restricted(to: $0.base) } ?? full
+        let perClass = d.trainClassCounts.min() ?? 0
+        let validation = min(validationPerClass, max(1, perClass / 5))
+        let split = try LabelSplit(labels: d.trainLabels, classes: d.classCount, budget: budget, validationPerClass: validation,
                                    seed: seed, datasetHash: d.contentHash, datasetName: d.name)
         var config = Supervised.Config()
         config.backbone = backbone
@@ -58,14 +63,25 @@ struct Run: ParsableCommand {
             Evaluate.accuracy(model, images: d.trainImages, labels: d.trainLabels, indices: split.validation, classes: d.classCount).accuracy
         }, observer: progress)
         progress.finish()
-        let test = Evaluate.accuracy(result.model, images: d.testImages, labels: d.testLabels, classes: d.classCount)
         let s = result.summary
         print("method: \(method) v\(Supervised.version)  dataset: \(d.name) (\(d.contentHash))  budget: \(budget)  seed: \(seed)  split: \(split.hash)")
-        print("backbone: \(config.backbone)  steps: \(s.steps)  batch: \(config.batchSize)  labeled: \(split.labeled.count)  validation: \(split.validation.count)")
+        print("backbone: \(config.backbone)  steps: \(s.steps)  batch: \(min(config.batchSize, split.labeled.count))  labeled: \(split.labeled.count)  validation: \(split.validation.count)")
         if let best = s.best { print(String(format: "best validation accuracy: %.4f at step %d (weights kept)", best.score, best.step)) }
-        print(String(format: "test accuracy: %.4f  (%d images)", test.accuracy, test.count))
+        if !d.testLabels.isEmpty {
+            let test = Evaluate.accuracy(result.model, images: d.testImages, labels: d.testLabels, classes: d.classCount)
+            print(String(format: "test accuracy: %.4f  (%d images)", test.accuracy, test.count))
+            print("per-class test accuracy: " + test.perClass.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
         print(String(format: "train time: %.1f s  samples/s: %.0f", s.seconds, s.samplesPerSecond))
-        print("per-class test accuracy: " + test.perClass.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        if let classes = full.classSplit, let backbone = (result.model as? Sequential)?.children.first?.module {
+            // Features of every image (the backbone without its head), scored on novel-class episodes.
+            let features = Evaluate.features(backbone, images: full.trainImages, path: "0")
+            for shot in [1, 5] {
+                let sampler = try EpisodeSampler(labels: full.trainLabels, classes: classes.novel, way: 5, shot: shot, query: 15,
+                                                 seed: 0, datasetHash: full.contentHash)
+                print("novel classes, 5-way \(shot)-shot, nearest class mean of features: \(FewShot.nearestMeanAccuracy(features: features, sampler: sampler, count: 600))")
+            }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import CBLAS
+import DataCore
 import Foundation
 import NNCore
 import TensorCore
@@ -107,6 +108,23 @@ struct KernelCases {
             stopwatch.result("sum", "\(n)", unit: "GB/s", work: 4e-9 * Double(n)) { _ = a.sum() },
             stopwatch.result("sum_rows", "\(n / 256)x256", unit: "GB/s", work: 4e-9 * Double(n)) { _ = m.sum(axis: 0) },
         ]
+    }
+
+    // MARK: Augmentation
+
+    /// Weak and strong augmentation of a FixMatch-sized unlabeled batch (448 images, 28x28).
+    func augmentation() -> [KernelResult] {
+        var rng = RNG(seed: 4)
+        let images = Tensor.randn([448, 1, 28, 28], rng: &rng)
+        guard let d = try? Dataset(name: "bench", trainImages: images, trainLabels: [Int32](repeating: 0, count: 448),
+                                   testImages: images, testLabels: [Int32](repeating: 0, count: 448), classNames: ["x"],
+                                   contentHash: "bench", allowsHorizontalFlip: true) else { return [] }
+        progress("augmentation")
+        return [Augmenter.Kind.weak, .strong].map { kind in
+            let a = Augmenter(kind: kind, dataset: d)
+            var r = RNG(seed: 5)
+            return stopwatch.result("augment_\(kind.rawValue)", "448x1x28x28", unit: "images/s", work: 448) { _ = a.apply(images, rng: &r) }
+        }
     }
 
     // MARK: Whole training steps

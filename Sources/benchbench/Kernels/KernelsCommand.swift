@@ -19,13 +19,13 @@ struct Kernels: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, profiler.")
+    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, augment, train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, profiler.")
     var only: String?
 
     @Flag(help: "After timing, print where the training steps spend their time, per kernel.")
     var breakdown = false
 
-    static let groups = ["gemm", "gemm-train", "conv", "memory", "train", "profiler"]
+    static let groups = ["gemm", "gemm-train", "conv", "memory", "augment", "train", "profiler"]
     static let extraGroups = ["train-mlp", "train-cnn", "train-conv4"]
 
     func validate() throws {
@@ -55,6 +55,7 @@ struct Kernels: ParsableCommand {
             case "gemm-train": results += cases.gemmAtTrainingShapes()
             case "conv": results += cases.conv4()
             case "memory": results += cases.memoryBound()
+            case "augment": results += cases.augmentation()
             case "train": results += cases.trainingSteps([TrainingBenchmark.mlp(), TrainingBenchmark.cnn()])
             case "train-mlp": results += cases.trainingSteps([TrainingBenchmark.mlp()])
             case "train-cnn": results += cases.trainingSteps([TrainingBenchmark.cnn()])
