@@ -31,11 +31,19 @@ struct Run: ParsableCommand {
     @Option(help: "Validation examples per class carved from the training part.")
     var validationPerClass = 100
 
+    @Option(help: "Evaluation protocols (comma-separated): native, linear, knn.")
+    var protocols = "native,linear,knn"
+
+    var protocolList: [String] { protocols.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
     @OptionGroup var data: DataOptions
 
     func validate() throws {
         guard method == "supervised" else { throw ValidationError("unknown method '\(method)'; available: supervised") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        for p in protocolList where !["native", "linear", "knn"].contains(p) {
+            throw ValidationError("--protocols: unknown protocol '\(p)'; expected native, linear or knn")
+        }
         guard validationPerClass >= 1 else { throw ValidationError("--validation-per-class must be at least 1") }
     }
 
@@ -67,10 +75,30 @@ struct Run: ParsableCommand {
         print("method: \(method) v\(Supervised.version)  dataset: \(d.name) (\(d.contentHash))  budget: \(budget)  seed: \(seed)  split: \(split.hash)")
         print("backbone: \(config.backbone)  steps: \(s.steps)  batch: \(min(config.batchSize, split.labeled.count))  labeled: \(split.labeled.count)  validation: \(split.validation.count)")
         if let best = s.best { print(String(format: "best validation accuracy: %.4f at step %d (weights kept)", best.score, best.step)) }
-        if !d.testLabels.isEmpty {
+        if !d.testLabels.isEmpty && protocolList.contains("native") {
             let test = Evaluate.accuracy(result.model, images: d.testImages, labels: d.testLabels, classes: d.classCount)
-            print(String(format: "test accuracy: %.4f  (%d images)", test.accuracy, test.count))
+            print(String(format: "native: test accuracy %.4f  (%d images)", test.accuracy, test.count))
             print("per-class test accuracy: " + test.perClass.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
+        if !d.testLabels.isEmpty && !split.labeled.isEmpty, let encoder = (result.model as? Sequential)?.children.first?.module,
+           protocolList.contains("linear") || protocolList.contains("knn") {
+            // The encoder frozen: its features of the labeled, validation and test images.
+            let labeled = Evaluate.features(encoder, images: d.trainImages.gatherRows(split.labeled), path: "0")
+            let ylabeled = split.labeled.map { d.trainLabels[$0] }
+            let test = Evaluate.features(encoder, images: d.testImages, path: "0")
+            if protocolList.contains("linear") {
+                let validation = Evaluate.features(encoder, images: d.trainImages.gatherRows(split.validation), path: "0")
+                let r = LinearProbe().evaluate(labeled: labeled, labels: ylabeled, validation: validation,
+                                               validationLabels: split.validation.map { d.trainLabels[$0] },
+                                               test: test, testLabels: d.testLabels, classes: d.classCount)
+                print(String(format: "linear: test accuracy %.4f  (L2 %g chosen on validation, %d L-BFGS iterations, gradient %.1e)",
+                             r.testAccuracy.accuracy, r.fit.l2, r.fit.iterations, r.fit.gradientNorm))
+            }
+            if protocolList.contains("knn") {
+                let r = KNN.accuracy(reference: labeled, referenceLabels: ylabeled, query: test, queryLabels: d.testLabels,
+                                     classes: d.classCount, k: min(20, ylabeled.count))
+                print(String(format: "knn: test accuracy %.4f  (k = %d, cosine, temperature 0.07)", r.accuracy, min(20, ylabeled.count)))
+            }
         }
         print(String(format: "train time: %.1f s  samples/s: %.0f", s.seconds, s.samplesPerSecond))
         if let classes = full.classSplit, let backbone = (result.model as? Sequential)?.children.first?.module {
