@@ -31,7 +31,7 @@ struct Run: ParsableCommand {
     @Option(help: "Validation examples per class carved from the training part.")
     var validationPerClass = 100
 
-    @Option(help: "Evaluation protocols (comma-separated): native, linear, knn.")
+    @Option(help: "Evaluation protocols (comma-separated): native, linear, knn, finetune.")
     var protocols = "native,linear,knn"
 
     var protocolList: [String] { protocols.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -41,8 +41,8 @@ struct Run: ParsableCommand {
     func validate() throws {
         guard method == "supervised" else { throw ValidationError("unknown method '\(method)'; available: supervised") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        for p in protocolList where !["native", "linear", "knn"].contains(p) {
-            throw ValidationError("--protocols: unknown protocol '\(p)'; expected native, linear or knn")
+        for p in protocolList where !["native", "linear", "knn", "finetune"].contains(p) {
+            throw ValidationError("--protocols: unknown protocol '\(p)'; expected native, linear, knn or finetune")
         }
         guard validationPerClass >= 1 else { throw ValidationError("--validation-per-class must be at least 1") }
     }
@@ -99,6 +99,12 @@ struct Run: ParsableCommand {
                                      classes: d.classCount, k: min(20, ylabeled.count))
                 print(String(format: "knn: test accuracy %.4f  (k = %d, cosine, temperature 0.07)", r.accuracy, min(20, ylabeled.count)))
             }
+        }
+        if !d.testLabels.isEmpty, protocolList.contains("finetune"), let encoder = (result.model as? Sequential)?.children.first?.module {
+            let width = Evaluate.features(encoder, images: d.trainImages.gatherRows([0]), path: "0").shape[1]
+            let r = try FineTune().evaluate(encoder: encoder, features: width, dataset: d, split: split, seed: seed)
+            print(String(format: "finetune: test accuracy %.4f  (new head, encoder at 0.1x the rate, %d steps, validation %.4f)",
+                         r.testAccuracy.accuracy, r.steps, r.validationAccuracy))
         }
         print(String(format: "train time: %.1f s  samples/s: %.0f", s.seconds, s.samplesPerSecond))
         if let classes = full.classSplit, let backbone = (result.model as? Sequential)?.children.first?.module {
