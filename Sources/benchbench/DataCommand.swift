@@ -18,6 +18,9 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Few-shot episodes for the pixel-space nearest-class-mean baseline (datasets with a class split).")
         var episodes = 600
 
+        @Option(help: "Also render a grid of samples (a row per class) to this .png or .svg file, through gnuplot.")
+        var grid: String?
+
         @OptionGroup var data: DataOptions
 
         func run() throws {
@@ -43,6 +46,10 @@ struct DataCommand: ParsableCommand {
                     print("pixel-space nearest class mean, novel classes, 5-way \(shot)-shot: \(r)")
                 }
                 print("")
+            }
+            if let grid {
+                try SampleGrid(classes: 10, perClass: 12).render(d, to: grid)
+                print("sample grid: \(grid) (gnuplot script and data beside it)\n")
             }
             guard d.classCount <= 50 else {
                 print("(\(d.classCount) classes: per-class counts left out; every class has \(Set(d.trainClassCounts).sorted().map(String.init).joined(separator: "/")) training images)")
