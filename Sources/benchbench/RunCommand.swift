@@ -36,6 +36,21 @@ struct Run: ParsableCommand {
 
     var protocolList: [String] { protocols.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
 
+    @Option(help: "Label budgets the linear, knn and finetune protocols are scored at (comma-separated; default: the training budget).")
+    var evalBudgets: String?
+
+    func evaluationBudgets(default budget: LabelBudget) throws -> [LabelBudget] {
+        guard let evalBudgets else { return [budget] }
+        return try evalBudgets.split(separator: ",").map { text in
+            do {
+                let b = try LabelBudget(parsing: String(text))
+                if case .shot = b { throw DataError("K-shot budgets are scored by episodes, not by these protocols") }
+                if case .none = b { throw DataError("'none' grants no labels to fit a probe on") }
+                return b
+            } catch let e as DataError { throw ValidationError("--eval-budgets '\(text)': \(e.message)") }
+        }
+    }
+
     @OptionGroup var data: DataOptions
 
     func validate() throws {
@@ -45,6 +60,7 @@ struct Run: ParsableCommand {
             throw ValidationError("--protocols: unknown protocol '\(p)'; expected native, linear, knn or finetune")
         }
         guard validationPerClass >= 1 else { throw ValidationError("--validation-per-class must be at least 1") }
+        _ = try evaluationBudgets(default: .all)   // reject bad --eval-budgets before any training
     }
 
     func run() throws {
@@ -80,31 +96,36 @@ struct Run: ParsableCommand {
             print(String(format: "native: test accuracy %.4f  (%d images)", test.accuracy, test.count))
             print("per-class test accuracy: " + test.perClass.map { String(format: "%.3f", $0) }.joined(separator: " "))
         }
-        if !d.testLabels.isEmpty && !split.labeled.isEmpty, let encoder = (result.model as? Sequential)?.children.first?.module,
-           protocolList.contains("linear") || protocolList.contains("knn") {
-            // The encoder frozen: its features of the labeled, validation and test images.
-            let labeled = Evaluate.features(encoder, images: d.trainImages.gatherRows(split.labeled), path: "0")
-            let ylabeled = split.labeled.map { d.trainLabels[$0] }
-            let test = Evaluate.features(encoder, images: d.testImages, path: "0")
-            if protocolList.contains("linear") {
-                let validation = Evaluate.features(encoder, images: d.trainImages.gatherRows(split.validation), path: "0")
-                let r = LinearProbe().evaluate(labeled: labeled, labels: ylabeled, validation: validation,
-                                               validationLabels: split.validation.map { d.trainLabels[$0] },
-                                               test: test, testLabels: d.testLabels, classes: d.classCount)
-                print(String(format: "linear: test accuracy %.4f  (L2 %g chosen on validation, %d L-BFGS iterations, gradient %.1e)",
-                             r.testAccuracy.accuracy, r.fit.l2, r.fit.iterations, r.fit.gradientNorm))
+        if !d.testLabels.isEmpty, let encoder = (result.model as? Sequential)?.children.first?.module,
+           protocolList.contains(where: { ["linear", "knn", "finetune"].contains($0) }) {
+            // The encoder frozen: its features of every training and test image, computed once and
+            // scored at each evaluation budget (its labeled examples drawn like the training split's).
+            let trainFeatures = Evaluate.features(encoder, images: d.trainImages, path: "0")
+            let testFeatures = Evaluate.features(encoder, images: d.testImages, path: "0")
+            for evalBudget in try evaluationBudgets(default: budget) {
+                let eval = try LabelSplit(labels: d.trainLabels, classes: d.classCount, budget: evalBudget, validationPerClass: validation,
+                                          seed: seed, datasetHash: d.contentHash, datasetName: d.name)
+                guard !eval.labeled.isEmpty else { continue }
+                let labeled = trainFeatures.gatherRows(eval.labeled), ylabeled = eval.labeled.map { d.trainLabels[$0] }
+                if protocolList.contains("linear") {
+                    let r = LinearProbe().evaluate(labeled: labeled, labels: ylabeled, validation: trainFeatures.gatherRows(eval.validation),
+                                                   validationLabels: eval.validation.map { d.trainLabels[$0] },
+                                                   test: testFeatures, testLabels: d.testLabels, classes: d.classCount)
+                    print(String(format: "linear @ %@: test accuracy %.4f  (L2 %g chosen on validation, %d L-BFGS iterations, gradient %.1e)",
+                                 evalBudget.description, r.testAccuracy.accuracy, r.fit.l2, r.fit.iterations, r.fit.gradientNorm))
+                }
+                if protocolList.contains("knn") {
+                    let k = min(20, ylabeled.count)
+                    let r = KNN.accuracy(reference: labeled, referenceLabels: ylabeled, query: testFeatures, queryLabels: d.testLabels,
+                                         classes: d.classCount, k: k)
+                    print(String(format: "knn @ %@: test accuracy %.4f  (k = %d, cosine, temperature 0.07)", evalBudget.description, r.accuracy, k))
+                }
+                if protocolList.contains("finetune") {
+                    let r = try FineTune().evaluate(encoder: encoder, features: trainFeatures.shape[1], dataset: d, split: eval, seed: seed)
+                    print(String(format: "finetune @ %@: test accuracy %.4f  (new head, encoder at 0.1x the rate, %d steps, validation %.4f)",
+                                 evalBudget.description, r.testAccuracy.accuracy, r.steps, r.validationAccuracy))
+                }
             }
-            if protocolList.contains("knn") {
-                let r = KNN.accuracy(reference: labeled, referenceLabels: ylabeled, query: test, queryLabels: d.testLabels,
-                                     classes: d.classCount, k: min(20, ylabeled.count))
-                print(String(format: "knn: test accuracy %.4f  (k = %d, cosine, temperature 0.07)", r.accuracy, min(20, ylabeled.count)))
-            }
-        }
-        if !d.testLabels.isEmpty, protocolList.contains("finetune"), let encoder = (result.model as? Sequential)?.children.first?.module {
-            let width = Evaluate.features(encoder, images: d.trainImages.gatherRows([0]), path: "0").shape[1]
-            let r = try FineTune().evaluate(encoder: encoder, features: width, dataset: d, split: split, seed: seed)
-            print(String(format: "finetune: test accuracy %.4f  (new head, encoder at 0.1x the rate, %d steps, validation %.4f)",
-                         r.testAccuracy.accuracy, r.steps, r.validationAccuracy))
         }
         print(String(format: "train time: %.1f s  samples/s: %.0f", s.seconds, s.samplesPerSecond))
         if let classes = full.classSplit, let backbone = (result.model as? Sequential)?.children.first?.module {
