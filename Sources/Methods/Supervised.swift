@@ -22,6 +22,9 @@ public enum Supervised {
         public var labelSmoothing: Float = 0
         public var warmupSteps = 100
         public var validateEvery = 500
+        /// Decay of an exponential moving average of the weights used for validation and as the
+        /// result (nil: the raw weights). 0.999 is FixMatch's value.
+        public var emaDecay: Float? = nil
 
         public init() {}
 
@@ -33,6 +36,7 @@ public enum Supervised {
             guard learningRate > 0, momentum >= 0, momentum < 1, weightDecay >= 0, labelSmoothing >= 0, labelSmoothing < 1 else {
                 throw DataError("supervised: learning rate must be > 0, momentum and label smoothing in [0, 1), weight decay >= 0")
             }
+            if let d = emaDecay, !(d > 0 && d < 1) { throw DataError("supervised: emaDecay \(d) must be in (0, 1)") }
         }
     }
 
@@ -45,9 +49,11 @@ public enum Supervised {
     }
 
     /// Trains on `split.labeled` (the whole non-validation part for `all`); `validate` scores the
-    /// model during training and the best-scoring weights are the ones returned.
+    /// model in the context it is given (the EMA weights' when `emaDecay` is set) during training,
+    /// and the best-scoring weights are the ones returned.
     public static func train(dataset: Dataset, split: LabelSplit, config: Config, seed: UInt64,
-                             validate: ((Module) -> Double)? = nil, observer: TrainingObserver? = nil) throws -> (model: Module, summary: TrainingSummary) {
+                             validate: ((Module, ForwardContext) -> Double)? = nil,
+                             observer: TrainingObserver? = nil) throws -> (model: Module, summary: TrainingSummary) {
         try config.validate()
         guard !split.labeled.isEmpty else { throw DataError("supervised: the label budget grants no labeled examples") }
         let key = "supervised/\(dataset.contentHash)/\(split.hash)"
@@ -62,17 +68,23 @@ public enum Supervised {
         let trainer = Trainer(steps: config.steps, schedule: schedule, samplesPerStep: batches.batchSize,
                               validateEvery: validate == nil ? 0 : config.validateEvery, observer: observer)
         var best: [String: Tensor]?
+        var ema = config.emaDecay.map { EMA(of: model, decay: $0) }
+        func current() -> [String: Tensor] {
+            ema?.shadow ?? Dictionary(uniqueKeysWithValues: (model.namedParameters() + model.namedBuffers()).map { ($0.path, $0.tensor) })
+        }
         var dropoutRNG = RNG(seed: seed, key: key, stream: "dropout")
         let summary = try trainer.run(step: { _, lr in
             optimizer.learningRate = lr
             let batch = batches.next()
             let x = dataset.trainImages.gatherRows(batch)
             let y = batch.map { dataset.trainLabels[$0] }
-            return supervisedStep(model, optimizer, x: x, labels: y, rng: dropoutRNG.derive("step"), labelSmoothing: config.labelSmoothing)
-        }, validate: validate.map { v in { v(model) } }, onBest: {
-            best = Dictionary(uniqueKeysWithValues: (model.namedParameters() + model.namedBuffers()).map { ($0.path, $0.tensor) })
+            let loss = supervisedStep(model, optimizer, x: x, labels: y, rng: dropoutRNG.derive("step"), labelSmoothing: config.labelSmoothing)
+            ema?.update(from: model)
+            return loss
+        }, validate: validate.map { v in { v(model, ema?.context() ?? .eval) } }, onBest: {
+            best = current()
         })
-        if let best { model.load(best) }
+        model.load(best ?? current())
         return (model, summary)
     }
 }

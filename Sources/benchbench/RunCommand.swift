@@ -28,6 +28,9 @@ struct Run: ParsableCommand {
     @Option(help: "Backbone: conv4 or mlp.")
     var backbone = "conv4"
 
+    @Option(help: "Use an exponential moving average of the weights (this decay, e.g. 0.999) for validation and the result.")
+    var ema: Float?
+
     @Option(help: "Validation examples per class carved from the training part.")
     var validationPerClass = 100
 
@@ -76,6 +79,7 @@ struct Run: ParsableCommand {
                                    seed: seed, datasetHash: d.contentHash, datasetName: d.name)
         var config = Supervised.Config()
         config.backbone = backbone
+        config.emaDecay = ema
         if let steps { config.steps = steps }
         if case .perClass(let n) = budget, steps == nil {
             // Few labels: fewer steps (they are epochs over a tiny set), same schedule shape.
@@ -83,8 +87,9 @@ struct Run: ParsableCommand {
         }
         config.validateEvery = max(1, config.steps / 8)
         let progress = ProgressPrinter()
-        let result = try Supervised.train(dataset: d, split: split, config: config, seed: seed, validate: { model in
-            Evaluate.accuracy(model, images: d.trainImages, labels: d.trainLabels, indices: split.validation, classes: d.classCount).accuracy
+        let result = try Supervised.train(dataset: d, split: split, config: config, seed: seed, validate: { model, context in
+            Evaluate.accuracy(model, images: d.trainImages, labels: d.trainLabels, indices: split.validation, classes: d.classCount,
+                              context: context).accuracy
         }, observer: progress)
         progress.finish()
         let s = result.summary

@@ -47,6 +47,23 @@ import TensorCore
         #expect(summary.finalLoss.isFinite && summary.finalLoss < Float(log(4.0)))
     }
 
+    @Test func emaWeightsAreTheResult() throws {
+        let d = try tinyGlyphs()
+        let split = try LabelSplit(labels: d.trainLabels, classes: 4, budget: .perClass(16), validationPerClass: 4, seed: 1,
+                                   datasetHash: d.contentHash, datasetName: d.name)
+        var config = Supervised.Config()
+        (config.width, config.steps, config.batchSize, config.warmupSteps) = (8, 10, 32, 2)
+        let raw = try Supervised.train(dataset: d, split: split, config: config, seed: 1).model
+        config.emaDecay = 0.5
+        var contexts: [Bool] = []
+        let averaged = try Supervised.train(dataset: d, split: split, config: config, seed: 1, validate: { _, ctx in
+            contexts.append(!ctx.overrides.isEmpty); return 0
+        }).model
+        // Same training, so the raw weights agree; the returned weights are the average, not the last.
+        #expect(raw.namedParameters().map(\.tensor.scalars) != averaged.namedParameters().map(\.tensor.scalars))
+        #expect(!contexts.isEmpty && contexts.allSatisfy { $0 }, "validation must see the EMA weights")
+    }
+
     @Test func configIsValidated() {
         var c = Supervised.Config()
         c.backbone = "resnet"
