@@ -142,7 +142,11 @@ extension Dataset {
             return t
         }
         var hash = ContentHash()
-        hash.add([train.contentHash, trainLabels.contentHash, test.contentHash, testLabels.contentHash, "standardised-per-channel/v1"].joined(separator: ","))
+        // What is compared is the data as used: the same files with another flip rule or class
+        // split give other results, so they get another hash.
+        let split = classSplit.map { "\($0.base)/\($0.validation)/\($0.novel)" } ?? "none"
+        hash.add([train.contentHash, trainLabels.contentHash, test.contentHash, testLabels.contentHash, "standardised-per-channel/v1",
+                  "flip=\(allowsHorizontalFlip)", "split=\(split)"].joined(separator: ","))
         return try Dataset(name: name, trainImages: normalise(train, trainShape), trainLabels: ytrain,
                            testImages: normalise(test, testShape), testLabels: ytest, classNames: Array(names.prefix(Swift.max(classes, names.count))),
                            contentHash: hash.hex, allowsHorizontalFlip: allowsHorizontalFlip, classSplit: classSplit,

@@ -12,7 +12,7 @@ struct DataCommand: ParsableCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Sizes, class counts, pixel statistics and the content hash of a dataset.")
 
-        @Argument(help: "Dataset: fashion-mnist, glyphs, glyphs-color.")
+        @Argument(help: "Dataset: fashion-mnist, glyphs, glyphs-color, idx (with --idx-files).")
         var name: String
 
         @Option(help: "Few-shot episodes for the pixel-space nearest-class-mean baseline (datasets with a class split).")
@@ -39,11 +39,13 @@ struct DataCommand: ParsableCommand {
             print("")
             if let split = d.classSplit {
                 print("few-shot classes: \(split.base.count) base, \(split.validation.count) validation, \(split.novel.count) novel")
-                for shot in [1, 5] {
-                    let sampler = try EpisodeSampler(labels: d.trainLabels, classes: split.novel, way: 5, shot: shot, query: 15,
+                let way = min(5, split.novel.count)
+                let smallest = split.novel.map { d.trainClassCounts[$0] }.min() ?? 0
+                for shot in [1, 5] where way >= 2 && smallest >= shot + 15 {
+                    let sampler = try EpisodeSampler(labels: d.trainLabels, classes: split.novel, way: way, shot: shot, query: 15,
                                                      seed: 0, datasetHash: d.contentHash)
                     let r = FewShot.nearestMeanAccuracy(features: d.trainImages.flattened(), sampler: sampler, count: episodes)
-                    print("pixel-space nearest class mean, novel classes, 5-way \(shot)-shot: \(r)")
+                    print("pixel-space nearest class mean, novel classes, \(way)-way \(shot)-shot: \(r)")
                 }
                 print("")
             }
@@ -71,11 +73,36 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Folder with the dataset's files (default: $BENCHBENCH_DATA, then where Debian's packages install them).")
     var dataDir: String?
 
+    @Option(help: "Dataset 'idx': four IDX files (gzipped or not), comma-separated: train images, train labels, test images, test labels.")
+    var idxFiles: String?
+
+    @Option(help: "Dataset 'idx': few-shot class split as base,validation,novel class counts (classes taken in label order).")
+    var classSplit: String?
+
+    @Flag(help: "Dataset 'idx': a horizontal flip keeps an image in its class.")
+    var flips = false
+
     func load(_ name: String) throws -> Dataset {
         switch name {
         case "fashion-mnist": return try DatasetSource.fashionMNIST(dataDir: dataDir)
         case "glyphs", "glyphs-color": return try Glyphs.make(DataOptions.glyphs(color: name == "glyphs-color"))
-        default: throw ValidationError("unknown dataset '\(name)'; available: fashion-mnist, glyphs, glyphs-color")
+        case "idx":
+            let files = (idxFiles ?? "").split(separator: ",").map(String.init)
+            guard files.count == 4 else {
+                throw ValidationError("dataset 'idx' needs --idx-files TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS (got \(files.count) paths)")
+            }
+            var split: ClassSplit?
+            if let classSplit {
+                let counts = classSplit.split(separator: ",").compactMap { Int($0) }
+                guard counts.count == 3, counts.allSatisfy({ $0 >= 0 }) else {
+                    throw ValidationError("--class-split '\(classSplit)': expected three counts base,validation,novel")
+                }
+                split = try ClassSplit(base: Array(0..<counts[0]), validation: Array(counts[0]..<(counts[0] + counts[1])),
+                                       novel: Array((counts[0] + counts[1])..<(counts[0] + counts[1] + counts[2])))
+            }
+            return try DatasetSource.idx(name: "idx", trainImages: files[0], trainLabels: files[1], testImages: files[2],
+                                         testLabels: files[3], allowsHorizontalFlip: flips, classSplit: split)
+        default: throw ValidationError("unknown dataset '\(name)'; available: fashion-mnist, glyphs, glyphs-color, idx")
         }
     }
 }

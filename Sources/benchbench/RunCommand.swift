@@ -13,7 +13,7 @@ struct Run: ParsableCommand {
     @Option(help: "Method: supervised.")
     var method: String
 
-    @Option(help: "Dataset: fashion-mnist.")
+    @Option(help: "Dataset: fashion-mnist, glyphs, glyphs-color, idx (with --idx-files).")
     var dataset: String
 
     @Option(help: "Label budget: all, or labels per class (10, 100, ...).")

@@ -10,6 +10,8 @@ import Testing
             (["run", "--method", "fixmatch", "--dataset", "fashion-mnist", "--budget", "10"], "unknown method 'fixmatch'"),
             (["run", "--method", "supervised", "--dataset", "fashion-mnist", "--budget", "10", "--eval-budgets", "1-shot"], "scored by episodes"),
             (["data", "inspect", "fashion-mnist", "--data-dir", "/nonexistent"], "apt-get install dataset-fashion-mnist"),
+            (["data", "inspect", "idx", "--idx-files", "a,b"], "needs --idx-files"),
+            (["data", "inspect", "idx", "--idx-files", "/no/a,/no/b,/no/c,/no/d"], "/no/"),
         ]
         for (arguments, expected) in cases {
             let r = try runBenchbench(arguments)
@@ -23,7 +25,7 @@ import Testing
         let r = try runBenchbench(["data", "inspect", "fashion-mnist"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("train: 60000 images, test: 10000 images, 10 classes"))
-        #expect(r.stdout.contains("hash: dca970119d48bc2e"))
+        #expect(r.stdout.contains("hash: 564528db60358e07"))
         #expect(r.stdout.contains("Ankle boot    6000   1000"))
     }
 }
