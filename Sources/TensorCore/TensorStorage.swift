@@ -62,12 +62,4 @@ final class BufferPool {
             Foundation.free(p)
         }
     }
-
-    /// Returns every pooled buffer to the system (tests and long-lived processes between suites).
-    func drain() {
-        lock.lock(); defer { lock.unlock() }
-        for (_, list) in free { for p in list { Foundation.free(p) } }
-        free.removeAll()
-        pooledBytes = 0
-    }
 }

@@ -19,13 +19,11 @@ enum Fn {
     enum Tanh: UnaryFunction { @inline(__always) static func apply(_ x: Float, _ p: Float) -> Float { Foundation.tanh(x) } }
     enum Scale: UnaryFunction { @inline(__always) static func apply(_ x: Float, _ p: Float) -> Float { x * p } }
     enum Shift: UnaryFunction { @inline(__always) static func apply(_ x: Float, _ p: Float) -> Float { x + p } }
-    enum Step: UnaryFunction { @inline(__always) static func apply(_ x: Float, _ p: Float) -> Float { x > 0 ? 1 : 0 } }
 
     enum Add: BinaryFunction { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
     enum Sub: BinaryFunction { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
     enum Mul: BinaryFunction { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
     enum Div: BinaryFunction { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b } }
-    enum Max: BinaryFunction { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a > b ? a : b } }
     enum Equal: BinaryFunction { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a == b ? 1 : 0 } }
 }
 

@@ -54,11 +54,4 @@ extension Kernels {
         case (true, true): return "gemm_tt"
         }
     }
-
-    /// y += alpha * x (BLAS saxpy), the optimizers' update.
-    static func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        KernelProfiler.shared.measure("axpy", dims(n), flops: 2 * Double(n), bytes: Double(12 * n)) {
-            cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
-        }
-    }
 }

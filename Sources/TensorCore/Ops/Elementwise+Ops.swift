@@ -78,6 +78,4 @@ extension Tensor {
     public static func * (a: Tensor, b: Tensor) -> Tensor { result(.mul, [a, b], a.broadcastBinary(Fn.Mul.self, "mul", b)) }
     public static func / (a: Tensor, b: Tensor) -> Tensor { result(.div, [a, b], a.broadcastBinary(Fn.Div.self, "div", b)) }
 
-    /// Elementwise maximum; not differentiable (used for clamps inside constants).
-    public func maximum(_ other: Tensor) -> Tensor { broadcastBinary(Fn.Max.self, "maximum", other) }
 }
