@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -25,6 +26,7 @@ let package = Package(
         .target(name: "DataCore", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimize),
         .target(name: "Methods", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
         .target(name: "Evaluation", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
+        .target(name: "ResultsStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: optimize),
         .executableTarget(
             name: "benchbench",
             dependencies: [
@@ -37,6 +39,7 @@ let package = Package(
         .testTarget(name: "DataCoreTests", dependencies: ["DataCore", "TensorCore", "CZlib"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "DataCore", "TensorCore"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "DataCore", "NNCore", "TensorCore"]),
+        .testTarget(name: "ResultsStoreTests", dependencies: ["ResultsStore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["benchbench"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,89 @@
+import GRDB
+
+/// The schema, as append-only migrations: a migration that has shipped is never edited; a change
+/// is a new migration. Migrations name tables by string and use no record types, so later changes
+/// to the records cannot change what an old migration does.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: machine, run, trial, metric, curve, kernel, kernel_bench") { db in
+            try db.create(table: "machine") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("hostname", .text).notNull()
+                t.column("cpu", .text).notNull()
+                t.column("cores", .integer).notNull()
+                t.column("os", .text).notNull()
+                t.column("swift", .text).notNull()
+                t.column("blas", .text).notNull()
+                t.column("blas_core", .text).notNull()
+                t.uniqueKey(["hostname", "cpu", "cores", "os", "swift", "blas", "blas_core"])
+            }
+            try db.create(table: "run") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("suite", .text).notNull()
+                t.column("suite_sha", .text).notNull()
+                t.column("commit", .text).notNull()
+                t.column("branch", .text).notNull()
+                t.column("dirty", .boolean).notNull()
+                t.column("machine_id", .integer).notNull().references("machine", onDelete: .restrict)
+                t.column("argv", .text).notNull()
+                t.column("started_at", .datetime).notNull()
+                t.column("finished_at", .datetime)
+                t.column("status", .text).notNull()
+            }
+            try db.create(table: "trial") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .integer).notNull().indexed().references("run", onDelete: .cascade)
+                t.column("dataset", .text).notNull()
+                t.column("dataset_sha", .text).notNull()
+                t.column("method", .text).notNull()
+                t.column("method_version", .text).notNull()
+                t.column("config_json", .text).notNull()
+                t.column("config_sha", .text).notNull()
+                t.column("train_budget", .text).notNull()
+                t.column("seed", .integer).notNull()
+                t.column("split_sha", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("error", .text)
+                t.column("started_at", .datetime).notNull()
+                t.column("seconds", .double)
+                t.column("steps", .integer)
+                t.column("samples_per_s", .double)
+            }
+            try db.create(table: "metric") { t in
+                t.column("trial_id", .integer).notNull().indexed().references("trial", onDelete: .cascade)
+                t.column("protocol", .text).notNull()
+                t.column("eval_budget", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("value", .double).notNull()
+                t.column("ci95", .double)
+                t.column("n", .integer)
+            }
+            try db.create(table: "curve") { t in
+                t.column("trial_id", .integer).notNull().indexed().references("trial", onDelete: .cascade)
+                t.column("step", .integer).notNull()
+                t.column("name", .text).notNull()
+                t.column("value", .double).notNull()
+            }
+            try db.create(table: "kernel") { t in
+                t.column("trial_id", .integer).notNull().indexed().references("trial", onDelete: .cascade)
+                t.column("name", .text).notNull()
+                t.column("shape", .text).notNull()
+                t.column("calls", .integer).notNull()
+                t.column("flops", .double).notNull()
+                t.column("seconds", .double).notNull()
+            }
+            try db.create(table: "kernel_bench") { t in
+                t.column("run_id", .integer).notNull().indexed().references("run", onDelete: .cascade)
+                t.column("name", .text).notNull()
+                t.column("shape", .text).notNull()
+                t.column("unit", .text).notNull()
+                t.column("reps", .integer).notNull()
+                t.column("gflops_min", .double).notNull()
+                t.column("gflops_median", .double).notNull()
+                t.column("gflops_max", .double).notNull()
+            }
+        }
+        return m
+    }
+}
