@@ -89,13 +89,8 @@ public final class BatchNorm: Module {
             }
             return y
         }
-        var statShape = [Int](repeating: 1, count: x.rank)
-        statShape[1] = c
-        let mean = ctx.buffer(self, "running_mean").reshaped(statShape)
-        let variance = ctx.buffer(self, "running_var").reshaped(statShape)
-        let scale = gamma.reshaped(statShape) / (variance + eps).sqrt()
-        let y = (x - mean) * scale + beta.reshaped(statShape)
-        return relu ? y.relu() : y
+        return batchNormInference(x, gamma: gamma, beta: beta, mean: ctx.buffer(self, "running_mean"),
+                                  variance: ctx.buffer(self, "running_var"), eps: eps, relu: relu)
     }
 }
 

@@ -136,6 +136,24 @@ import Testing
         }
     }
 
+    @Test mutating func batchNormInferenceFusedEqualsRecorded() {
+        let x = randomRef([3, 2, 2, 3], &rng), g = randomRef([2], &rng), b = randomRef([2], &rng)
+        let m = randomRef([2], &rng), v = randomRef([2], &rng, low: 0.5, high: 2)
+        func reference(_ r: [Ref], relu: Bool) -> Ref {
+            let inv = Ref([1, 2, 1, 1], zip(r[1].data, r[4].data).map { $0 / ($1 + 1e-5).squareRoot() })
+            return ((r[0] - Ref([1, 2, 1, 1], r[3].data)) * inv + Ref([1, 2, 1, 1], r[2].data)).map { relu ? max($0, 0) : $0 }
+        }
+        for relu in [false, true] {
+            // Fused (nothing requires gradients) against the Double reference ...
+            let fused = batchNormInference(x.tensor, gamma: g.tensor, beta: b.tensor, mean: m.tensor, variance: v.tensor, relu: relu)
+            for (a, e) in zip(fused.scalars, reference([x, g, b, m, v], relu: relu).data) { #expect(abs(Double(a) - e) < 1e-5) }
+            // ... and the recorded path's gradients.
+            checkGradients([x, g, b, m, v], wrt: [0, 1, 2],
+                           engine: { batchNormInference($0[0], gamma: $0[1], beta: $0[2], mean: $0[3], variance: $0[4], relu: relu) },
+                           reference: { reference($0, relu: relu) })
+        }
+    }
+
     @Test mutating func pooling() {
         let x = randomRef([2, 3, 5, 7], &rng)
         checkGradients([x], engine: { maxPool2d($0[0], kernel: (2, 2)) },

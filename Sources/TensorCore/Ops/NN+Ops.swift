@@ -221,6 +221,38 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-
     return (out, Tensor(shape: [c], storage: mean.copy()), variance)
 }
 
+/// Batch normalisation with given statistics (evaluation mode: running mean and variance):
+/// y = gamma (x - mean) / sqrt(variance + eps) + beta, then an optional ReLU. One fused pass when
+/// nothing needs gradients; the same as differentiable ops otherwise.
+public func batchNormInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor, eps: Float = 1e-5,
+                               relu: Bool = false) -> Tensor {
+    let c = x.rank >= 2 ? x.shape[1] : 0
+    require(x.rank >= 2 && [gamma, beta, mean, variance].allSatisfy { $0.shape == [c] },
+            "batchNormInference: input \(describe(x.shape)) needs gamma, beta, mean and variance of shape [\(c)]")
+    let recording = GradMode.isEnabled && [x, gamma, beta, mean, variance].contains { $0.requiresGrad }
+    if recording {
+        var statShape = [Int](repeating: 1, count: x.rank)
+        statShape[1] = c
+        let scale = gamma.reshaped(statShape) / (variance.reshaped(statShape) + eps).sqrt()
+        let y = (x - mean.reshaped(statShape)) * scale + beta.reshaped(statShape)
+        return relu ? y.relu() : y
+    }
+    let n = x.shape[0], hw = x.count / max(n * c, 1)
+    var scale = [Float](repeating: 0, count: c), shift = scale
+    for j in 0..<c {
+        scale[j] = gamma.storage.pointer[j] / (variance.storage.pointer[j] + eps).squareRoot()
+        shift[j] = beta.storage.pointer[j] - mean.storage.pointer[j] * scale[j]
+    }
+    let y = Tensor(uninitialized: x.shape)
+    let (px, py) = (x.storage.pointer, y.storage.pointer)
+    KernelProfiler.shared.measure("batchnorm_inference", dims(n, c, hw), bytes: Double(8 * x.count)) {
+        parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
+            bb_bn_apply(px, py, scale, shift, relu ? 1 : 0, Int32(lo), Int32(hi), Int32(c), hw)
+        }
+    }
+    return y
+}
+
 /// The first-order backward of `batchNorm`: one pass for the two gradient sums, one for dx.
 func batchNormBackward(_ g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: TensorStorage, invstd: TensorStorage,
                        relu: Bool, needs: [Bool]) -> [Tensor?] {
