@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -27,10 +28,14 @@ let package = Package(
         .target(name: "Methods", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
         .target(name: "Evaluation", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
         .target(name: "ResultsStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: optimize),
+        .target(name: "Suite", dependencies: ["TensorCore", "NNCore", "DataCore", "Methods", "Evaluation", "ResultsStore", "Yams"],
+                swiftSettings: optimize),
+        .target(name: "Comparison", dependencies: ["ResultsStore"], swiftSettings: optimize),
+        .target(name: "Reporting", dependencies: ["ResultsStore", "Comparison"], swiftSettings: optimize),
         .executableTarget(
             name: "benchbench",
             dependencies: [
-                "TensorCore", "NNCore", "DataCore", "Methods", "Evaluation", "CBLAS",
+                "TensorCore", "NNCore", "DataCore", "Methods", "Evaluation", "ResultsStore", "Suite", "Comparison", "Reporting", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize),
@@ -40,7 +45,9 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "DataCore", "TensorCore"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "DataCore", "NNCore", "TensorCore"]),
         .testTarget(name: "ResultsStoreTests", dependencies: ["ResultsStore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["benchbench"]),
+        .testTarget(name: "SuiteTests", dependencies: ["Suite", "Methods", "Evaluation", "DataCore", "ResultsStore"]),
+        .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Reporting", "ResultsStore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["benchbench", "ResultsStore"]),
     ],
     swiftLanguageModes: [.v5]
 )

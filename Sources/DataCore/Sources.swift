@@ -18,7 +18,7 @@ public enum DatasetSource {
     }
 
     /// Loads Fashion-MNIST (60,000 + 10,000 images, 28 x 28, 10 classes).
-    public static func fashionMNIST(dataDir: String? = nil) throws -> Dataset {
+    public static func fashionMNIST(dataDir: String? = nil, classSplit: ClassSplit? = nil) throws -> Dataset {
         let stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
         let folders = fashionMNISTFolders(dataDir: dataDir)
         for folder in folders {
@@ -26,7 +26,7 @@ public enum DatasetSource {
             if files.allSatisfy({ $0 != nil }) {
                 let f = files.map { $0! }
                 return try idx(name: "fashion-mnist", trainImages: f[0], trainLabels: f[1], testImages: f[2], testLabels: f[3],
-                               classNames: fashionMNISTClasses, allowsHorizontalFlip: true)
+                               classNames: fashionMNISTClasses, allowsHorizontalFlip: true, classSplit: classSplit)
             }
         }
         throw DataError("fashion-mnist: not found in \(folders.joined(separator: ", ")); install it with "

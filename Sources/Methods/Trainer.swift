@@ -12,6 +12,12 @@ public struct TrainingError: Error, CustomStringConvertible, Equatable {
 public protocol TrainingObserver: AnyObject {
     func trainingStep(_ step: Int, of total: Int, loss: Float, learningRate: Float, samplesPerSecond: Double, etaSeconds: Double)
     func validation(_ step: Int, score: Double)
+    /// The last step and validation are done.
+    func trainingFinished()
+}
+
+extension TrainingObserver {
+    public func trainingFinished() {}
 }
 
 /// One point of a learning curve.
@@ -89,6 +95,7 @@ public struct Trainer {
         }
         if validateEvery > 0 || validate != nil { check(steps) }
         let seconds = elapsed()
+        observer?.trainingFinished()
         return TrainingSummary(steps: steps, seconds: seconds, samplesPerSecond: Double(steps * samplesPerStep) / max(seconds, 1e-9),
                                curves: curves, best: best, finalLoss: loss)
     }

@@ -51,17 +51,43 @@ public final class ResultsStore: @unchecked Sendable {
         }
     }
 
-    /// Stores a trial with its metrics, curve points and kernel profile, all or nothing.
-    @discardableResult
-    public func record(trial: TrialRecord, metrics: [MetricRecord], curves: [CurveRecord] = [], kernels: [KernelRecord] = []) throws -> Int64 {
+    /// Stores a run's planned trials as `pending`, all or none; returns their ids in order.
+    public func plan(runID: Int64, trials: [TrialRecord]) throws -> [Int64] {
         try pool.write { db in
-            var t = trial
-            try t.insert(db)
-            let id = t.id!
+            try trials.map { trial in
+                var t = trial
+                t.runId = runID
+                t.status = TrialStatus.pending
+                try t.insert(db)
+                return t.id!
+            }
+        }
+    }
+
+    /// Marks a trial as running from `date`, dropping whatever an interrupted earlier attempt left
+    /// (it is run again from its start).
+    public func startTrial(_ id: Int64, at date: Date = Date()) throws {
+        try pool.write { db in
+            for table in ["metric", "curve", "kernel"] { try db.execute(sql: "DELETE FROM \(table) WHERE trial_id = ?", arguments: [id]) }
+            try db.execute(sql: "UPDATE trial SET status = ?, error = NULL, started_at = ?, seconds = NULL, steps = NULL, samples_per_s = NULL WHERE id = ?",
+                           arguments: [TrialStatus.running, date, id])
+        }
+    }
+
+    /// Stores how a trial ended with its metrics, curve points and kernel profile, all or nothing:
+    /// a process killed before this returns leaves the trial `running`, to be run again on resume.
+    public func finishTrial(_ id: Int64, status: String, error: String? = nil, datasetSha: String? = nil, splitSha: String? = nil,
+                            seconds: Double? = nil, steps: Int? = nil, samplesPerSecond: Double? = nil,
+                            metrics: [MetricRecord] = [], curves: [CurveRecord] = [], kernels: [KernelRecord] = []) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                UPDATE trial SET status = ?, error = ?, dataset_sha = COALESCE(?, dataset_sha), split_sha = COALESCE(?, split_sha),
+                seconds = ?, steps = ?, samples_per_s = ? WHERE id = ?
+                """, arguments: [status, error, datasetSha, splitSha, seconds, steps, samplesPerSecond, id])
+            guard db.changesCount == 1 else { throw StoreError("\(path): trial \(id) does not exist") }
             for var m in metrics { m.trialId = id; try m.insert(db) }
             for var c in curves { c.trialId = id; try c.insert(db) }
             for var k in kernels { k.trialId = id; try k.insert(db) }
-            return id
         }
     }
 
@@ -73,6 +99,45 @@ public final class ResultsStore: @unchecked Sendable {
 
     public func runs() throws -> [RunRecord] {
         try pool.read { db in try RunRecord.order(Column("id")).fetchAll(db) }
+    }
+
+    public func run(_ id: Int64) throws -> RunRecord? {
+        try pool.read { db in try RunRecord.fetchOne(db, key: id) }
+    }
+
+    public func machine(_ id: Int64) throws -> MachineRecord? {
+        try pool.read { db in try MachineRecord.fetchOne(db, key: id) }
+    }
+
+    /// The newest run of `suite` at `commit` that did not finish (killed or still going).
+    public func latestUnfinishedRun(suite: String, commit: String) throws -> RunRecord? {
+        try pool.read { db in
+            try RunRecord.filter(Column("suite") == suite && Column("commit") == commit && Column("finished_at") == nil)
+                .order(Column("id").desc).fetchOne(db)
+        }
+    }
+
+    /// Trials per status of every run, by run id.
+    public func trialCounts() throws -> [Int64: [String: Int]] {
+        try pool.read { db in
+            var counts: [Int64: [String: Int]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT run_id, status, COUNT(*) AS n FROM trial GROUP BY run_id, status") {
+                counts[row["run_id"], default: [:]][row["status"]] = row["n"]
+            }
+            return counts
+        }
+    }
+
+    /// The median wall time (training plus evaluation) of finished trials like this one, if any.
+    public func measuredSeconds(dataset: String, method: String, configSha: String, trainBudget: String) throws -> Double? {
+        try pool.read { db in
+            let values = try Double.fetchAll(db, sql: """
+                SELECT t.seconds + COALESCE((SELECT value FROM metric m WHERE m.trial_id = t.id AND m.protocol = 'train' AND m.name = 'eval_seconds'), 0)
+                FROM trial t WHERE t.dataset = ? AND t.method = ? AND t.config_sha = ? AND t.train_budget = ? AND t.status = ? AND t.seconds IS NOT NULL
+                ORDER BY 1
+                """, arguments: [dataset, method, configSha, trainBudget, TrialStatus.done])
+            return values.isEmpty ? nil : values[values.count / 2]
+        }
     }
 
     public func trials(run: Int64) throws -> [TrialRecord] {
@@ -104,6 +169,21 @@ public final class ResultsStore: @unchecked Sendable {
     public func journalMode() throws -> String {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
     }
+}
+
+/// The states of a trial: planned, started, finished with results, or stopped with a reason.
+public enum TrialStatus {
+    public static let pending = "pending"
+    public static let running = "running"
+    public static let done = "done"
+    public static let failed = "failed"
+}
+
+/// The states of a run: still going or killed (no end time), done, or done with failed trials.
+public enum RunStatus {
+    public static let running = "running"
+    public static let done = "done"
+    public static let failed = "failed"
 }
 
 /// A problem with the results database, naming the file.

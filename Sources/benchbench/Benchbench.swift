@@ -1,4 +1,7 @@
 import ArgumentParser
+import Foundation
+import ResultsStore
+import Suite
 import TensorCore
 
 @main
@@ -6,7 +9,7 @@ struct Benchbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchbench",
         abstract: "Benchmark low-label learning methods: train, evaluate, store, compare, report.",
-        subcommands: [Run.self, DataCommand.self, Kernels.self])
+        subcommands: [SuiteCommand.self, Run.self, Runs.self, Show.self, ListCommand.self, DataCommand.self, Kernels.self])
 
     static func main() {
         // Before OpenBLAS does any work: make it use the best kernel this CPU has (may re-exec once).
@@ -14,8 +17,50 @@ struct Benchbench: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let error as SuiteError {
+            exit(withError: CleanExit.fail(error.description, code: ExitCodes.badSuite))
+        } catch let error as StoreError {
+            exit(withError: CleanExit.fail(error.message, code: ExitCodes.store))
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+/// Exit codes (documented in README.md): 0 success; 1 a trial failed (the run is stored); 64 bad
+/// command-line usage; 65 a bad suite file; 74 the results database cannot be used.
+enum ExitCodes {
+    static let trialFailed: Int32 = 1
+    static let badSuite: Int32 = 65
+    static let store: Int32 = 74
+}
+
+enum CleanExit {
+    /// Prints "error: MESSAGE" on standard error and gives the exit code to leave with.
+    static func fail(_ message: String, code: Int32) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        return ExitCode(code)
+    }
+}
+
+/// Where results are stored; shared by every command that reads or writes them.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "The results database (default: $BENCHBENCH_DB, else benchbench.sqlite in the working directory).")
+    var db: String?
+
+    var path: String {
+        if let db { return db }
+        if let env = ProcessInfo.processInfo.environment["BENCHBENCH_DB"], !env.isEmpty { return env }
+        return "benchbench.sqlite"
+    }
+
+    func open() throws -> ResultsStore { try ResultsStore(path: path) }
+
+    /// Opens the database for reading: a missing file is an error rather than a new empty database.
+    func openExisting() throws -> ResultsStore {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError("\(path): no results database here (run a suite first, or pass --db / set BENCHBENCH_DB)")
+        }
+        return try open()
     }
 }

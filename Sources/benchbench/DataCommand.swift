@@ -82,42 +82,24 @@ struct DataOptions: ParsableArguments {
     @Flag(help: "Dataset 'idx': a horizontal flip keeps an image in its class.")
     var flips = false
 
-    func load(_ name: String) throws -> Dataset {
-        switch name {
-        case "fashion-mnist": return try DatasetSource.fashionMNIST(dataDir: dataDir)
-        case "glyphs", "glyphs-color": return try Glyphs.make(DataOptions.glyphs(color: name == "glyphs-color"))
-        case "idx":
-            let files = (idxFiles ?? "").split(separator: ",").map(String.init)
-            guard files.count == 4 else {
-                throw ValidationError("dataset 'idx' needs --idx-files TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS (got \(files.count) paths)")
-            }
-            var split: ClassSplit?
-            if let classSplit {
-                let counts = classSplit.split(separator: ",").compactMap { Int($0) }
-                guard counts.count == 3, counts.allSatisfy({ $0 >= 0 }) else {
-                    throw ValidationError("--class-split '\(classSplit)': expected three counts base,validation,novel")
-                }
-                split = try ClassSplit(base: Array(0..<counts[0]), validation: Array(counts[0]..<(counts[0] + counts[1])),
-                                       novel: Array((counts[0] + counts[1])..<(counts[0] + counts[1] + counts[2])))
-            }
-            return try DatasetSource.idx(name: "idx", trainImages: files[0], trainLabels: files[1], testImages: files[2],
-                                         testLabels: files[3], allowsHorizontalFlip: flips, classSplit: split)
-        default: throw ValidationError("unknown dataset '\(name)'; available: fashion-mnist, glyphs, glyphs-color, idx")
+    /// The dataset `name` with these options, as a suite file would name it.
+    func spec(_ name: String) throws -> DatasetSpec {
+        guard let kind = DatasetSpec.Kind(rawValue: name) else {
+            throw ValidationError("unknown dataset '\(name)'; available: \(DatasetSpec.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        var split: [Int]?
+        if let classSplit {
+            split = classSplit.split(separator: ",").compactMap { Int($0) }
+            guard split?.count == 3 else { throw ValidationError("--class-split '\(classSplit)': expected three counts base,validation,novel") }
+        }
+        let spec = DatasetSpec(kind: kind, idxFiles: (idxFiles ?? "").split(separator: ",").map(String.init), classSplit: split, flips: flips)
+        do { try spec.validate() } catch let e as DataError {
+            throw ValidationError(kind == .idx && spec.idxFiles.count != 4 ? "dataset 'idx' needs --idx-files TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS (got \(spec.idxFiles.count) paths)" : e.message)
+        }
+        return spec
     }
-}
 
-extension DataOptions {
-    /// The default glyphs dataset: Omniglot-sized, 1,600 classes of 20 instances, split 1,200
-    /// base / 100 validation / 300 novel.
-    static func glyphs(color: Bool) -> GlyphsConfig {
-        var c = GlyphsConfig()
-        c.classes = 1600
-        c.instancesPerClass = 20
-        (c.baseClasses, c.validationClasses, c.novelClasses) = (1200, 100, 300)
-        c.color = color
-        return c
-    }
+    func load(_ name: String) throws -> Dataset { try spec(name).load(dataDir: dataDir) }
 }
 
 struct PixelStatistics {

@@ -40,8 +40,8 @@ import TensorCore
         var config = Supervised.Config()
         (config.width, config.steps, config.batchSize, config.learningRate, config.warmupSteps, config.validateEvery) = (8, 40, 32, 0.05, 5, 20)
         var initRNG = RNG(seed: 1, key: "supervised/\(d.contentHash)/\(split.hash)", stream: "init")
-        let before = Supervised.model(for: d, config: config, rng: &initRNG).namedParameters().flatMap { $0.tensor.scalars }
-        let (model, summary) = try Supervised.train(dataset: d, split: split, config: config, seed: 1)
+        let before = Supervised.model(for: d, config: config, rng: &initRNG).net.namedParameters().flatMap { $0.tensor.scalars }
+        let (model, _, summary) = try Supervised.train(dataset: d, split: split, config: config, seed: 1)
         let after = model.namedParameters().flatMap { $0.tensor.scalars }
         #expect(before.count == after.count && before != after)
         #expect(summary.finalLoss.isFinite && summary.finalLoss < Float(log(4.0)))

@@ -41,10 +41,18 @@ func temporaryDatabase() -> String {
                        MetricRecord(protocolName: "episodes", evalBudget: "1-shot", name: "accuracy", value: 0.95, ci95: 0.0035, n: 600)]
         let curves = [CurveRecord(step: 50, name: "loss", value: 0.9), CurveRecord(step: 100, name: "loss", value: 0.5)]
         let kernels = [KernelRecord(name: "gemm_nn", shape: "64x15488x288", calls: 20, flops: 1.1e10, seconds: 0.14)]
-        let trialID = try store.record(trial: trial(runID), metrics: metrics, curves: curves, kernels: kernels)
+        let trialID = try #require(try store.plan(runID: runID, trials: [trial(runID)]).first)
+        #expect(try store.trials(run: runID).map(\.status) == ["pending"])
+        let started = Date(timeIntervalSince1970: 1_800_000_100)
+        try store.startTrial(trialID, at: started)
+        #expect(try store.trials(run: runID).map(\.status) == ["running"])
+        try store.finishTrial(trialID, status: "done", datasetSha: "564528db60358e07", splitSha: "5988", seconds: 35.2, steps: 200,
+                              samplesPerSecond: 568, metrics: metrics, curves: curves, kernels: kernels)
         var expected = trial(runID)
         expected.id = trialID
+        expected.status = "done"
         #expect(try store.trials(run: runID) == [expected])
+        #expect(try store.trialCounts()[runID] == ["done": 1])
         #expect(try store.metrics(trial: trialID) == metrics.map { var m = $0; m.trialId = trialID; return m })
         #expect(try store.curves(trial: trialID) == curves.map { var c = $0; c.trialId = trialID; return c })
         #expect(try store.kernels(trial: trialID) == kernels.map { var k = $0; k.trialId = trialID; return k })
@@ -59,13 +67,51 @@ func temporaryDatabase() -> String {
 
     @Test func aTrialIsStoredWholeOrNotAtAll() throws {
         let store = try ResultsStore(path: temporaryDatabase())
-        _ = try run(store)
-        // A trial of a run that does not exist breaks a foreign key: nothing of it may remain.
-        #expect(throws: (any Error).self) {
-            try store.record(trial: trial(999), metrics: [MetricRecord(protocolName: "native", evalBudget: "10", name: "accuracy", value: 0.5)])
-        }
+        let runID = try run(store)
+        // A plan naming a run that does not exist breaks a foreign key: none of it may remain.
+        #expect(throws: (any Error).self) { try store.plan(runID: 999, trials: [trial(999), trial(999)]) }
         #expect(try store.trials(run: 999).isEmpty)
+        // A finish whose metrics cannot all be written (a NaN in a NOT NULL column) leaves the
+        // trial as it was: running, with no metric.
+        let id = try store.plan(runID: runID, trials: [trial(runID)])[0]
+        try store.startTrial(id)
+        #expect(throws: (any Error).self) {
+            try store.finishTrial(id, status: "done", metrics: [MetricRecord(protocolName: "native", evalBudget: "10", name: "accuracy", value: 0.5),
+                                                                MetricRecord(protocolName: "native", evalBudget: "10", name: "accuracy", value: .nan)])
+        }
+        #expect(try store.trials(run: runID).map(\.status) == ["running"])
+        #expect(try store.metrics(trial: id).isEmpty)
         #expect(try store.integrityCheck() == "ok")
+    }
+
+    @Test func aRestartedTrialDropsWhatTheInterruptedAttemptLeft() throws {
+        let store = try ResultsStore(path: temporaryDatabase())
+        let runID = try run(store)
+        let id = try store.plan(runID: runID, trials: [trial(runID)])[0]
+        try store.startTrial(id)
+        try store.finishTrial(id, status: "failed", error: "training diverged", seconds: 3, metrics: [MetricRecord(protocolName: "train", evalBudget: "10", name: "final_loss", value: 9)])
+        try store.startTrial(id)
+        let t = try store.trials(run: runID)[0]
+        #expect(t.status == "running" && t.error == nil && t.seconds == nil)
+        #expect(try store.metrics(trial: id).isEmpty)
+    }
+
+    @Test func findsTheLatestUnfinishedRunAndMeasuredTimes() throws {
+        let store = try ResultsStore(path: temporaryDatabase())
+        let first = try run(store), second = try run(store)
+        try store.finishRun(second, status: "done")
+        #expect(try store.latestUnfinishedRun(suite: "smoke", commit: "deadbeef")?.id == first)
+        #expect(try store.latestUnfinishedRun(suite: "smoke", commit: "other") == nil)
+        #expect(try store.latestUnfinishedRun(suite: "default", commit: "deadbeef") == nil)
+        for (seconds, evalSeconds) in [(10.0, 1.0), (30.0, 2.0), (20.0, 4.0)] {
+            let id = try store.plan(runID: first, trials: [trial(first)])[0]
+            try store.finishTrial(id, status: "done", seconds: seconds, metrics: [MetricRecord(protocolName: "train", evalBudget: "10", name: "eval_seconds", value: evalSeconds)])
+        }
+        #expect(try store.measuredSeconds(dataset: "fashion-mnist", method: "supervised", configSha: "c0ffee", trainBudget: "10") == 24)
+        #expect(try store.measuredSeconds(dataset: "fashion-mnist", method: "supervised", configSha: "other", trainBudget: "10") == nil)
+        let data = try #require(try store.runData(first))
+        let machine = try store.machine(data.run.machineId)
+        #expect(data.trials.count == 3 && data.trials.allSatisfy { $0.metrics.count == 1 } && data.machine == machine)
     }
 
     @Test func anUnopenableFileIsNamedInTheError() {

@@ -1,0 +1,11 @@
+/// Every method benchbench can run, once each. A method type that is not listed here cannot be
+/// named in a suite (a test checks the list against the types that conform to `Method`).
+public enum MethodRegistry {
+    public static let all: [AnyMethod] = [
+        AnyMethod(Supervised.self),
+    ]
+
+    public static func method(_ id: String) -> AnyMethod? { all.first { $0.id == id } }
+
+    public static var ids: [String] { all.map(\.id) }
+}

@@ -1,0 +1,185 @@
+import DataCore
+import Evaluation
+import Foundation
+import Methods
+
+/// How a trial is scored once trained.
+public struct EvaluationPlan: Equatable, Sendable {
+    /// Protocols that apply to this trial, in the suite's order.
+    public var protocols: [EvaluationProtocol]
+    /// Budgets the linear, kNN and fine-tune protocols fit at (native scores at the train budget).
+    public var budgets: [LabelBudget]
+    public var episodes: EpisodeSettings
+
+    public init(protocols: [EvaluationProtocol], budgets: [LabelBudget], episodes: EpisodeSettings) {
+        (self.protocols, self.budgets, self.episodes) = (protocols, budgets, episodes)
+    }
+}
+
+/// One trial of a plan: everything needed to run it and to recognise it when resuming.
+public struct PlannedTrial: Sendable {
+    public var dataset: SuiteDataset
+    public var method: AnyMethod
+    public var trainBudget: LabelBudget
+    public var seed: UInt64
+    public var config: ResolvedConfig
+    public var evaluation: EvaluationPlan
+    /// Validation examples per class asked for (the runner caps it by the smallest class).
+    public var validationPerClass: Int?
+    public var estimatedSeconds: Double
+
+    public init(dataset: SuiteDataset, method: AnyMethod, trainBudget: LabelBudget, seed: UInt64, config: ResolvedConfig,
+                evaluation: EvaluationPlan, validationPerClass: Int?, estimatedSeconds: Double) {
+        (self.dataset, self.method, self.trainBudget, self.seed, self.config) = (dataset, method, trainBudget, seed, config)
+        (self.evaluation, self.validationPerClass, self.estimatedSeconds) = (evaluation, validationPerClass, estimatedSeconds)
+    }
+
+    /// Identifies the trial within a run: a resumed run matches stored trials by it.
+    public var key: String { "\(dataset.id)|\(method.id)|\(trainBudget)|\(seed)|\(config.sha)" }
+}
+
+/// The grid of a suite expanded into trials by regime (DESIGN.md §1, issue 4):
+/// supervised and semi-supervised methods at each per-class budget; few-shot methods trained once
+/// per seed on the base classes and scored on novel-class episodes; self-supervised methods
+/// pre-trained once per seed without labels, then scored by each protocol at each budget.
+public enum Planner {
+    public static func plan(_ suite: Suite) throws -> [PlannedTrial] {
+        var trials: [PlannedTrial] = []
+        for entry in suite.methods {
+            let regime = entry.method.regime
+            let datasets = zip(suite.datasets, suite.datasetFields).filter { d, _ in
+                d.regimes.map { $0.contains(regime) } ?? (regime != .fewShot || d.spec.hasClassSplit)
+            }
+            guard !datasets.isEmpty else {
+                throw entry.field.fail("no dataset of the suite is used for \(regime.rawValue) methods"
+                                       + (regime == .fewShot ? " (few-shot needs a dataset with a class split)" : ""))
+            }
+            let (budgets, budgetFields) = entry.budgets.map { ($0, entry.budgetFields) } ?? (suite.budgets, suite.budgetFields)
+            try checkBudgets(budgets, fields: budgetFields, regime: regime, method: entry)
+            for (dataset, field) in datasets {
+                if regime == .fewShot && !dataset.spec.hasClassSplit {
+                    throw field.fail("few-shot methods need a dataset with a class split (set 'split: [base, validation, novel]')")
+                }
+                let classes = dataset.spec.trainingClassCount ?? 10
+                let protocols = suite.protocols.filter { applies($0, regime: regime, dataset: dataset.spec) }
+                if let perClass = dataset.spec.knownImagesPerClass {
+                    for (budget, field) in zip(budgets, budgetFields.isEmpty ? budgets.map { _ in field } : budgetFields) {
+                        if case .perClass(let n) = budget, n >= perClass {
+                            throw field.fail("\(n) labels per class is more than dataset '\(dataset.id)' has (\(perClass) per class, some kept for validation)")
+                        }
+                    }
+                }
+                switch regime {
+                case .supervised, .semiSupervised:
+                    for budget in budgets {
+                        let config = try entry.resolve(budget: budget, classes: classes, backbone: suite.backbone)
+                        for seed in suite.seeds {
+                            trials.append(trial(dataset, entry, budget, seed, config, EvaluationPlan(protocols: protocols, budgets: [budget], episodes: suite.episodes), suite))
+                        }
+                    }
+                case .fewShot:
+                    let config = try entry.resolve(budget: .all, classes: classes, backbone: suite.backbone)
+                    for seed in suite.seeds {
+                        trials.append(trial(dataset, entry, .all, seed, config, EvaluationPlan(protocols: protocols, budgets: [], episodes: suite.episodes), suite))
+                    }
+                case .selfSupervised:
+                    let config = try entry.resolve(budget: .none, classes: classes, backbone: suite.backbone)
+                    for seed in suite.seeds {
+                        trials.append(trial(dataset, entry, .none, seed, config, EvaluationPlan(protocols: protocols, budgets: budgets, episodes: suite.episodes), suite))
+                    }
+                }
+            }
+        }
+        return trials
+    }
+
+    static func trial(_ dataset: SuiteDataset, _ entry: SuiteMethod, _ budget: LabelBudget, _ seed: UInt64, _ config: ResolvedConfig,
+                      _ evaluation: EvaluationPlan, _ suite: Suite) -> PlannedTrial {
+        var t = PlannedTrial(dataset: dataset, method: entry.method, trainBudget: budget, seed: seed, config: config, evaluation: evaluation,
+                             validationPerClass: suite.validationPerClass, estimatedSeconds: 0)
+        t.estimatedSeconds = TimeEstimate.seconds(for: t)
+        return t
+    }
+
+    /// Which protocols make sense for a regime on a dataset.
+    static func applies(_ p: EvaluationProtocol, regime: Regime, dataset: DatasetSpec) -> Bool {
+        switch p {
+        case .native: return (regime == .supervised || regime == .semiSupervised) && dataset.hasTestSet
+        case .linear, .knn, .finetune: return regime != .fewShot && dataset.hasTestSet
+        case .episodes: return dataset.hasClassSplit
+        }
+    }
+
+    /// Budgets that make no sense for a regime are errors at the budget's line.
+    static func checkBudgets(_ budgets: [LabelBudget], fields: [YAMLField], regime: Regime, method: SuiteMethod) throws {
+        let fields = fields.isEmpty ? budgets.map { _ in method.field } : fields
+        if budgets.isEmpty && regime != .fewShot {
+            throw method.field.fail("\(method.method.id) is \(regime.rawValue) and needs label budgets: set 'budgets' for the suite or the method")
+        }
+        for (budget, field) in zip(budgets, fields) {
+            switch (regime, budget) {
+            case (.fewShot, _):
+                throw field.fail("\(method.method.id) is few-shot: it trains on the base classes with all their labels and is scored on episodes; set 'episodes.shots' instead of budgets")
+            case (_, .shot):
+                throw field.fail("budget '\(budget)' is a few-shot episode setting; \(method.method.id) (\(regime.rawValue)) needs labels per class or 'all' (set shots under 'episodes')")
+            case (.selfSupervised, .none):
+                throw field.fail("budget 'none' gives no labels to score \(method.method.id)'s encoder with; self-supervised methods always train without labels")
+            case (_, .none):
+                throw field.fail("budget 'none' gives \(method.method.id) (\(regime.rawValue)) no labels to train on")
+            default: break
+            }
+        }
+    }
+}
+
+extension DatasetSpec {
+    var hasClassSplit: Bool {
+        switch kind {
+        case .glyphs, .glyphsColor: return glyphs.novelClasses > 0
+        default: return classSplit != nil
+        }
+    }
+
+    var hasTestSet: Bool {
+        switch kind {
+        case .glyphs, .glyphsColor: return glyphs.testInstancesPerClass > 0
+        default: return true
+        }
+    }
+
+    /// Training images per class, where known without reading files.
+    var knownImagesPerClass: Int? {
+        switch kind {
+        case .glyphs, .glyphsColor: return glyphs.instancesPerClass
+        case .fashionMNIST: return 6000
+        case .idx: return nil
+        }
+    }
+
+    /// Classes a method trains on (the base classes with a split), where known without reading files.
+    var trainingClassCount: Int? {
+        switch kind {
+        case .glyphs, .glyphsColor: return hasClassSplit ? glyphs.baseClasses : glyphs.classes
+        case .fashionMNIST: return classSplit?[0] ?? 10
+        case .idx: return classSplit?[0]
+        }
+    }
+
+    /// [C, H, W] where known without reading files.
+    var knownImageShape: [Int]? {
+        switch kind {
+        case .glyphs: return [1, 28, 28]
+        case .glyphsColor: return [3, 28, 28]
+        case .fashionMNIST: return [1, 28, 28]
+        case .idx: return nil
+        }
+    }
+
+    var knownImageCount: Int? {
+        switch kind {
+        case .glyphs, .glyphsColor: return glyphs.classes * (glyphs.instancesPerClass + glyphs.testInstancesPerClass)
+        case .fashionMNIST: return 70_000
+        case .idx: return nil
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import DataCore
+import Evaluation
+import Foundation
+import Methods
+import Yams
+
+/// A dataset entry of a suite: its id in results (the name unless given), what to load, and the
+/// regimes it is used for.
+public struct SuiteDataset: Equatable, Sendable {
+    public var id: String
+    public var spec: DatasetSpec
+    /// nil: every regime the dataset allows (few-shot needs a class split).
+    public var regimes: [Regime]?
+
+    public init(id: String, spec: DatasetSpec, regimes: [Regime]? = nil) { (self.id, self.spec, self.regimes) = (id, spec, regimes) }
+}
+
+/// A method entry: the method, its config overrides (JSON-compatible values) and, optionally, its
+/// own budgets instead of the suite's.
+public struct SuiteMethod: @unchecked Sendable {   // overrides hold Foundation JSON values only
+    public var method: AnyMethod
+    public var overrides: [String: Any]
+    public var budgets: [LabelBudget]?
+    /// Where the entry and its budgets are written, for errors found while planning.
+    let field: YAMLField
+    let budgetFields: [YAMLField]
+}
+
+/// A suite file, parsed and checked (its format is documented in README.md, "Suite files").
+public struct Suite: @unchecked Sendable {
+    public var name: String
+    public var path: String
+    /// Hash of the file's bytes: runs of different suite contents are told apart.
+    public var sha: String
+    public var description: String
+    public var datasets: [SuiteDataset]
+    public var seeds: [UInt64]
+    public var budgets: [LabelBudget]
+    public var methods: [SuiteMethod]
+    public var protocols: [EvaluationProtocol]
+    public var episodes: EpisodeSettings
+    /// Validation examples per class (nil: 300 with all labels, 100 otherwise; at most a fifth of the smallest class).
+    public var validationPerClass: Int?
+    /// Backbone settings given to every method that has them (e.g. backbone, width).
+    public var backbone: [String: Any]
+    let budgetFields: [YAMLField]
+    let datasetFields: [YAMLField]
+
+    static let topKeys = ["description", "datasets", "backbone", "seeds", "budgets", "validation", "protocols", "episodes", "methods"]
+
+    /// `name` is a suite under `suitesDirectory` (suites/NAME.yaml) or a path to a file.
+    public static func resolvePath(_ name: String, suitesDirectory: String = "suites") -> String? {
+        let fm = FileManager.default
+        if name.hasSuffix(".yaml") || name.hasSuffix(".yml") || name.contains("/") { return fm.fileExists(atPath: name) ? name : nil }
+        for ext in ["yaml", "yml"] {
+            let path = "\(suitesDirectory)/\(name).\(ext)"
+            if fm.fileExists(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    /// The suites in `suitesDirectory`, by name.
+    public static func available(suitesDirectory: String = "suites") -> [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: suitesDirectory)) ?? []
+        return files.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+            .map { String($0.prefix(upTo: $0.lastIndex(of: ".")!)) }.sorted()
+    }
+
+    public static func load(path: String) throws -> Suite {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw SuiteError(file: path, line: 0, column: 0, key: "", message: "cannot read the suite file (\(error.localizedDescription))")
+        }
+        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        return try parse(text, file: path, name: name)
+    }
+
+    public static func parse(_ text: String, file: String, name: String) throws -> Suite {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw SuiteError(file: file, line: 0, column: 0, key: "", message: "the file is empty; a suite needs at least datasets, seeds and methods")
+            }
+            root = node
+        } catch let error as YamlError {
+            switch error {
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+                 .composer(let context, let problem, let mark, _):
+                throw SuiteError(file: file, line: mark.line, column: mark.column, key: "",
+                                 message: "not valid YAML: \(problem)\(context.map { " \($0.text)" } ?? "")")
+            default:
+                throw SuiteError(file: file, line: 0, column: 0, key: "", message: "not valid YAML: \(error)")
+            }
+        }
+        let top = YAMLField(node: root, key: "", file: file)
+        var fields: [String: YAMLField] = [:]
+        for (key, field) in try top.mapping(allowed: topKeys, what: "suite settings") { fields[key] = field }
+        for required in ["datasets", "seeds", "methods"] where fields[required] == nil {
+            throw top.fail("missing key '\(required)'")
+        }
+        var hash = ContentHash()
+        hash.add(text)
+
+        let datasetFields = try fields["datasets"]!.list(single: true)
+        let datasets = try datasetFields.map(parseDataset)
+        var ids = Set<String>()
+        for (d, field) in zip(datasets, datasetFields) where !ids.insert(d.id).inserted {
+            throw field.fail("dataset id '\(d.id)' is used twice; give one of them another 'id'")
+        }
+
+        let seeds = try parseSeeds(fields["seeds"]!)
+        let budgetFields = try fields["budgets"]?.list() ?? []
+        let budgets = try budgetFields.map(parseBudget)
+        var protocols = EvaluationProtocol.allCases
+        if let field = fields["protocols"] {
+            protocols = try field.list().map { item in
+                let text = try item.string()
+                guard let p = EvaluationProtocol(rawValue: text) else {
+                    throw item.fail("unknown protocol '\(text)'; expected one of: \(EvaluationProtocol.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return p
+            }
+        }
+        var episodes = EpisodeSettings()
+        if let field = fields["episodes"] {
+            for (key, value) in try field.mapping(allowed: ["way", "shots", "query", "count"]) {
+                switch key {
+                case "way": episodes.way = try value.int(atLeast: 2)
+                case "shots": episodes.shots = try value.list().map { try $0.int(atLeast: 1) }
+                case "query": episodes.query = try value.int(atLeast: 1)
+                default: episodes.count = try value.int(atLeast: 1)
+                }
+            }
+        }
+        let validation = try fields["validation"].map { try $0.int(atLeast: 1) }
+        var backbone: [String: Any] = [:]
+        if let field = fields["backbone"] {
+            if case .scalar = field.node {
+                backbone["backbone"] = try field.string()
+            } else {
+                for (key, value) in try field.mapping(allowed: ["name", "width", "hidden"]) {
+                    backbone[key == "name" ? "backbone" : key] = try value.json()
+                }
+            }
+        }
+        let methods = try fields["methods"]!.mapping(allowed: nil, what: "method names").map { name, field in
+            try parseMethod(name: name, field: field, keyField: field)
+        }
+        guard !methods.isEmpty else { throw fields["methods"]!.fail("names no method") }
+
+        let suite = Suite(name: name, path: file, sha: hash.hex,
+                          description: try fields["description"]?.string() ?? "", datasets: datasets, seeds: seeds, budgets: budgets,
+                          methods: methods, protocols: protocols, episodes: episodes, validationPerClass: validation,
+                          backbone: backbone, budgetFields: budgetFields, datasetFields: datasetFields)
+        return suite
+    }
+
+    static func parseSeeds(_ field: YAMLField) throws -> [UInt64] {
+        // `seeds: 3` means seeds 0, 1, 2; a list names them.
+        if case .scalar = field.node {
+            return (0..<UInt64(try field.int(atLeast: 1))).map { $0 }
+        }
+        let seeds = try field.list(single: false).map { UInt64(try $0.int(atLeast: 0)) }
+        guard !seeds.isEmpty else { throw field.fail("names no seed") }
+        guard Set(seeds).count == seeds.count else { throw field.fail("a seed is listed twice") }
+        return seeds
+    }
+
+    static func parseBudget(_ field: YAMLField) throws -> LabelBudget {
+        do { return try LabelBudget(parsing: try field.string()) } catch let e as DataError { throw field.fail(e.message) }
+    }
+
+    static let glyphKeys = ["classes", "instances", "test_instances", "split", "seed"]
+
+    static func parseDataset(_ field: YAMLField) throws -> SuiteDataset {
+        var options: [(name: String, field: YAMLField)] = []
+        let name: String
+        if case .scalar = field.node {
+            name = try field.string()
+        } else {
+            options = try field.mapping(allowed: nil, what: "dataset settings")
+            guard let nameField = options.first(where: { $0.name == "name" })?.field else { throw field.fail("a dataset entry needs a 'name'") }
+            name = try nameField.string()
+        }
+        guard let kind = DatasetSpec.Kind(rawValue: name) else {
+            throw field.fail("unknown dataset '\(name)'; available: \(DatasetSpec.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var spec = DatasetSpec(kind: kind)
+        var id = name
+        var regimes: [Regime]?
+        let kindKeys: [String]
+        switch kind {
+        case .glyphs, .glyphsColor: kindKeys = glyphKeys
+        case .idx: kindKeys = ["files", "split", "flips"]
+        case .fashionMNIST: kindKeys = ["split"]
+        }
+        let allowed = ["name", "id", "regimes"] + kindKeys
+        for (key, value) in options {
+            guard allowed.contains(key) else { throw value.fail("not a setting of dataset '\(name)'; expected one of: \(allowed.joined(separator: ", "))") }
+            switch key {
+            case "name": break
+            case "id": id = try value.string()
+            case "regimes":
+                regimes = try value.list().map { item in
+                    let text = try item.string()
+                    guard let r = Regime(rawValue: text) else {
+                        throw item.fail("unknown regime '\(text)'; expected one of: \(Regime.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    return r
+                }
+            case "files": spec.idxFiles = try value.list(single: false).map { try $0.string() }
+            case "flips": spec.flips = try value.bool()
+            case "split":
+                let counts = try value.list(single: false).map { try $0.int(atLeast: 0) }
+                guard counts.count == 3 else { throw value.fail("expected three class counts [base, validation, novel], got \(counts.count)") }
+                if kind == .glyphs || kind == .glyphsColor {
+                    (spec.glyphs.baseClasses, spec.glyphs.validationClasses, spec.glyphs.novelClasses) = (counts[0], counts[1], counts[2])
+                } else {
+                    spec.classSplit = counts
+                }
+            case "classes": spec.glyphs.classes = try value.int(atLeast: 2)
+            case "instances": spec.glyphs.instancesPerClass = try value.int(atLeast: 1)
+            case "test_instances": spec.glyphs.testInstancesPerClass = try value.int(atLeast: 0)
+            default: spec.glyphs.seed = UInt64(try value.int(atLeast: 0))
+            }
+        }
+        if (kind == .glyphs || kind == .glyphsColor), options.contains(where: { $0.name == "classes" }),
+           !options.contains(where: { $0.name == "split" }) {
+            spec.glyphs.baseClasses = 0; spec.glyphs.validationClasses = 0; spec.glyphs.novelClasses = 0
+        }
+        do { try spec.validate() } catch let e as DataError { throw field.fail(e.message) }
+        return SuiteDataset(id: id, spec: spec, regimes: regimes)
+    }
+
+    static func parseMethod(name: String, field: YAMLField, keyField: YAMLField) throws -> SuiteMethod {
+        guard let method = MethodRegistry.method(name) else {
+            throw field.fail("unknown method '\(name)'; available: \(MethodRegistry.ids.joined(separator: ", "))")
+        }
+        var overrides: [String: Any] = [:]
+        var budgetFields: [YAMLField]?
+        if case .scalar = field.node, field.node.null != nil {
+            // `supervised:` with nothing after it: the defaults.
+        } else {
+            for (key, value) in try field.mapping(allowed: nil, what: "\(name) settings") {
+                if key == "budgets" { budgetFields = try value.list(); continue }
+                overrides[key] = try value.json()
+            }
+        }
+        let budgets = try budgetFields?.map(parseBudget)
+        // Check the overrides now (unknown keys, types, validate()), at the trial's likely budget.
+        let entry = SuiteMethod(method: method, overrides: overrides, budgets: budgets, field: field, budgetFields: budgetFields ?? [])
+        _ = try entry.resolve(budget: budgets?.first ?? .all, classes: 10, backbone: [:])
+        return entry
+    }
+}
+
+extension SuiteMethod {
+    /// The trial's config: the method's defaults at `budget`, then the suite's backbone settings
+    /// (those the method has), then the entry's own overrides. Errors point at the entry.
+    func resolve(budget: LabelBudget, classes: Int, backbone: [String: Any]) throws -> ResolvedConfig {
+        let keys = Set(method.configKeys())
+        var merged = backbone.filter { keys.contains($0.key) }
+        merged.merge(overrides) { _, own in own }
+        do {
+            return try method.resolve(budget: budget, classes: classes, overrides: merged)
+        } catch let e as ConfigError {
+            if let key = e.key, overrides[key] != nil, case .mapping(let m) = field.node,
+               let pair = m.first(where: { $0.key.string == key }) {
+                throw field.child(key, pair.value).fail(e.message)
+            }
+            if let key = e.key, backbone[key] != nil { throw field.fail("backbone setting '\(key)': \(e.message)") }
+            throw field.fail(e.message)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import DataCore
+import Foundation
+import Methods
+import ResultsStore
+
+/// Runs planned trials one by one into the store: each trial isolated (an error or a diverged
+/// loss stores it as failed with the reason, and the run goes on), each finished trial committed
+/// in one transaction, progress on standard error and results on standard output.
+public final class SuiteRunner {
+    let store: ResultsStore
+    let executor: TrialExecutor
+    let progress: ProgressPrinter
+    let output: (String) -> Void
+
+    public init(store: ResultsStore, data: DatasetCache, output: @escaping (String) -> Void = { print($0) }) {
+        let progress = ProgressPrinter()
+        self.progress = progress
+        self.store = store
+        self.output = output
+        executor = TrialExecutor(data: data, observer: progress, log: { output("  " + $0) })
+    }
+
+    /// A new run: the machine and git state recorded, every trial stored as pending.
+    public func start(suite: String, suiteSha: String, trials: [PlannedTrial], git: GitState, argv: [String]) throws -> (runID: Int64, trials: [(Int64, PlannedTrial)]) {
+        let machine = try store.machineID(MachineInfo.current())
+        let runID = try store.startRun(RunRecord(suite: suite, suiteSha: suiteSha, commit: git.commit, branch: git.branch, dirty: git.dirty,
+                                                 machineId: machine, argv: argv.joined(separator: " "), startedAt: Date()))
+        let ids = try store.plan(runID: runID, trials: trials.map { $0.record(runID: runID) })
+        return (runID, Array(zip(ids, trials)))
+    }
+
+    /// The trials of an unfinished run still to do: pending ones, and the one in flight when it
+    /// stopped (run again from its start). Done and failed trials are kept as they are.
+    public func remaining(runID: Int64, plan: [PlannedTrial]) throws -> (todo: [(Int64, PlannedTrial)], kept: Int) {
+        let stored = try store.trials(run: runID)
+        let byKey = Dictionary(plan.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var todo: [(Int64, PlannedTrial)] = []
+        var kept = 0
+        for t in stored {
+            guard let planned = byKey[t.key] else {
+                throw StoreError("run \(runID) holds trial \(t.id!) (\(t.key)) that the suite no longer plans; start a new run instead of resuming")
+            }
+            if t.status == TrialStatus.done || t.status == TrialStatus.failed { kept += 1 } else { todo.append((t.id!, planned)) }
+        }
+        return (todo, kept)
+    }
+
+    /// Runs `trials` (numbered from `offset + 1` of `total`) and returns how many failed.
+    public func execute(_ trials: [(Int64, PlannedTrial)], offset: Int = 0, total: Int? = nil) throws -> Int {
+        let total = total ?? trials.count
+        var failed = 0
+        var remainingEstimate = trials.map(\.1.estimatedSeconds).reduce(0, +)
+        for (i, (id, trial)) in trials.enumerated() {
+            let label = "[\(offset + i + 1)/\(total)]"
+            output("trial \(offset + i + 1)/\(total): method=\(trial.method.id) dataset=\(trial.dataset.id) budget=\(trial.trainBudget) seed=\(trial.seed)")
+            ProgressPrinter.note("\(label) \(trial.method.id) on \(trial.dataset.id), budget \(trial.trainBudget), seed \(trial.seed)"
+                                 + String(format: "  (suite ETA ~%@)", Self.duration(remainingEstimate)))
+            progress.prefix = "\(label) "
+            try store.startTrial(id)
+            let started = Date()
+            do {
+                let r = try executor.run(trial)
+                try store.finishTrial(id, status: TrialStatus.done, datasetSha: r.datasetSha, splitSha: r.splitSha, seconds: r.summary.seconds,
+                                      steps: r.summary.steps, samplesPerSecond: r.summary.samplesPerSecond,
+                                      metrics: r.metrics, curves: r.curves, kernels: r.kernels)
+                output(String(format: "  done in %.1f s (training %.1f s, %.0f samples/s)", Date().timeIntervalSince(started),
+                              r.summary.seconds, r.summary.samplesPerSecond))
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                failed += 1
+                let reason = "\(error)"
+                try store.finishTrial(id, status: TrialStatus.failed, error: reason, seconds: Date().timeIntervalSince(started))
+                output("  FAILED: \(reason)")
+            }
+            remainingEstimate -= trial.estimatedSeconds
+        }
+        return failed
+    }
+
+    /// Marks the run finished: failed if any of its trials failed.
+    public func finish(runID: Int64) throws -> String {
+        let counts = try store.trialCounts()[runID] ?? [:]
+        let status = (counts[TrialStatus.failed] ?? 0) > 0 ? RunStatus.failed : RunStatus.done
+        try store.finishRun(runID, status: status)
+        return status
+    }
+
+    public static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600) h \(s % 3600 / 60) min" : s >= 60 ? "\(s / 60) min \(s % 60) s" : "\(s) s"
+    }
+}
+
+extension PlannedTrial {
+    func record(runID: Int64) -> TrialRecord {
+        TrialRecord(runId: runID, dataset: dataset.id, datasetSha: "", method: method.id, methodVersion: method.version,
+                    configJson: config.json, configSha: config.sha, trainBudget: "\(trainBudget)", seed: Int64(seed), splitSha: "",
+                    status: TrialStatus.pending, startedAt: Date())
+    }
+}
+
+extension TrialRecord {
+    /// The same identity as `PlannedTrial.key`.
+    var key: String { "\(dataset)|\(method)|\(trainBudget)|\(seed)|\(configSha)" }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Methods
+import Reporting
+import ResultsStore
+import Suite
+
+/// `benchbench suite NAME`: plan a suite file's trials, run them into the store, print a summary.
+struct SuiteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "suite", abstract: "Run every trial of a suite (suites/NAME.yaml, or a path).")
+
+    @Argument(help: "Suite name (suites/NAME.yaml) or path to a suite file.")
+    var name: String
+
+    @Flag(help: "Print the plan (trials and estimated time) and store nothing.")
+    var dryRun = false
+
+    @Flag(help: "Continue the latest unfinished run of this suite at this commit, skipping finished trials.")
+    var resume = false
+
+    @Option(help: "Folder with dataset files (default: $BENCHBENCH_DATA, then where Debian's packages install them).")
+    var dataDir: String?
+
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        guard let path = Suite.resolvePath(name) else {
+            let available = Suite.available()
+            throw ValidationError("no suite '\(name)': looked for suites/\(name).yaml in \(FileManager.default.currentDirectoryPath)"
+                                  + (available.isEmpty ? "" : "; available: \(available.joined(separator: ", "))"))
+        }
+        let suite = try Suite.load(path: path)
+        let plan = try Planner.plan(suite)
+        if dryRun { return try printPlan(suite, plan) }
+
+        let db = try store.open()
+        let runner = SuiteRunner(store: db, data: DatasetCache(dataDir: dataDir, baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path))
+        let git = GitState.current()
+        var runID: Int64
+        var todo: [(Int64, PlannedTrial)]
+        var offset = 0
+        if resume {
+            guard let previous = try db.latestUnfinishedRun(suite: suite.name, commit: git.commit) else {
+                throw ValidationError("--resume: no unfinished run of suite '\(suite.name)' at commit \(git.commit) in \(db.path)")
+            }
+            guard previous.suiteSha == suite.sha else {
+                throw ValidationError("--resume: \(path) changed since run \(previous.id!) started (suite hash \(previous.suiteSha), now \(suite.sha)); start a new run")
+            }
+            runID = previous.id!
+            let remaining = try runner.remaining(runID: runID, plan: plan)
+            (todo, offset) = (remaining.todo, remaining.kept)
+            print("resuming run \(runID) of suite \(suite.name): \(remaining.kept) trial(s) finished, \(todo.count) to run")
+        } else {
+            (runID, todo) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: plan, git: git, argv: CommandLine.arguments)
+            print("run \(runID): suite \(suite.name), \(plan.count) trials, commit \(git.commit)\(git.dirty ? " (dirty)" : ""), database \(db.path)")
+        }
+        let failed = try runner.execute(todo, offset: offset, total: offset + todo.count)
+        let status = try runner.finish(runID: runID)
+        if let data = try db.runData(runID) {
+            print("")
+            print(RunTables.summary(data))
+        }
+        print("run \(runID) \(status): \(failed == 0 ? "every trial done" : "\(failed) trial(s) failed"); details: benchbench show \(runID)")
+        if status != RunStatus.done { throw ExitCode(ExitCodes.trialFailed) }
+    }
+
+    func printPlan(_ suite: Suite, _ plan: [PlannedTrial]) throws {
+        // Measured times of identical earlier trials beat the model, when the database has them.
+        let db = FileManager.default.fileExists(atPath: store.path) ? try? store.open() : nil
+        var table = TextTable(["#", "method", "regime", "dataset", "budget", "seed", "steps", "protocols", "estimate"])
+        var total = 0.0, measured = 0
+        for (i, t) in plan.enumerated() {
+            var seconds = t.estimatedSeconds
+            if let s = try db?.measuredSeconds(dataset: t.dataset.id, method: t.method.id, configSha: t.config.sha, trainBudget: "\(t.trainBudget)") {
+                seconds = s
+                measured += 1
+            }
+            total += seconds
+            let protocols = t.evaluation.protocols.map(\.rawValue).joined(separator: ",")
+                + (t.evaluation.budgets.isEmpty || t.evaluation.budgets == [t.trainBudget] ? "" : " @ " + t.evaluation.budgets.map { "\($0)" }.joined(separator: ","))
+            table.add(["\(i + 1)", t.method.id, t.method.regime.rawValue, t.dataset.id, "\(t.trainBudget)", "\(t.seed)",
+                       "\(t.config.workload.steps)", protocols, SuiteRunner.duration(seconds)])
+        }
+        print("suite \(suite.name) (\(suite.path), hash \(suite.sha))\(suite.description.isEmpty ? "" : ": \(suite.description)")")
+        print(table.render())
+        print("\(plan.count) trials, estimated \(SuiteRunner.duration(total)) on a 2-core machine"
+              + (measured > 0 ? " (\(measured) from measured times of identical earlier trials, the rest from a throughput model)" : " (throughput model; a rough guide)"))
+        print("dry run: nothing stored")
+    }
+}
