@@ -4,7 +4,7 @@
 PACKAGES := libopenblas-dev libsqlite3-dev zlib1g-dev gnuplot-nox dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test suite kernels clean
+.PHONY: deps build release test suite smoke kernels clean
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -24,9 +24,12 @@ release: deps
 test: deps
 	swift test
 
-# Until suites exist, the main job is the kernel benchmark (release build).
+# The main job: the default suite (release build), stored in benchbench.sqlite.
 suite: release
-	.build/release/benchbench kernels
+	.build/release/benchbench suite default
+
+smoke: release
+	.build/release/benchbench suite smoke
 
 kernels: release
 	.build/release/benchbench kernels

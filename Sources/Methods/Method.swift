@@ -106,11 +106,13 @@ public struct AnyMethod: Sendable {
     public let regime: Regime
     public let version: String
     public let summary: String
+    /// The Swift type behind it (the registry test matches these against the declared methods).
+    public let typeName: String
     private let resolveConfig: @Sendable (LabelBudget, Int, [String: Any]) throws -> ResolvedConfig
     private let trainWith: @Sendable (TrainingInput, String) throws -> TrainedModel
 
     public init<M: Method>(_ method: M.Type) {
-        (id, regime, version, summary) = (M.id, M.regime, M.version, M.summary)
+        (id, regime, version, summary, typeName) = (M.id, M.regime, M.version, M.summary, String(describing: M.self))
         resolveConfig = { budget, classes, overrides in
             let config: M.Config = try AnyMethod.apply(overrides, to: M.defaultConfig(budget: budget, classes: classes), method: M.id)
             do { try config.validate() } catch { throw ConfigError(key: nil, "\(error)") }

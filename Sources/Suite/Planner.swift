@@ -51,10 +51,13 @@ public enum Planner {
                 d.regimes.map { $0.contains(regime) } ?? (regime != .fewShot || d.spec.hasClassSplit)
             }
             guard !datasets.isEmpty else {
-                throw entry.field.fail("no dataset of the suite is used for \(regime.rawValue) methods"
+                throw entry.field.failAtKey("no dataset of the suite is used for \(regime.rawValue) methods"
                                        + (regime == .fewShot ? " (few-shot needs a dataset with a class split)" : ""))
             }
-            let (budgets, budgetFields) = entry.budgets.map { ($0, entry.budgetFields) } ?? (suite.budgets, suite.budgetFields)
+            // The suite's budgets are per-class budgets: few-shot methods ignore them (their shots
+            // are under `episodes`); budgets a few-shot entry names itself are an error.
+            let (budgets, budgetFields) = entry.budgets.map { ($0, entry.budgetFields) }
+                ?? (regime == .fewShot ? ([], []) : (suite.budgets, suite.budgetFields))
             try checkBudgets(budgets, fields: budgetFields, regime: regime, method: entry)
             for (dataset, field) in datasets {
                 if regime == .fewShot && !dataset.spec.hasClassSplit {
@@ -114,7 +117,7 @@ public enum Planner {
     static func checkBudgets(_ budgets: [LabelBudget], fields: [YAMLField], regime: Regime, method: SuiteMethod) throws {
         let fields = fields.isEmpty ? budgets.map { _ in method.field } : fields
         if budgets.isEmpty && regime != .fewShot {
-            throw method.field.fail("\(method.method.id) is \(regime.rawValue) and needs label budgets: set 'budgets' for the suite or the method")
+            throw method.field.failAtKey("\(method.method.id) is \(regime.rawValue) and needs label budgets: set 'budgets' for the suite or the method")
         }
         for (budget, field) in zip(budgets, fields) {
             switch (regime, budget) {

@@ -66,16 +66,17 @@ public struct Suite: @unchecked Sendable {
             .map { String($0.prefix(upTo: $0.lastIndex(of: ".")!)) }.sorted()
     }
 
-    public static func load(path: String) throws -> Suite {
+    public static func load(path: String, methods registry: [AnyMethod] = MethodRegistry.all) throws -> Suite {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw SuiteError(file: path, line: 0, column: 0, key: "", message: "cannot read the suite file (\(error.localizedDescription))")
         }
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        return try parse(text, file: path, name: name)
+        return try parse(text, file: path, name: name, methods: registry)
     }
 
-    public static func parse(_ text: String, file: String, name: String) throws -> Suite {
+    /// Parses a suite; `registry` is where method names are looked up (tests add their own).
+    public static func parse(_ text: String, file: String, name: String, methods registry: [AnyMethod] = MethodRegistry.all) throws -> Suite {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -144,7 +145,7 @@ public struct Suite: @unchecked Sendable {
             }
         }
         let methods = try fields["methods"]!.mapping(allowed: nil, what: "method names").map { name, field in
-            try parseMethod(name: name, field: field, keyField: field)
+            try parseMethod(name: name, field: field, registry: registry)
         }
         guard !methods.isEmpty else { throw fields["methods"]!.fail("names no method") }
 
@@ -196,7 +197,7 @@ public struct Suite: @unchecked Sendable {
         }
         let allowed = ["name", "id", "regimes"] + kindKeys
         for (key, value) in options {
-            guard allowed.contains(key) else { throw value.fail("not a setting of dataset '\(name)'; expected one of: \(allowed.joined(separator: ", "))") }
+            guard allowed.contains(key) else { throw value.failAtKey("not a setting of dataset '\(name)'; expected one of: \(allowed.joined(separator: ", "))") }
             switch key {
             case "name": break
             case "id": id = try value.string()
@@ -232,9 +233,9 @@ public struct Suite: @unchecked Sendable {
         return SuiteDataset(id: id, spec: spec, regimes: regimes)
     }
 
-    static func parseMethod(name: String, field: YAMLField, keyField: YAMLField) throws -> SuiteMethod {
-        guard let method = MethodRegistry.method(name) else {
-            throw field.fail("unknown method '\(name)'; available: \(MethodRegistry.ids.joined(separator: ", "))")
+    static func parseMethod(name: String, field: YAMLField, registry: [AnyMethod]) throws -> SuiteMethod {
+        guard let method = registry.first(where: { $0.id == name }) else {
+            throw field.failAtKey("unknown method '\(name)'; available: \(registry.map(\.id).joined(separator: ", "))")
         }
         var overrides: [String: Any] = [:]
         var budgetFields: [YAMLField]?
@@ -266,10 +267,10 @@ extension SuiteMethod {
         } catch let e as ConfigError {
             if let key = e.key, overrides[key] != nil, case .mapping(let m) = field.node,
                let pair = m.first(where: { $0.key.string == key }) {
-                throw field.child(key, pair.value).fail(e.message)
+                throw field.child(key, pair.value, keyNode: pair.key).failAtKey(e.message)
             }
-            if let key = e.key, backbone[key] != nil { throw field.fail("backbone setting '\(key)': \(e.message)") }
-            throw field.fail(e.message)
+            if let key = e.key, backbone[key] != nil { throw field.failAtKey("backbone setting '\(key)': \(e.message)") }
+            throw field.failAtKey(e.message)
         }
     }
 }

@@ -20,13 +20,22 @@ struct YAMLField {
     let node: Node
     let key: String
     let file: String
+    /// The key this value is written under, if any: errors about the entry as a whole point there.
+    var keyNode: Node? = nil
 
+    /// An error about the value (its type or content), pointing at the value.
     func fail(_ message: String) -> SuiteError {
         SuiteError(file: file, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, key: key, message: message)
     }
 
-    func child(_ name: String, _ node: Node) -> YAMLField {
-        YAMLField(node: node, key: key.isEmpty ? name : "\(key).\(name)", file: file)
+    /// An error about the entry as a whole (an unknown name, a setting that does not apply), pointing at its key.
+    func failAtKey(_ message: String) -> SuiteError {
+        let mark = keyNode?.mark ?? node.mark
+        return SuiteError(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, key: key, message: message)
+    }
+
+    func child(_ name: String, _ node: Node, keyNode: Node? = nil) -> YAMLField {
+        YAMLField(node: node, key: key.isEmpty ? name : "\(key).\(name)", file: file, keyNode: keyNode)
     }
 
     /// The entries of a mapping, in file order; a key outside `allowed` is an error naming the
@@ -41,7 +50,7 @@ struct YAMLField {
                 throw keyField.fail("unknown key; expected one of: \(allowed.joined(separator: ", "))")
             }
             guard seen.insert(s.string).inserted else { throw keyField.fail("given twice") }
-            return (s.string, child(s.string, pair.value))
+            return (s.string, child(s.string, pair.value, keyNode: pair.key))
         }
     }
 

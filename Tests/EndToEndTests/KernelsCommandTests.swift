@@ -1,12 +1,14 @@
 import Foundation
+import ResultsStore
 import Testing
 
 /// Runs the built `benchbench` binary as a user would.
-func runBenchbench(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+func runBenchbench(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = productsDirectory.appendingPathComponent("benchbench")
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
@@ -17,6 +19,13 @@ func runBenchbench(_ arguments: [String]) throws -> (status: Int32, stdout: Stri
     return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
 }
 
+/// A fresh path in a new temporary folder.
+func temporaryPath(_ name: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-e2e-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent(name).path
+}
+
 /// The folder holding the built products (the test bundle sits beside them).
 var productsDirectory: URL {
     let bundle = Bundle.main.bundleURL
@@ -25,7 +34,8 @@ var productsDirectory: URL {
 
 @Suite struct KernelsCommandTests {
     @Test func quickJSONHasEveryGroupAndPositiveRates() throws {
-        let r = try runBenchbench(["kernels", "--quick", "--json", "--repetitions", "1", "--only", "gemm,conv,memory,train"])
+        let db = temporaryPath("kernels.sqlite")
+        let r = try runBenchbench(["kernels", "--quick", "--json", "--repetitions", "1", "--only", "gemm,conv,memory,train", "--db", db])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let results = json?["results"] as? [[String: Any]] ?? []
@@ -36,6 +46,16 @@ var productsDirectory: URL {
             #expect(lo > 0 && lo <= mid && mid <= hi, "\(row)")
         }
         #expect((json?["blas_core"] as? String)?.isEmpty == false)
+        // The same table is stored as kernel_bench rows of a "kernels" run.
+        let store = try ResultsStore(path: db)
+        let run = try #require(try store.runs().first)
+        #expect(run.suite == "kernels" && run.status == "done" && json?["run_id"] as? Int == Int(run.id!))
+        let stored = try store.kernelBench(run: run.id!)
+        #expect(stored.count == results.count)
+        for (row, s) in zip(results, stored) {
+            #expect(row["kernel"] as? String == s.name && row["shape"] as? String == s.shape)
+            #expect(abs((row["median"] as? Double ?? 0) - s.median) <= 1e-9 * s.median, "JSON prints what is stored")
+        }
         #expect((json?["threads"] as? Int ?? 0) >= 1)
     }
 

@@ -24,6 +24,24 @@ import DataCore
         #expect(r.mean == 1 && r.ci95 == 0 && r.n == 20)
     }
 
+    @Test func linearHeadSolvesSeparableEpisodesAndIsAtChanceOnNoise() throws {
+        // Classes point in their own directions (the head works on L2-normalised features):
+        // every episode is solved. With labels unrelated to the features, accuracy is ~1/way.
+        var rng = RNG(seed: 3)
+        var values: [Float] = [], noise: [Float] = [], labels: [Int32] = []
+        for c in 0..<8 {
+            for _ in 0..<10 {
+                for j in 0..<8 { values.append((j == c ? 5 : 0) + rng.uniform(-0.3, 0.3)); noise.append(rng.uniform(-1, 1)) }
+                labels.append(Int32(c))
+            }
+        }
+        let sampler = try EpisodeSampler(labels: labels, classes: Array(0..<8), way: 4, shot: 2, query: 5, seed: 1, datasetHash: "h")
+        let r = FewShot.linearHeadAccuracy(features: Tensor(shape: [80, 8], scalars: values), sampler: sampler, count: 30)
+        #expect(r.mean == 1 && r.n == 30)
+        let chance = FewShot.linearHeadAccuracy(features: Tensor(shape: [80, 8], scalars: noise), sampler: sampler, count: 200)
+        #expect(abs(chance.mean - 0.25) < 3 * chance.ci95 + 0.02, "\(chance)")
+    }
+
     @Test func meanAndConfidenceInterval() {
         let r = MeanCI([0.5, 0.7, 0.6, 0.8])
         #expect(abs(r.mean - 0.65) < 1e-12)

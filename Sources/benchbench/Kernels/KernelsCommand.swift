@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import DataCore
+import ResultsStore
+import Suite
 import TensorCore
 
 /// `benchbench kernels`: kernel throughput and whole training steps, as a table or JSON.
@@ -25,6 +28,11 @@ struct Kernels: ParsableCommand {
     @Flag(help: "After timing, print where the training steps spend their time, per kernel.")
     var breakdown = false
 
+    @Flag(help: "Print only; do not store the table in the results database.")
+    var noStore = false
+
+    @OptionGroup var store: StoreOptions
+
     static let groups = ["gemm", "gemm-train", "conv", "memory", "augment", "train", "profiler"]
     static let extraGroups = ["train-mlp", "train-cnn", "train-conv4"]
 
@@ -41,6 +49,7 @@ struct Kernels: ParsableCommand {
     }
 
     func run() throws {
+        let started = Date()
         Parallelism.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         let stopwatch = Stopwatch(repetitions: quick ? 3 : repetitions, minSeconds: quick ? 0.005 : 0.05,
                                   warmupSeconds: quick ? 0.005 : 0.1)
@@ -65,11 +74,26 @@ struct Kernels: ParsableCommand {
             }
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        let report = KernelReport(cpu: BLASRuntime.cpuModel, blasCore: BLASRuntime.coreName,
+        var report = KernelReport(cpu: BLASRuntime.cpuModel, blasCore: BLASRuntime.coreName,
                                   blasCoreForced: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
                                   threads: Parallelism.threads, results: results)
+        if !noStore {
+            // Stored like any result: a run of suite "kernels", one kernel_bench row per line.
+            let db = try store.open()
+            let git = GitState.current()
+            let machine = try db.machineID(MachineInfo.current())
+            var hash = ContentHash()
+            hash.add(CommandLine.arguments.dropFirst().joined(separator: " "))
+            let runID = try db.startRun(RunRecord(suite: "kernels", suiteSha: hash.hex, commit: git.commit, branch: git.branch, dirty: git.dirty,
+                                                  machineId: machine, argv: CommandLine.arguments.joined(separator: " "), startedAt: started))
+            try db.record(kernelBench: results.map { KernelBenchRecord(name: $0.kernel, shape: $0.shape, unit: $0.unit, reps: $0.reps,
+                                                                        min: $0.min, median: $0.median, max: $0.max) }, runID: runID)
+            try db.finishRun(runID, status: RunStatus.done)
+            report.runID = runID
+        }
         print(json ? report.json() : report.table())
         if breakdown { print(cases.breakdown()) }
+        if let id = report.runID, !json { FileHandle.standardError.write(Data("stored as run \(id) in \(store.path)\n".utf8)) }
     }
 }
 
@@ -79,6 +103,8 @@ struct KernelReport: Codable {
     var blasCoreForced: String?
     var threads: Int
     var results: [KernelResult]
+    /// The run the table is stored under (nil with --no-store).
+    var runID: Int64?
 
     func json() -> String {
         let encoder = JSONEncoder()

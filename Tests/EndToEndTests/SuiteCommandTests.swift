@@ -1,0 +1,153 @@
+import Foundation
+import ResultsStore
+import Testing
+
+/// A suite small enough for a debug build: an MLP on a few glyph classes.
+func tinySuite(seeds: Int = 1, budgets: String = "[3, all]", protocols: String = "[native, linear, knn, episodes]") -> String {
+    """
+    description: end-to-end test suite
+    datasets:
+      - {name: glyphs, classes: 12, instances: 12, test_instances: 4, split: [6, 1, 5]}
+    backbone: {name: mlp, hidden: [32]}
+    seeds: \(seeds)
+    budgets: \(budgets)
+    validation: 2
+    protocols: \(protocols)
+    episodes: {way: 3, shots: [1], query: 3, count: 20}
+    methods:
+      supervised: {steps: 15, batchSize: 16, warmupSteps: 2, validateEvery: 5}
+    """
+}
+
+func writeSuite(_ text: String) throws -> (directory: String, path: String) {
+    let path = temporaryPath("tiny.yaml")
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return (URL(fileURLWithPath: path).deletingLastPathComponent().path, path)
+}
+
+@Suite(.serialized) struct SuiteCommandTests {
+    @Test func aSuiteStoresWhatItPrints() throws {
+        let (dir, path) = try writeSuite(tinySuite())
+        let r = try runBenchbench(["suite", path], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        // Printed: "trial i/n: ..." then "  metric PROTOCOL @ BUDGET: NAME = VALUE" lines.
+        var printed: [[String: Double]] = []
+        for line in r.stdout.split(separator: "\n") {
+            if line.hasPrefix("trial ") { printed.append([:]) }
+            guard line.hasPrefix("  metric "), let eq = line.range(of: " = ") else { continue }
+            let key = String(line[line.index(line.startIndex, offsetBy: 9)..<eq.lowerBound])
+            let value = Double(line[eq.upperBound...].split(separator: " ")[0])!
+            printed[printed.count - 1][key] = value
+        }
+        let store = try ResultsStore(path: dir + "/benchbench.sqlite")
+        let run = try #require(try store.runs().first)
+        #expect(run.suite == "tiny" && run.status == "done" && run.finishedAt != nil && run.commit == "unknown")
+        let trials = try store.trials(run: run.id!)
+        #expect(trials.count == 2 && printed.count == 2)
+        for (trial, shown) in zip(trials, printed) {
+            let stored = try store.metrics(trial: trial.id!).filter { !$0.name.hasPrefix("class_accuracy/") }
+            #expect(stored.count == shown.count)
+            for m in stored {
+                let key = "\(m.protocolName) @ \(m.evalBudget): \(m.name)"
+                #expect(shown[key].map { abs($0 - m.value) <= 5e-7 } == true, "\(key): printed \(shown[key] ?? .nan), stored \(m.value)")
+            }
+            #expect(stored.contains { $0.protocolName == "native" && $0.name == "accuracy" })
+            #expect(stored.contains { $0.protocolName == "episodes" && $0.evalBudget == "3-way 1-shot" && $0.ci95 != nil && $0.n == 20 })
+            #expect(try !store.kernels(trial: trial.id!).isEmpty && !store.curves(trial: trial.id!).isEmpty)
+            #expect(trial.status == "done" && (trial.samplesPerS ?? 0) > 0 && trial.steps == 15)
+        }
+        // The summary table and the commands that read the store.
+        #expect(r.stdout.contains("glyphs — native accuracy (%)"))
+        let runs = try runBenchbench(["runs", "--json"], in: dir)
+        let list = try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]]
+        #expect(list?.count == 1 && list?[0]["done"] as? Int == 2 && list?[0]["failed"] as? Int == 0 && list?[0]["dirty"] as? Bool == false)
+        let show = try runBenchbench(["show", "latest", "--json"], in: dir)
+        let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any]
+        #expect((shown?["trials"] as? [[String: Any]])?.count == 2)
+        #expect((shown?["machine"] as? [String: Any])?["blas_core"] as? String != nil)
+        let table = try runBenchbench(["show", "\(run.id!)"], in: dir)
+        #expect(table.status == 0 && table.stdout.contains("supervised") && table.stdout.contains("commit unknown"))
+    }
+
+    @Test func aKilledSuiteLosesAtMostTheTrialInFlightAndResumes() throws {
+        let (dir, path) = try writeSuite(tinySuite(seeds: 3, budgets: "[2, 3, all]", protocols: "[native, knn, episodes]"))
+        let db = dir + "/benchbench.sqlite"
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent("benchbench")
+        process.arguments = ["suite", path]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill it as soon as two trials are stored (of nine).
+        let deadline = Date().addingTimeInterval(120)
+        var finished = 0
+        while Date() < deadline && process.isRunning {
+            if FileManager.default.fileExists(atPath: db), let store = try? ResultsStore(path: db),
+               let run = try? store.runs().first, let n = try? store.trials(run: run.id!).filter({ $0.status == "done" }).count {
+                finished = n
+                if n >= 2 { break }
+            }
+            usleep(20_000)
+        }
+        #expect(process.isRunning, "the suite finished before it could be killed; make it longer")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+
+        let store = try ResultsStore(path: db)
+        #expect(try store.integrityCheck() == "ok")
+        let run = try #require(try store.runs().first)
+        #expect(run.finishedAt == nil, "a killed run is unfinished")
+        let before = try store.trials(run: run.id!)
+        let done = before.filter { $0.status == "done" }
+        #expect(done.count >= finished && done.count < 9)
+        for t in done { #expect(try !store.metrics(trial: t.id!).isEmpty) }
+
+        let r = try runBenchbench(["suite", path, "--resume"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("resuming run \(run.id!)"))
+        let after = try store.trials(run: run.id!)
+        #expect(after.count == 9 && after.allSatisfy { $0.status == "done" })
+        for t in done { #expect(after.first { $0.id == t.id } == t, "finished trial \(t.id!) was kept as it was") }
+        #expect(try store.runs().count == 1 && store.runs()[0].status == "done")
+        // Nothing left to resume now.
+        let again = try runBenchbench(["suite", path, "--resume"], in: dir)
+        #expect(again.status == 64 && again.stderr.contains("no unfinished run of suite 'tiny'"))
+    }
+
+    @Test func badSuiteFilesGiveFileLineKeyAndExitCode65() throws {
+        let cases: [(String, String)] = [
+            (tinySuite().replacingOccurrences(of: "supervised: {steps", with: "fixmatch: {steps"), "tiny.yaml:11:3: methods.fixmatch: unknown method 'fixmatch'"),
+            (tinySuite().replacingOccurrences(of: "steps: 15", with: "steps: fifteen"), "tiny.yaml:11:16: methods.supervised.steps: expected a whole number"),
+            (tinySuite().replacingOccurrences(of: "validation: 2", with: "validaton: 2"), "tiny.yaml:7:1: validaton: unknown key"),
+            (tinySuite(budgets: "[1-shot]"), "tiny.yaml:6:11: budgets: budget '1-shot' is a few-shot episode setting"),
+        ]
+        for (text, expected) in cases {
+            let (dir, path) = try writeSuite(text)
+            let r = try runBenchbench(["suite", path, "--dry-run"], in: dir)
+            #expect(r.status == 65, "\(expected): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("error: \(path.replacingOccurrences(of: "tiny.yaml", with: ""))\(expected)"), "\(r.stderr)")
+            #expect(!r.stderr.contains("Fatal error"))
+            #expect(!FileManager.default.fileExists(atPath: dir + "/benchbench.sqlite"), "nothing stored")
+        }
+        let missing = try runBenchbench(["suite", "no-such-suite"])
+        #expect(missing.status == 64 && missing.stderr.contains("no suite 'no-such-suite'") && missing.stderr.contains("available: default"))
+        let noDB = try runBenchbench(["runs", "--db", "/nonexistent/x.sqlite"])
+        #expect(noDB.status == 74 && noDB.stderr.contains("/nonexistent/x.sqlite: no results database here"))
+    }
+
+    @Test func dryRunPrintsThePlanAndStoresNothing() throws {
+        let (dir, path) = try writeSuite(tinySuite(seeds: 2))
+        let r = try runBenchbench(["suite", path, "--dry-run"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("4 trials, estimated") && r.stdout.contains("dry run: nothing stored"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/benchbench.sqlite"))
+        let methods = try runBenchbench(["list", "methods"])
+        #expect(methods.status == 0 && methods.stdout.contains("supervised  supervised"))
+        let datasets = try runBenchbench(["list", "datasets"])
+        #expect(datasets.stdout.contains("fashion-mnist") && datasets.stdout.contains("glyphs-color"))
+        let suites = try runBenchbench(["list", "suites"])
+        #expect(suites.stdout.contains("smoke") && suites.stdout.contains("default"))
+    }
+}

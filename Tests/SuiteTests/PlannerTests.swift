@@ -1,0 +1,129 @@
+import DataCore
+import Evaluation
+import Foundation
+import Methods
+import ResultsStore
+import Testing
+@testable import Suite
+
+@Suite struct PlannerTests {
+    static let mixed = """
+        datasets:
+          - name: glyphs
+            classes: 12
+            instances: 12
+            test_instances: 4
+            split: [6, 1, 5]
+          - fashion-mnist
+        seeds: [0, 1]
+        budgets: [5, all]
+        episodes: {way: 3, shots: [1], query: 3, count: 10}
+        methods:
+          supervised: {steps: 4}
+          fake-fewshot:
+          fake-ssl:
+        """
+
+    @Test func expandsTheGridByRegime() throws {
+        let plan = try Planner.plan(try Suite.parse(Self.mixed, file: "t.yaml", name: "t", methods: testMethods))
+        let supervised = plan.filter { $0.method.id == "supervised" }
+        let fewShot = plan.filter { $0.method.id == "fake-fewshot" }
+        let selfSup = plan.filter { $0.method.id == "fake-ssl" }
+        // Supervised: every dataset x budget x seed, scored at its own budget, episodes only where there is a split.
+        #expect(supervised.count == 2 * 2 * 2)
+        #expect(supervised.allSatisfy { $0.evaluation.budgets == [$0.trainBudget] })
+        #expect(supervised.filter { $0.dataset.id == "glyphs" }.allSatisfy { $0.evaluation.protocols == [.native, .linear, .knn, .finetune, .episodes] })
+        #expect(supervised.filter { $0.dataset.id == "fashion-mnist" }.allSatisfy { $0.evaluation.protocols == [.native, .linear, .knn, .finetune] })
+        // Few-shot: once per seed on the dataset with a class split, all base labels, episodes only.
+        #expect(fewShot.map(\.dataset.id) == ["glyphs", "glyphs"] && fewShot.map(\.seed) == [0, 1])
+        #expect(fewShot.allSatisfy { $0.trainBudget == .all && $0.evaluation.protocols == [.episodes] && $0.evaluation.budgets.isEmpty })
+        // Self-supervised: once per dataset and seed with no labels, scored at every budget, no native classifier.
+        #expect(selfSup.count == 2 * 2)
+        #expect(selfSup.allSatisfy { $0.trainBudget == .none && $0.evaluation.budgets == [.perClass(5), .all] && !$0.evaluation.protocols.contains(.native) })
+        #expect(Set(plan.map(\.key)).count == plan.count, "every trial is told apart")
+        #expect(plan.allSatisfy { $0.estimatedSeconds > 0 })
+    }
+
+    @Test func configsDependOnBudgetAndOverridesOnly() throws {
+        let plan = try Planner.plan(try Suite.parse(Self.mixed, file: "t.yaml", name: "t", methods: testMethods))
+        let s = plan.filter { $0.method.id == "supervised" && $0.dataset.id == "glyphs" }
+        // Seeds share a config; budgets may not (the step budget shrinks with few labels, unless set).
+        #expect(Set(s.filter { $0.trainBudget == .all }.map(\.config.sha)).count == 1)
+        #expect(s.allSatisfy { $0.config.workload.steps == 4 })
+        let defaults = try #require(MethodRegistry.method("supervised")).resolve(budget: .perClass(10), classes: 10)
+        #expect(defaults.workload.steps == 200)
+        let all = try #require(MethodRegistry.method("supervised")).resolve(budget: .all, classes: 10)
+        #expect(all.workload.steps == 1450 && all.sha != defaults.sha)
+    }
+}
+
+@Suite struct SuiteRunnerTests {
+    func suite(_ methods: String) throws -> (Suite, [PlannedTrial]) {
+        let text = """
+            datasets: [{name: glyphs, classes: 10, instances: 10, test_instances: 3, split: [5, 1, 4]}]
+            seeds: [0]
+            budgets: [3]
+            validation: 2
+            episodes: {way: 3, shots: [1], query: 3, count: 8}
+            methods:
+            \(methods)
+            """
+        let suite = try Suite.parse(text, file: "t.yaml", name: "t", methods: testMethods)
+        return (suite, try Planner.plan(suite))
+    }
+
+    @Test func aFailedTrialIsStoredWithItsReasonAndTheRunGoesOn() throws {
+        let (suite, plan) = try suite("  fake-semi: {fail: true}\n  fake-ssl:\n")
+        let store = try ResultsStore(path: temporaryDatabase())
+        var lines: [String] = []
+        let runner = SuiteRunner(store: store, data: DatasetCache(), output: { lines.append($0) })
+        let (runID, trials) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: plan, git: .unknown, argv: ["test"])
+        #expect(try runner.execute(trials) == 1)
+        #expect(try runner.finish(runID: runID) == RunStatus.failed)
+        let data = try #require(try store.runData(runID))
+        #expect(data.run.commit == "unknown" && data.run.finishedAt != nil)
+        let failed = try #require(data.trials.first { $0.trial.method == "fake-semi" })
+        #expect(failed.trial.status == "failed" && failed.trial.error?.contains("training diverged: loss is nan") == true && failed.metrics.isEmpty)
+        let ssl = try #require(data.trials.first { $0.trial.method == "fake-ssl" })
+        #expect(ssl.trial.status == "done" && ssl.trial.trainBudget == "none" && ssl.trial.methodVersion == "2")
+        #expect(ssl.trial.datasetSha.count == 16 && ssl.trial.splitSha.count == 16)
+        // Self-supervised: linear, kNN, fine-tune at the suite's budget and episodes; no native score.
+        let scored = Set(ssl.metrics.filter { $0.name == "accuracy" }.map { "\($0.protocolName)@\($0.evalBudget)" })
+        #expect(scored == ["linear@3", "knn@3", "finetune@3", "episodes@3-way 1-shot"])
+        for m in ssl.metrics where m.name == "accuracy" { #expect(m.value >= 0 && m.value <= 1 && (m.n ?? 0) > 0) }
+        let episodes = try #require(ssl.metrics.first { $0.protocolName == "episodes" })
+        #expect(episodes.n == 8 && episodes.ci95 != nil)
+        // What was printed is what was stored.
+        for m in ssl.metrics where m.name == "accuracy" {
+            #expect(lines.contains { $0.contains("metric \(m.protocolName) @ \(m.evalBudget): accuracy = \(String(format: "%.6f", m.value))") })
+        }
+        #expect(lines.contains { $0.contains("FAILED: training diverged") })
+        #expect(try store.curves(trial: ssl.trial.id!).map(\.name) == ["loss"])
+    }
+
+    @Test func resumingRunsWhatWasNotFinishedAndKeepsWhatWas() throws {
+        let (suite, plan) = try suite("  fake-semi:\n  fake-ssl:\n")
+        let store = try ResultsStore(path: temporaryDatabase())
+        let runner = SuiteRunner(store: store, data: DatasetCache(), output: { _ in })
+        let (runID, trials) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: plan, git: .unknown, argv: ["test"])
+        // The first trial finishes; the second is "in flight" when the process dies.
+        #expect(try runner.execute([trials[0]]) == 0)
+        try store.startTrial(trials[1].0)
+        let done = try store.trials(run: runID)[0]
+        let (todo, kept) = try runner.remaining(runID: runID, plan: plan)
+        #expect(kept == 1 && todo.map(\.0) == [trials[1].0])
+        #expect(try runner.execute(todo, offset: kept, total: plan.count) == 0)
+        let after = try store.trials(run: runID)
+        #expect(after.map(\.status) == ["done", "done"])
+        #expect(after[0] == done, "the finished trial was not run again")
+        // A changed plan cannot resume this run.
+        let (_, other) = try self.suite("  fake-semi: {steps: 5}\n  fake-ssl:\n")
+        #expect(throws: StoreError.self) { try runner.remaining(runID: runID, plan: other) }
+    }
+}
+
+func temporaryDatabase() -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-suite-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent("results.sqlite").path
+}
