@@ -24,9 +24,12 @@ release: deps
 test: deps
 	swift test
 
-# The main job: the default suite (release build), stored in benchbench.sqlite.
+# The main job: the default suite (release build), stored in benchbench.sqlite, then its report.
+# The report is written even when a trial failed (failures are part of it); the exit status is the suite's.
 suite: release
-	.build/release/benchbench suite default
+	@.build/release/benchbench suite default; status=$$?; \
+	.build/release/benchbench report latest --suite default --out reports/latest && echo "open reports/latest/index.html"; \
+	exit $$status
 
 smoke: release
 	.build/release/benchbench suite smoke

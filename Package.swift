@@ -45,9 +45,10 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "DataCore", "TensorCore"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "DataCore", "NNCore", "TensorCore"]),
         .testTarget(name: "ResultsStoreTests", dependencies: ["ResultsStore"]),
+        .target(name: "TestSupport", dependencies: ["ResultsStore"], path: "Tests/TestSupport"),
         .testTarget(name: "SuiteTests", dependencies: ["Suite", "Methods", "Evaluation", "DataCore", "ResultsStore"]),
-        .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Reporting", "ResultsStore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["benchbench", "ResultsStore"]),
+        .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Reporting", "ResultsStore", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["benchbench", "ResultsStore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

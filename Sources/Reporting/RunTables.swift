@@ -5,57 +5,19 @@ import ResultsStore
 /// The terminal views of a run: its summary (method x budget, mean ± std over seeds, per
 /// protocol) and its trials one by one.
 public enum RunTables {
-    /// Budgets in their natural order: none, K-shot / N-way episodes, N per class, all.
-    static func budgetOrder(_ a: String, _ b: String) -> Bool {
-        func rank(_ s: String) -> (Int, Int, String) {
-            if s == "none" { return (0, 0, s) }
-            if s == "all" { return (4, 0, s) }
-            if let n = Int(s) { return (3, n, s) }
-            let shot = s.split(separator: " ").last.flatMap { Int($0.replacingOccurrences(of: "-shot", with: "")) } ?? 0
-            return (s.contains("shot") ? 1 : 2, shot, s)
-        }
-        return rank(a) < rank(b)
-    }
-
     static func percent(_ x: Double) -> String { String(format: "%.2f", 100 * x) }
 
     /// One table per (dataset, protocol) of accuracy: a row per method, a column per budget,
-    /// "mean ± std (n)" over seeds in percent; failed trials listed below with their reasons.
+    /// mean ± std over seeds in percent (the report's tables, with std for CI); failed trials
+    /// listed below with their reasons.
     public static func summary(_ data: RunData) -> String {
         var out: [String] = []
-        let done = data.trials.filter { $0.trial.status == TrialStatus.done }
-        let datasets = Array(Set(done.map(\.trial.dataset))).sorted()
-        for dataset in datasets {
-            let trials = done.filter { $0.trial.dataset == dataset }
-            let rows = trials.flatMap { t in t.metrics.filter { $0.name == "accuracy" }.map { (t.trial, $0) } }
-            for p in ["native", "linear", "knn", "finetune", "episodes"] {
-                let cells = rows.filter { $0.1.protocolName == p }
-                guard !cells.isEmpty else { continue }
-                let budgets = Array(Set(cells.map(\.1.evalBudget))).sorted(by: budgetOrder)
-                // A row per method, or per method and training budget where one column holds
-                // models trained at several budgets (episodes of supervised trials, say).
-                func row(_ t: TrialRecord) -> String {
-                    let trainBudgets = Set(cells.filter { $0.0.method == t.method }.map(\.0.trainBudget))
-                    let sameAsColumn = cells.allSatisfy { $0.0.method != t.method || $0.0.trainBudget == $0.1.evalBudget }
-                    return trainBudgets.count > 1 && !sameAsColumn ? "\(t.method) (trained @ \(t.trainBudget))" : t.method
-                }
-                let rowLabels = Array(Set(cells.map { row($0.0) })).sorted { a, b in
-                    let (ma, mb) = (a.split(separator: " ").first ?? "", b.split(separator: " ").first ?? "")
-                    if ma != mb { return ma < mb }
-                    let (ba, bb) = (a.components(separatedBy: "@ ").last ?? "", b.components(separatedBy: "@ ").last ?? "")
-                    return budgetOrder(String(ba.dropLast()), String(bb.dropLast()))
-                }
-                var table = TextTable(["method"] + budgets)
-                for label in rowLabels {
-                    table.add([label] + budgets.map { b in
-                        let values = cells.filter { row($0.0) == label && $0.1.evalBudget == b }
-                        guard let a = Aggregate(values.map(\.1.value)) else { return "" }
-                        if p == "episodes", values.count == 1, let ci = values[0].1.ci95 { return "\(percent(a.mean)) ± \(percent(ci)) (\(values[0].1.n ?? 0) episodes)" }
-                        return a.std.map { "\(percent(a.mean)) ± \(percent($0)) (n=\(a.n))" } ?? "\(percent(a.mean)) (n=1)"
-                    })
-                }
-                out.append("\(dataset) — \(p) accuracy (%)\(p == "episodes" ? ", mean ± 95% CI over episodes; over seeds: ± std" : ", mean ± std over seeds")")
-                out.append(table.render())
+        let cells = RunCells(data, metrics: ["accuracy"])
+        for dataset in Array(Set(cells.cells.keys.map(\.dataset))).sorted() {
+            for p in RunReport.protocols {
+                let inProtocol = cells.cells.values.filter { $0.key.dataset == dataset && $0.key.protocolName == p }
+                guard !inProtocol.isEmpty else { continue }
+                out.append(TextTable.render(RunReport.table(dataset: dataset, protocol: p, cells: Array(inProtocol), failures: cells.failures, spread: .std)))
                 out.append("")
             }
         }

@@ -29,3 +29,12 @@ public struct TextTable {
         return first.isNumber || ((first == "-" || first == "+") && text.dropFirst().first?.isNumber == true)
     }
 }
+
+extension TextTable {
+    /// A report table on a terminal: its caption above, marks kept as text.
+    public static func render(_ t: ReportTable) -> String {
+        var table = TextTable(t.header)
+        for row in t.rows { table.add(row.map(\.text)) }
+        return t.caption + "\n" + table.render()
+    }
+}

@@ -19,6 +19,18 @@ public struct GitState: Equatable, Sendable {
         return GitState(commit: commit, branch: branch == "HEAD" ? "detached" : branch, dirty: !status.isEmpty)
     }
 
+    /// The full commit a ref (HEAD, a branch, a tag, a prefix) names, nil when git does not know it.
+    public static func resolve(_ ref: String, directory: String = FileManager.default.currentDirectoryPath) -> String? {
+        guard !ref.hasPrefix("-") else { return nil }
+        return git(["rev-parse", "--verify", "--quiet", ref + "^{commit}"], in: directory)
+    }
+
+    /// Every commit reachable from any ref, oldest first, with its position (for history order).
+    public static func commitOrder(directory: String = FileManager.default.currentDirectoryPath) -> [String: Int] {
+        guard let out = git(["rev-list", "--all", "--topo-order", "--reverse"], in: directory) else { return [:] }
+        return Dictionary(out.split(separator: "\n").enumerated().map { (String($0.element), $0.offset) }, uniquingKeysWith: { a, _ in a })
+    }
+
     static func git(_ arguments: [String], in directory: String) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

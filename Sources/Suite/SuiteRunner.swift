@@ -12,7 +12,7 @@ public final class SuiteRunner {
     let progress: ProgressPrinter
     let output: (String) -> Void
 
-    public init(store: ResultsStore, data: DatasetCache, output: @escaping (String) -> Void = { print($0) }) {
+    public init(store: ResultsStore, data: DatasetCache, output: @escaping (String) -> Void = { print($0); fflush(stdout) }) {
         let progress = ProgressPrinter()
         self.progress = progress
         self.store = store

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reporting
 import ResultsStore
 import Suite
 import TensorCore
@@ -9,7 +10,7 @@ struct Benchbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchbench",
         abstract: "Benchmark low-label learning methods: train, evaluate, store, compare, report.",
-        subcommands: [SuiteCommand.self, Run.self, Runs.self, Show.self, ListCommand.self, DataCommand.self, Kernels.self])
+        subcommands: [SuiteCommand.self, Run.self, Runs.self, Show.self, Compare.self, HistoryCommand.self, Report.self, ListCommand.self, DataCommand.self, Kernels.self])
 
     static func main() {
         // Before OpenBLAS does any work: make it use the best kernel this CPU has (may re-exec once).
@@ -21,16 +22,21 @@ struct Benchbench: ParsableCommand {
             exit(withError: CleanExit.fail(error.description, code: ExitCodes.badSuite))
         } catch let error as StoreError {
             exit(withError: CleanExit.fail(error.message, code: ExitCodes.store))
+        } catch let error as Gnuplot.Failure {
+            exit(withError: CleanExit.fail(error.message, code: 1))
         } catch {
             exit(withError: error)
         }
     }
 }
 
-/// Exit codes (documented in README.md): 0 success; 1 a trial failed (the run is stored); 64 bad
-/// command-line usage; 65 a bad suite file; 74 the results database cannot be used.
+/// Exit codes (documented in README.md): 0 success; 1 a trial failed (the run is stored); 3 a
+/// comparison found a regression (with --fail-on-regression); 4 a run to compare or report was
+/// not found; 64 bad command-line usage; 65 a bad suite file; 74 the results database cannot be used.
 enum ExitCodes {
     static let trialFailed: Int32 = 1
+    static let regression: Int32 = 3
+    static let notFound: Int32 = 4
     static let badSuite: Int32 = 65
     static let store: Int32 = 74
 }

@@ -36,3 +36,15 @@ import Reporting
             """)
     }
 }
+
+@Suite struct WelchTests {
+    @Test func pValuesMatchScipy() throws {
+        // scipy.stats.t.sf(t, df) * 2 for these (t, df).
+        #expect(abs(StudentT.twoSidedP(t: 2.0, degreesOfFreedom: 3.5) - 0.12613852) < 1e-7)
+        #expect(abs(StudentT.twoSidedP(t: 0.5, degreesOfFreedom: 10) - 0.62789361) < 1e-7)
+        #expect(abs(StudentT.twoSidedP(t: -4.0, degreesOfFreedom: 2.2) - 0.04873063) < 1e-7)
+        let w = try #require(WelchTest([0.70, 0.72, 0.74], [0.75, 0.78, 0.76]))
+        #expect(abs(w.t - 2.9824045) < 1e-6 && abs(w.p - 0.0442361) < 1e-6)
+        #expect(WelchTest([0.7], [0.8, 0.9]) == nil)
+    }
+}

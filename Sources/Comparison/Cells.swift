@@ -1,0 +1,114 @@
+import Foundation
+import ResultsStore
+
+/// What a result is a result of: two runs' numbers are compared cell by cell.
+public struct CellKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var dataset: String
+    public var method: String
+    public var trainBudget: String
+    public var protocolName: String
+    public var evalBudget: String
+    public var metric: String
+
+    public init(dataset: String, method: String, trainBudget: String, protocolName: String, evalBudget: String, metric: String) {
+        (self.dataset, self.method, self.trainBudget, self.protocolName, self.evalBudget, self.metric) =
+            (dataset, method, trainBudget, protocolName, evalBudget, metric)
+    }
+
+    public static func < (a: CellKey, b: CellKey) -> Bool {
+        (a.dataset, a.method, BudgetOrder.rank(a.trainBudget), a.protocolName, BudgetOrder.rank(a.evalBudget), a.metric)
+            < (b.dataset, b.method, BudgetOrder.rank(b.trainBudget), b.protocolName, BudgetOrder.rank(b.evalBudget), b.metric)
+    }
+
+    public var description: String {
+        "\(dataset) \(method) @\(trainBudget) \(protocolName)@\(evalBudget) \(metric)"
+    }
+}
+
+/// Label budgets in their natural order: none, episodes (by shot), N per class (by N), all.
+public enum BudgetOrder {
+    public static func rank(_ s: String) -> BudgetRank {
+        if s == "none" { return BudgetRank(group: 0, value: 0, text: s) }
+        if s == "all" { return BudgetRank(group: 4, value: 0, text: s) }
+        if let n = Int(s) { return BudgetRank(group: 3, value: n, text: s) }
+        let shot = s.split(separator: " ").last.flatMap { Int($0.replacingOccurrences(of: "-shot", with: "")) } ?? 0
+        return BudgetRank(group: s.contains("shot") ? 1 : 2, value: shot, text: s)
+    }
+
+    public static func less(_ a: String, _ b: String) -> Bool { rank(a) < rank(b) }
+}
+
+public struct BudgetRank: Comparable, Sendable {
+    var group: Int, value: Int, text: String
+    public static func < (a: BudgetRank, b: BudgetRank) -> Bool { (a.group, a.value, a.text) < (b.group, b.value, b.text) }
+}
+
+/// The values of one cell in one run, by seed, with what they were computed from.
+public struct Cell: Sendable {
+    public var key: CellKey
+    /// Value per seed.
+    public var values: [Int64: Double]
+    /// The stored 95% half-width and count when there is one value (episodes carry their own).
+    public var storedCI: (ci95: Double, n: Int)?
+    public var methodVersions: Set<String>
+    public var configShas: Set<String>
+    public var datasetShas: Set<String>
+    /// Split hash per seed.
+    public var splitShas: [Int64: String]
+
+    public var aggregate: Aggregate { Aggregate(values.keys.sorted().map { values[$0]! })! }
+
+    /// The half-width shown: over seeds (t-based) when there are several, else the stored one.
+    public var ci95: Double? { values.count > 1 ? aggregate.ci95 : storedCI?.ci95 }
+}
+
+/// A (dataset, method, train budget) whose trials failed in a run, with the reasons.
+public struct TrialGroup: Hashable, Comparable, Sendable {
+    public var dataset: String
+    public var method: String
+    public var trainBudget: String
+
+    public init(dataset: String, method: String, trainBudget: String) { (self.dataset, self.method, self.trainBudget) = (dataset, method, trainBudget) }
+
+    public static func < (a: TrialGroup, b: TrialGroup) -> Bool {
+        (a.dataset, a.method, BudgetOrder.rank(a.trainBudget)) < (b.dataset, b.method, BudgetOrder.rank(b.trainBudget))
+    }
+}
+
+/// A run's results as cells: every metric of every finished trial, grouped over seeds; failed
+/// trials by group; training throughput per group.
+public struct RunCells: Sendable {
+    public var run: RunData
+    public var cells: [CellKey: Cell]
+    public var failures: [TrialGroup: [String]]
+    /// Training samples/s per group, per seed.
+    public var throughput: [TrialGroup: [Double]]
+
+    /// `metrics`: which metric names to keep (nil: all but per-class accuracies).
+    public init(_ run: RunData, metrics: Set<String>? = nil) {
+        self.run = run
+        var cells: [CellKey: Cell] = [:]
+        var failures: [TrialGroup: [String]] = [:]
+        var throughput: [TrialGroup: [Double]] = [:]
+        for t in run.trials {
+            let trial = t.trial
+            let group = TrialGroup(dataset: trial.dataset, method: trial.method, trainBudget: trial.trainBudget)
+            if trial.status == TrialStatus.failed { failures[group, default: []].append("seed \(trial.seed): \(trial.error ?? "no reason stored")") }
+            guard trial.status == TrialStatus.done else { continue }
+            if let s = trial.samplesPerS { throughput[group, default: []].append(s) }
+            for m in t.metrics where metrics.map({ $0.contains(m.name) }) ?? !m.name.hasPrefix("class_accuracy/") {
+                let key = CellKey(dataset: trial.dataset, method: trial.method, trainBudget: trial.trainBudget,
+                                  protocolName: m.protocolName, evalBudget: m.evalBudget, metric: m.name)
+                var cell = cells[key] ?? Cell(key: key, values: [:], storedCI: nil, methodVersions: [], configShas: [], datasetShas: [], splitShas: [:])
+                cell.values[trial.seed] = m.value
+                if let ci = m.ci95, let n = m.n { cell.storedCI = (ci, n) }
+                cell.methodVersions.insert(trial.methodVersion)
+                cell.configShas.insert(trial.configSha)
+                cell.datasetShas.insert(trial.datasetSha)
+                cell.splitShas[trial.seed] = trial.splitSha
+                cells[key] = cell
+            }
+        }
+        (self.cells, self.failures, self.throughput) = (cells, failures, throughput)
+    }
+}

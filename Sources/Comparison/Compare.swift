@@ -1,0 +1,196 @@
+import Foundation
+import ResultsStore
+
+/// How a cell changed from run A (the baseline) to run B.
+public enum Category: String, CaseIterable, Codable, Sendable {
+    case improved, worsened
+    /// Not significant: the test does not reject "no change", or the change is below the minimum effect.
+    case unchanged = "~"
+    case notComparable = "not comparable"
+    case introducedFailure = "introduced failure"
+    case fixedFailure = "fixed failure"
+    case onlyInA = "only in A"
+    case onlyInB = "only in B"
+
+    /// What `--fail-on-regression` fails on.
+    public var isRegression: Bool { self == .worsened || self == .introducedFailure }
+}
+
+/// Thresholds of a comparison.
+public struct CompareSettings: Sendable {
+    /// Smallest change of a metric that counts, in its units (0.01: one point of accuracy).
+    public var minimumEffect = 0.01
+    /// Significance level of the test on per-seed values.
+    public var alpha = 0.05
+    /// Smallest relative change of a throughput that counts (0.10: 10%).
+    public var kernelThreshold = 0.10
+    /// Kernel-profile rows shorter than this in either run are left out (too short to time).
+    public var minimumKernelSeconds = 0.05
+
+    public init() {}
+}
+
+/// One compared cell.
+public struct CellComparison: Sendable {
+    public var key: CellKey
+    public var a: Cell?
+    public var b: Cell?
+    public var category: Category
+    /// B − A of the means, when both exist.
+    public var delta: Double?
+    /// Welch's p (or a z-test's, from stored episode CIs) when a test was possible.
+    public var p: Double?
+    /// Why: which hashes differ, the failure reasons, "1 seed: not tested", …
+    public var note: String
+}
+
+/// One compared throughput: a kernel_bench row, a kernel of the trials' profiles, or a method's training samples/s.
+public struct ThroughputComparison: Sendable {
+    public var group: String
+    public var name: String
+    public var shape: String
+    public var unit: String
+    public var a: Double?
+    public var b: Double?
+    public var category: Category
+    public var ratio: Double?
+    public var note: String
+}
+
+/// The comparison of two runs (DESIGN.md §9).
+public struct Comparison: Sendable {
+    public var a: RunData
+    public var b: RunData
+    public var cells: [CellComparison]
+    public var throughput: [ThroughputComparison]
+    public var settings: CompareSettings
+
+    public var regressions: Int { cells.filter(\.category.isRegression).count + throughput.filter(\.category.isRegression).count }
+
+    public func count(_ c: Category) -> Int { cells.filter { $0.category == c }.count + throughput.filter { $0.category == c }.count }
+
+    public init(a: RunData, b: RunData, metrics: Set<String>? = ["accuracy"], settings: CompareSettings = CompareSettings()) {
+        (self.a, self.b, self.settings) = (a, b, settings)
+        let ca = RunCells(a, metrics: metrics), cb = RunCells(b, metrics: metrics)
+        var out: [CellComparison] = []
+        for key in Set(ca.cells.keys).union(cb.cells.keys).sorted() {
+            out.append(Comparison.compare(key, ca.cells[key], cb.cells[key], settings))
+        }
+        // Failures: a group that fails in B but produced cells in A (or the reverse), or fails in both.
+        let groupsA = Set(ca.cells.keys.map { TrialGroup(dataset: $0.dataset, method: $0.method, trainBudget: $0.trainBudget) })
+        let groupsB = Set(cb.cells.keys.map { TrialGroup(dataset: $0.dataset, method: $0.method, trainBudget: $0.trainBudget) })
+        for group in Set(ca.failures.keys).union(cb.failures.keys).sorted() {
+            let key = CellKey(dataset: group.dataset, method: group.method, trainBudget: group.trainBudget, protocolName: "trial", evalBudget: "", metric: "status")
+            let (fa, fb) = (ca.failures[group], cb.failures[group])
+            let category: Category
+            switch (fa, fb) {
+            case (nil, let reasons?): category = groupsA.contains(group) ? .introducedFailure : .onlyInB; _ = reasons
+            case (_?, nil): category = groupsB.contains(group) ? .fixedFailure : .onlyInA
+            default: category = .unchanged
+            }
+            let note = [fa.map { "A: " + $0.joined(separator: "; ") }, fb.map { "B: " + $0.joined(separator: "; ") }].compactMap { $0 }.joined(separator: " | ")
+            out.append(CellComparison(key: key, a: nil, b: nil, category: category, delta: nil, p: nil, note: note))
+        }
+        cells = out
+        throughput = Comparison.throughput(a: ca, b: cb, settings: settings)
+    }
+
+    static func compare(_ key: CellKey, _ a: Cell?, _ b: Cell?, _ s: CompareSettings) -> CellComparison {
+        guard let a else { return CellComparison(key: key, a: nil, b: b, category: .onlyInB, delta: nil, p: nil, note: "") }
+        guard let b else { return CellComparison(key: key, a: a, b: nil, category: .onlyInA, delta: nil, p: nil, note: "") }
+        let delta = b.aggregate.mean - a.aggregate.mean
+        var differ: [String] = []
+        if a.methodVersions != b.methodVersions { differ.append("method version \(list(a.methodVersions)) → \(list(b.methodVersions))") }
+        if a.configShas != b.configShas { differ.append("config \(list(a.configShas)) → \(list(b.configShas))") }
+        if a.datasetShas != b.datasetShas { differ.append("dataset \(list(a.datasetShas)) → \(list(b.datasetShas))") }
+        let sharedSeeds = Set(a.splitShas.keys).intersection(b.splitShas.keys)
+        if sharedSeeds.contains(where: { a.splitShas[$0] != b.splitShas[$0] }) { differ.append("split hash differs") }
+        if !differ.isEmpty {
+            return CellComparison(key: key, a: a, b: b, category: .notComparable, delta: delta, p: nil, note: differ.joined(separator: "; "))
+        }
+        let higherIsBetter = Comparison.higherIsBetter(key.metric)
+        let better = higherIsBetter ? delta > 0 : delta < 0
+        let va = a.values.keys.sorted().map { a.values[$0]! }, vb = b.values.keys.sorted().map { b.values[$0]! }
+        var p: Double?
+        var note = ""
+        if let test = WelchTest(va, vb) {
+            p = test.p
+            note = String(format: "Welch t = %.2f, df = %.1f", test.t, test.degreesOfFreedom)
+        } else if va.count == 1, vb.count == 1, let ciA = a.storedCI, let ciB = b.storedCI {
+            // One value each with its own CI (episodes): a z-test on the difference.
+            let se = ((ciA.ci95 / 1.96) * (ciA.ci95 / 1.96) + (ciB.ci95 / 1.96) * (ciB.ci95 / 1.96)).squareRoot()
+            if se > 0 {
+                let z = delta / se
+                p = erfc(abs(z) / 2.0.squareRoot())
+                note = String(format: "z = %.2f from the episode CIs", z)
+            }
+        } else {
+            note = "\(min(va.count, vb.count)) seed(s): not tested, effect size only"
+        }
+        let large = abs(delta) >= s.minimumEffect
+        let significant = p.map { $0 < s.alpha } ?? true
+        let category: Category = large && significant ? (better ? .improved : .worsened) : .unchanged
+        return CellComparison(key: key, a: a, b: b, category: category, delta: delta, p: p, note: note)
+    }
+
+    /// Losses, times and memory fall when things get better; accuracies rise.
+    public static func higherIsBetter(_ metric: String) -> Bool {
+        !(metric.contains("loss") || metric.hasSuffix("seconds") || metric.hasSuffix("_mb"))
+    }
+
+    static func list(_ s: Set<String>) -> String { s.sorted().joined(separator: ",") }
+
+    static func throughput(a: RunCells, b: RunCells, settings s: CompareSettings) -> [ThroughputComparison] {
+        // Throughput depends on the machine and the BLAS kernel: otherwise it is not comparable.
+        var machineNote = ""
+        if let ma = a.run.machine, let mb = b.run.machine {
+            if ma.cpu != mb.cpu || ma.cores != mb.cores { machineNote = "machine differs (\(ma.cpu), \(ma.cores) cores → \(mb.cpu), \(mb.cores) cores)" }
+            else if ma.blasCore != mb.blasCore { machineNote = "BLAS core differs (\(ma.blasCore) → \(mb.blasCore))" }
+        }
+        func row(_ group: String, _ name: String, _ shape: String, _ unit: String, _ va: Double?, _ vb: Double?, range: (ClosedRange<Double>, ClosedRange<Double>)? = nil) -> ThroughputComparison {
+            guard let va else { return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: nil, b: vb, category: .onlyInB, ratio: nil, note: "") }
+            guard let vb else { return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: va, b: nil, category: .onlyInA, ratio: nil, note: "") }
+            let ratio = va > 0 ? vb / va : nil
+            if !machineNote.isEmpty { return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: va, b: vb, category: .notComparable, ratio: ratio, note: machineNote) }
+            let higher = !unit.hasPrefix("ns") && !unit.hasSuffix("s/call")
+            var category = Category.unchanged
+            var note = ""
+            if let ratio, abs(ratio - 1) >= s.kernelThreshold {
+                // With min..max ranges, overlapping ranges are noise whatever the medians say.
+                if let (ra, rb) = range, ra.overlaps(rb) { note = "ranges overlap" }
+                else { category = (ratio > 1) == higher ? .improved : .worsened }
+            }
+            return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: va, b: vb, category: category, ratio: ratio, note: note)
+        }
+        var out: [ThroughputComparison] = []
+        // kernel_bench rows (benchbench kernels): median with min..max.
+        let benchA = Dictionary(a.run.kernelBench.map { ("\($0.name)|\($0.shape)|\($0.unit)", $0) }, uniquingKeysWith: { x, _ in x })
+        let benchB = Dictionary(b.run.kernelBench.map { ("\($0.name)|\($0.shape)|\($0.unit)", $0) }, uniquingKeysWith: { x, _ in x })
+        for key in Set(benchA.keys).union(benchB.keys).sorted() {
+            let (x, y) = (benchA[key], benchB[key])
+            let r = x ?? y!
+            let ranges = x.flatMap { x in y.map { (x.min...max(x.min, x.max), $0.min...max($0.min, $0.max)) } }
+            out.append(row("kernels", r.name, r.shape, r.unit, x?.median, y?.median, range: ranges))
+        }
+        // Training throughput per (dataset, method, budget): median over seeds.
+        for g in Set(a.throughput.keys).union(b.throughput.keys).sorted() {
+            out.append(row("training", "\(g.method) on \(g.dataset)", "budget \(g.trainBudget)", "samples/s",
+                           a.throughput[g].map(median), b.throughput[g].map(median)))
+        }
+        // The trials' kernel profiles: GFLOP/s per (kernel, shape) over the whole run.
+        let pa = a.run.kernelProfile, pb = b.run.kernelProfile
+        for key in Set(pa.keys).union(pb.keys).sorted() {
+            let (x, y) = (pa[key], pb[key])
+            guard (x?.seconds ?? .infinity) >= s.minimumKernelSeconds, (y?.seconds ?? .infinity) >= s.minimumKernelSeconds,
+                  (x?.flops ?? y?.flops ?? 0) > 0 else { continue }
+            let r = x ?? y!
+            out.append(row("profile", r.name, r.shape, "GFLOP/s", x.map { $0.flops / $0.seconds / 1e9 }, y.map { $0.flops / $0.seconds / 1e9 }))
+        }
+        return out
+    }
+
+    static func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}

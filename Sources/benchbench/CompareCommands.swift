@@ -1,0 +1,177 @@
+import ArgumentParser
+import Comparison
+import Foundation
+import Reporting
+import ResultsStore
+import Suite
+
+/// How runs are named on the command line, and the thresholds of a comparison.
+struct SelectionOptions: ParsableArguments {
+    @Option(help: "Only runs of this suite when resolving latest, previous, a branch or a commit (default: the suite of a run named by id, else any).")
+    var suite: String?
+
+    @Option(help: "The metric compared (default: accuracy; 'all' for every metric but per-class accuracies).")
+    var metric = "accuracy"
+
+    var metrics: Set<String>? { metric == "all" ? nil : [metric] }
+
+    func selector(_ store: ResultsStore) throws -> RunSelector {
+        RunSelector(runs: try store.runs(), resolveRef: { GitState.resolve($0) })
+    }
+
+    /// Resolves A and B; a side named by id sets the suite the other side is looked up in.
+    func resolvePair(_ a: String, _ b: String, store: ResultsStore) throws -> (RunData, RunData) {
+        let selector = try self.selector(store)
+        do {
+            let byID = [a, b].compactMap { Int64($0) }.first.flatMap { id in try? selector.resolve("\(id)") }
+            let scope = suite ?? byID?.suite
+            let ra = try selector.resolve(a, suite: scope), rb = try selector.resolve(b, suite: scope ?? ra.suite)
+            guard let da = try store.runData(ra.id!), let db = try store.runData(rb.id!) else { throw CleanExit.fail("run \(ra.id!) or \(rb.id!) vanished while reading", code: ExitCodes.notFound) }
+            return (da, db)
+        } catch let e as RunNotFound {
+            throw CleanExit.fail(e.message, code: ExitCodes.notFound)
+        }
+    }
+}
+
+/// `benchbench compare A B`: per cell A, B, delta and a category; throughput by median ratio.
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Compare two runs cell by cell (A: baseline, B: candidate).",
+        discussion: "A and B: run ids, 'latest', 'previous', branch names, git refs or commit prefixes (a commit or branch means the newest finished run at it). Exit codes: 0 done, 3 a regression with --fail-on-regression, 4 a run not found.")
+
+    @Argument(help: "Baseline run.") var a: String
+    @Argument(help: "Candidate run.") var b: String
+
+    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Exit with code 3 when any cell worsened or a trial newly failed.") var failOnRegression = false
+    @Option(help: "Smallest change of the metric that counts (in its units; 0.01 is one point of accuracy).") var threshold = 0.01
+    @Option(help: "Significance level of the test on per-seed values.") var alpha = 0.05
+    @Option(help: "Smallest relative change of a throughput that counts (0.10 is 10%).") var kernelThreshold = 0.10
+    @Flag(help: "List every cell, not only the ones that changed.") var all = false
+
+    @OptionGroup var selection: SelectionOptions
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        guard threshold >= 0, alpha > 0, alpha < 1, kernelThreshold >= 0 else {
+            throw ValidationError("--threshold and --kernel-threshold must be >= 0 and --alpha in (0, 1)")
+        }
+    }
+
+    var settings: CompareSettings {
+        var s = CompareSettings()
+        (s.minimumEffect, s.alpha, s.kernelThreshold) = (threshold, alpha, kernelThreshold)
+        return s
+    }
+
+    func run() throws {
+        let db = try store.openExisting()
+        let (ra, rb) = try selection.resolvePair(a, b, store: db)
+        let c = Comparison(a: ra, b: rb, metrics: selection.metrics, settings: settings)
+        if json {
+            printJSON(CompareReport.json(c))
+        } else {
+            print("A: " + CompareReport.runLine(ra))
+            print("B: " + CompareReport.runLine(rb))
+            print("cells: " + (CompareReport.summary(c).isEmpty ? "none" : CompareReport.summary(c)))
+            print("")
+            let shown = c.cells.filter { all || $0.category != .unchanged }
+            if !shown.isEmpty { print(TextTable.render(CompareReport.cellTable(c, only: { all || $0.category != .unchanged }, caption: all ? "Every cell" : "What changed (the rest: ~)"))); print("") }
+            var t = CompareReport.throughputTable(c)
+            if !all { t.rows = zip(c.throughput, t.rows).filter { $0.0.category != .unchanged }.map(\.1) }
+            if !t.rows.isEmpty { print(TextTable.render(t)) }
+        }
+        if failOnRegression && c.regressions > 0 {
+            FileHandle.standardError.write(Data("regression: \(c.regressions) cell(s) worsened or newly failed\n".utf8))
+            throw ExitCode(ExitCodes.regression)
+        }
+    }
+}
+
+/// `benchbench history`: a metric across commits, oldest first.
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "A metric across commits (the newest finished run at each), oldest first.")
+
+    @Option(help: "Only this method.") var method: String?
+    @Option(help: "Only this dataset.") var dataset: String?
+    @Option(help: "Only this protocol (native, linear, knn, finetune, episodes).") var `protocol`: String?
+    @Option(help: "Only this evaluation budget.") var budget: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    @OptionGroup var selection: SelectionOptions
+    @OptionGroup var store: StoreOptions
+
+    /// The history of the selected metric over finished runs (kernel benchmarks left out), filtered.
+    static func history(_ db: ResultsStore, selection: SelectionOptions, include: @escaping (CellKey) -> Bool = { _ in true }) throws -> History {
+        let runs = try db.runs().filter { $0.finishedAt != nil && $0.suite != "kernels" && (selection.suite == nil || $0.suite == selection.suite) }
+        let data = try runs.compactMap { try db.runData($0.id!) }
+        return History(runs: data, metric: selection.metric == "all" ? "accuracy" : selection.metric, commitRank: GitState.commitOrder(), include: include)
+    }
+
+    func run() throws {
+        let (method, dataset, p, budget) = (self.method, self.dataset, self.protocol, self.budget)
+        let h = try HistoryCommand.history(try store.openExisting(), selection: selection) { k in
+            (method == nil || k.method == method) && (dataset == nil || k.dataset == dataset)
+                && (p == nil || k.protocolName == p) && (budget == nil || k.evalBudget == budget)
+        }
+        guard !h.series.isEmpty else { throw CleanExit.fail("no finished run holds metric '\(h.metric)' for these filters", code: ExitCodes.notFound) }
+        if json {
+            printJSON(["metric": h.metric, "commits": h.commits.map { ["commit": $0.commit, "branch": $0.branch, "dirty": $0.dirty, "run": $0.runID] as [String: Any] },
+                       "series": h.series.sorted { $0.key < $1.key }.map { k, v in
+                           ["dataset": k.dataset, "method": k.method, "train_budget": k.trainBudget, "protocol": k.protocolName, "eval_budget": k.evalBudget,
+                            "values": v.map { p -> Any in
+                                guard let p else { return NSNull() }
+                                return ["mean": p.mean, "ci95": p.ci95 ?? NSNull(), "n": p.n] as [String: Any]
+                            }] as [String: Any]
+                       }])
+        } else {
+            print(TextTable.render(HistoryReport.table(h)))
+        }
+    }
+}
+
+/// `benchbench report`: HTML (or markdown) with gnuplot figures for a run, a comparison or a history.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a self-contained report: DIR/index.html (or index.md) and DIR/plots/*.gp|.dat|.svg.")
+
+    @Argument(help: ArgumentHelp("The run to report (default: latest).", valueName: "run")) var runReference: String?
+    @Option(parsing: .upToNextOption, help: "Report the comparison of two runs A B instead.") var compare: [String] = []
+    @Flag(help: "Report the history of the metric over commits instead.") var history = false
+    @Option(help: "Folder to write into.") var out: String
+    @Option(help: "html or markdown.") var format = "html"
+    @Option(help: "Smallest change that counts, for --compare.") var threshold = 0.01
+
+    @OptionGroup var selection: SelectionOptions
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        guard ReportWriter.Format(rawValue: format) != nil else { throw ValidationError("--format '\(format)': expected html or markdown") }
+        guard compare.isEmpty || compare.count == 2 else { throw ValidationError("--compare takes two runs, A and B (got \(compare.count))") }
+        let modes = [runReference != nil, !compare.isEmpty, history].filter { $0 }.count
+        guard modes <= 1 else { throw ValidationError("report one thing: a RUN, --compare A B, or --history") }
+    }
+
+    func run() throws {
+        let db = try store.openExisting()
+        let doc: Document
+        if compare.count == 2 {
+            let (a, b) = try selection.resolvePair(compare[0], compare[1], store: db)
+            var settings = CompareSettings()
+            settings.minimumEffect = threshold
+            doc = CompareReport.document(Comparison(a: a, b: b, metrics: selection.metrics, settings: settings))
+        } else if history {
+            doc = HistoryReport.document(try HistoryCommand.history(db, selection: selection))
+        } else {
+            let record: RunRecord
+            do { record = try selection.selector(db).resolve(runReference ?? "latest", suite: selection.suite) } catch let e as RunNotFound {
+                throw CleanExit.fail(e.message, code: ExitCodes.notFound)
+            }
+            guard let data = try db.runData(record.id!) else { throw CleanExit.fail("no run \(record.id!)", code: ExitCodes.notFound) }
+            doc = RunReport.document(data)
+        }
+        var warnings: [String] = []
+        let path = try ReportWriter(directory: out, format: ReportWriter.Format(rawValue: format)!).write(doc, warnings: &warnings)
+        for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+        print("report: \(path)")
+    }
+}

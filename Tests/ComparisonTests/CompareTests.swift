@@ -1,0 +1,114 @@
+import Foundation
+import ResultsStore
+import TestSupport
+import Testing
+@testable import Comparison
+
+/// One hand-built pair of runs per category.
+@Suite struct CompareTests {
+    func compare(_ a: [StoreBuilder.Trial], _ b: [StoreBuilder.Trial], kernelsA: [KernelBenchRecord] = [], kernelsB: [KernelBenchRecord] = [],
+                 machineB: MachineRecord = StoreBuilder.machine) throws -> Comparison {
+        let s = try StoreBuilder()
+        let ra = try s.run(commit: "aaaa1111", trials: a, kernels: kernelsA)
+        let rb = try s.run(commit: "bbbb2222", machine: machineB, trials: b, kernels: kernelsB)
+        return Comparison(a: try #require(try s.store.runData(ra)), b: try #require(try s.store.runData(rb)))
+    }
+
+    func only(_ c: Comparison) throws -> CellComparison { try #require(c.cells.first { $0.key.metric == "accuracy" }) }
+
+    @Test func improvedAndWorsenedNeedASignificantAndLargeEnoughChange() throws {
+        let up = try only(try compare(StoreBuilder.seeds([0.70, 0.72, 0.74]), StoreBuilder.seeds([0.75, 0.78, 0.76])))
+        #expect(up.category == .improved)
+        // Hand-checked against scipy.stats.ttest_ind(equal_var=False): t = 2.9824, p = 0.044236.
+        #expect(abs(up.delta! - 0.043333) < 1e-5 && abs(up.p! - 0.044236) < 1e-5)
+        let down = try only(try compare(StoreBuilder.seeds([0.75, 0.78, 0.76]), StoreBuilder.seeds([0.70, 0.72, 0.74])))
+        #expect(down.category == .worsened && down.category.isRegression)
+        // Significant but smaller than the minimum effect (1 point): ~.
+        let tiny = try only(try compare(StoreBuilder.seeds([0.7000, 0.7001, 0.7002]), StoreBuilder.seeds([0.7050, 0.7051, 0.7052])))
+        #expect(tiny.category == .unchanged && tiny.p! < 0.001)
+        // Large but within the noise: ~.
+        let noisy = try only(try compare(StoreBuilder.seeds([0.60, 0.80, 0.70]), StoreBuilder.seeds([0.65, 0.85, 0.75])))
+        #expect(noisy.category == .unchanged && noisy.p! > 0.05)
+    }
+
+    @Test func episodeCellsAreTestedWithTheirStoredIntervals() throws {
+        var a = StoreBuilder.Trial(), b = StoreBuilder.Trial()
+        a.episodes = ("5-way 1-shot", 0.50, 0.01)
+        b.episodes = ("5-way 1-shot", 0.53, 0.01)
+        let c = try compare([a], [b])
+        let cell = try #require(c.cells.first { $0.key.protocolName == "episodes" })
+        // z = 0.03 / sqrt(2 * (0.01/1.96)^2) = 4.16: p = 3.2e-5.
+        #expect(cell.category == .improved && abs(cell.p! - 3.2e-5) < 0.5e-5, "\(cell.p ?? -1)")
+    }
+
+    @Test func differentVersionsConfigsOrDataAreNotComparable() throws {
+        let c = try only(try compare(StoreBuilder.seeds([0.70, 0.72, 0.74]), StoreBuilder.seeds([0.80, 0.82, 0.84], configSha: "c1")))
+        #expect(c.category == .notComparable && c.note.contains("config c0 → c1"))
+        var v2 = StoreBuilder.seeds([0.80, 0.82, 0.84])
+        for i in v2.indices { v2[i].version = "2" }
+        let v = try only(try compare(StoreBuilder.seeds([0.70, 0.72, 0.74]), v2))
+        #expect(v.category == .notComparable && v.note.contains("method version 1 → 2"))
+    }
+
+    @Test func failuresAndCellsOnOneSideOnly() throws {
+        let introduced = try compare(StoreBuilder.seeds([0.7, 0.72]), [StoreBuilder.Trial(failure: "training diverged: loss is nan at step 3")])
+        let i = try #require(introduced.cells.first { $0.key.protocolName == "trial" })
+        #expect(i.category == .introducedFailure && i.note.contains("B: seed 0: training diverged") && introduced.regressions >= 1)
+        let fixed = try compare([StoreBuilder.Trial(failure: "out of memory")], StoreBuilder.seeds([0.7, 0.72]))
+        #expect(fixed.cells.contains { $0.category == .fixedFailure } && fixed.regressions == 0)
+        let sides = try compare(StoreBuilder.seeds([0.7], method: "supervised"), StoreBuilder.seeds([0.7], method: "fixmatch"))
+        #expect(Set(sides.cells.map(\.category)) == [.onlyInA, .onlyInB])
+    }
+
+    @Test func throughputComparesMedianRatiosOnTheSameMachineOnly() throws {
+        func bench(_ median: Double, _ lo: Double, _ hi: Double) -> [KernelBenchRecord] {
+            [KernelBenchRecord(name: "gemm", shape: "1024x1024x1024", unit: "GFLOP/s", reps: 7, min: lo, median: median, max: hi)]
+        }
+        let faster = try compare([], [], kernelsA: bench(100, 98, 102), kernelsB: bench(120, 118, 122))
+        #expect(faster.throughput.first?.category == .improved && abs(faster.throughput.first!.ratio! - 1.2) < 1e-12)
+        let slower = try compare([], [], kernelsA: bench(100, 98, 102), kernelsB: bench(80, 78, 82))
+        #expect(slower.throughput.first?.category == .worsened && slower.regressions == 1)
+        let overlapping = try compare([], [], kernelsA: bench(100, 70, 130), kernelsB: bench(85, 60, 110))
+        #expect(overlapping.throughput.first?.category == .unchanged && overlapping.throughput.first?.note == "ranges overlap")
+        var other = StoreBuilder.machine
+        other.blasCore = "Prescott"
+        let core = try compare([], [], kernelsA: bench(100, 98, 102), kernelsB: bench(20, 19, 21), machineB: other)
+        #expect(core.throughput.first?.category == .notComparable && core.throughput.first?.note.contains("BLAS core differs (Zen → Prescott)") == true)
+        // Training samples/s and the trials' kernel profiles are compared too.
+        var slow = StoreBuilder.seeds([0.7, 0.71])
+        for i in slow.indices { slow[i].samplesPerSecond = 500 }
+        let training = try compare(StoreBuilder.seeds([0.7, 0.71]), slow)
+        #expect(training.throughput.contains { $0.group == "training" && $0.category == .worsened })
+        #expect(training.throughput.contains { $0.group == "profile" && $0.name == "gemm_nn" && $0.category == .unchanged })
+    }
+
+    @Test func runsAreFoundByIdLatestPreviousBranchAndCommitPrefix() throws {
+        let s = try StoreBuilder()
+        let first = try s.run(commit: "abc1230000", branch: "main", trials: StoreBuilder.seeds([0.7]))
+        let second = try s.run(commit: "def4560000", branch: "feature", trials: StoreBuilder.seeds([0.7]))
+        let other = try s.run(suite: "smoke", commit: "def4560000", branch: "feature", trials: StoreBuilder.seeds([0.7]))
+        let selector = RunSelector(runs: try s.store.runs(), resolveRef: { $0 == "HEAD" ? "def4560000" : nil })
+        #expect(try selector.resolve("latest").id == other)
+        #expect(try selector.resolve("latest", suite: "default").id == second)
+        #expect(try selector.resolve("previous", suite: "default").id == first)
+        #expect(try selector.resolve("main").id == first)
+        #expect(try selector.resolve("HEAD", suite: "default").id == second)
+        #expect(try selector.resolve("abc1").id == first)
+        #expect(try selector.resolve("\(first)").id == first)
+        #expect(throws: RunNotFound.self) { try selector.resolve("nope") }
+        #expect(throws: RunNotFound.self) { try selector.resolve("99") }
+    }
+
+    @Test func historyOrdersCommitsAndKeepsTheNewestRunOfEach() throws {
+        let s = try StoreBuilder()
+        _ = try s.run(commit: "c2", trials: StoreBuilder.seeds([0.70, 0.72]), started: Date(timeIntervalSince1970: 2_000))
+        _ = try s.run(commit: "c1", trials: StoreBuilder.seeds([0.60, 0.62]), started: Date(timeIntervalSince1970: 1_000))
+        _ = try s.run(commit: "c2", trials: StoreBuilder.seeds([0.80, 0.82]), started: Date(timeIntervalSince1970: 3_000))
+        let runs = try s.store.runs().compactMap { try s.store.runData($0.id!) }
+        let h = History(runs: runs, metric: "accuracy", commitRank: ["c1": 0, "c2": 1])
+        #expect(h.commits.map(\.commit) == ["c1", "c2"])
+        let series = try #require(h.series.values.first)
+        #expect(abs(series[0]!.mean - 0.61) < 1e-12 && abs(series[1]!.mean - 0.81) < 1e-12, "the newer run at c2 wins")
+        #expect(h.series.count == 1)
+    }
+}
