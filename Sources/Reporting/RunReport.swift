@@ -16,10 +16,6 @@ enum Format {
 
     static func date(_ d: Date) -> String { RunTables.date(d) }
 
-    static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return s >= 3600 ? "\(s / 3600) h \(s % 3600 / 60) min" : s >= 60 ? "\(s / 60) min \(s % 60) s" : "\(s) s"
-    }
 }
 
 /// The report of one run (DESIGN.md §9): header, a method x budget table per dataset and
@@ -74,7 +70,7 @@ public enum RunReport {
             f += [("machine", "\(m.hostname): \(m.cpu), \(m.cores) cores, \(m.os)"), ("BLAS", "\(m.blas), core \(m.blasCore)"), ("Swift", m.swift)]
         }
         f.append(("started", Format.date(r.startedAt)))
-        f.append(("duration", r.finishedAt.map { Format.duration($0.timeIntervalSince(r.startedAt)) } ?? "not finished"))
+        f.append(("duration", r.finishedAt.map { Durations.text($0.timeIntervalSince(r.startedAt)) } ?? "not finished"))
         let counts = Dictionary(grouping: data.trials, by: \.trial.status).mapValues(\.count)
         f.append(("status", "\(r.finishedAt == nil ? "unfinished" : r.status): " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))
         f.append(("command", r.argv))
@@ -233,12 +229,18 @@ public enum RunReport {
         return blocks
     }
 
+    /// Every trial: status, time, throughput, its accuracy scores (or why it failed) and config.
     static func trials(_ data: RunData) -> ReportTable {
-        var t = ReportTable(caption: "Every trial", header: ["trial", "dataset", "method", "version", "budget", "seed", "status", "train s", "samples/s", "config"])
-        for x in data.trials.map(\.trial) {
+        var t = ReportTable(caption: "Every trial", header: ["trial", "dataset", "method", "v", "budget", "seed", "status", "train s", "samples/s", "accuracy (%)", "config"])
+        for d in data.trials {
+            let x = d.trial
+            let scores = d.metrics.filter { $0.name == "accuracy" }
+                .sorted { ($0.protocolName, BudgetOrder.rank($0.evalBudget)) < ($1.protocolName, BudgetOrder.rank($1.evalBudget)) }
+                .map { "\($0.protocolName)@\($0.evalBudget) " + Format.meanCI("accuracy", $0.value, $0.ci95) }.joined(separator: ", ")
             t.rows.append(["\(x.id!)", ReportCell(x.dataset), ReportCell(x.method), ReportCell(x.methodVersion), ReportCell(x.trainBudget), "\(x.seed)",
-                           ReportCell(x.status, mark: x.status == TrialStatus.failed ? .failure : nil, title: x.error),
+                           ReportCell(x.status, mark: x.status == TrialStatus.failed ? .failure : nil),
                            ReportCell(x.seconds.map { String(format: "%.1f", $0) } ?? ""), ReportCell(x.samplesPerS.map { String(format: "%.0f", $0) } ?? ""),
+                           ReportCell(x.status == TrialStatus.failed ? (x.error ?? "") : scores, mark: x.status == TrialStatus.failed ? .failure : nil),
                            ReportCell(x.configSha, title: x.configJson)])
         }
         return t

@@ -32,21 +32,8 @@ public enum RunTables {
         return out.joined(separator: "\n")
     }
 
-    /// Every trial of a run with its status, time and headline metrics.
-    public static func trials(_ data: RunData) -> String {
-        var table = TextTable(["trial", "dataset", "method", "v", "budget", "seed", "status", "train s", "samples/s", "metrics (%)"])
-        for t in data.trials {
-            let r = t.trial
-            let metrics = t.metrics.filter { $0.name == "accuracy" }
-                .sorted { ($0.protocolName, $0.evalBudget) < ($1.protocolName, $1.evalBudget) }
-                .map { m in "\(m.protocolName)@\(m.evalBudget) \(percent(m.value))" + (m.ci95.map { "±\(percent($0))" } ?? "") }
-                .joined(separator: ", ")
-            table.add(["\(r.id ?? 0)", r.dataset, r.method, r.methodVersion, r.trainBudget, "\(r.seed)", r.status,
-                       r.seconds.map { String(format: "%.1f", $0) } ?? "", r.samplesPerS.map { String(format: "%.0f", $0) } ?? "",
-                       r.status == TrialStatus.failed ? (r.error ?? "") : metrics])
-        }
-        return table.render()
-    }
+    /// Every trial of a run with its status, time and scores (the report's table).
+    public static func trials(_ data: RunData) -> String { TextTable.render(RunReport.trials(data)) }
 
     /// The run's header lines: suite, commit, machine, times.
     public static func header(_ data: RunData) -> String {

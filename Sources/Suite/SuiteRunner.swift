@@ -54,7 +54,7 @@ public final class SuiteRunner {
             let label = "[\(offset + i + 1)/\(total)]"
             output("trial \(offset + i + 1)/\(total): method=\(trial.method.id) dataset=\(trial.dataset.id) budget=\(trial.trainBudget) seed=\(trial.seed)")
             ProgressPrinter.note("\(label) \(trial.method.id) on \(trial.dataset.id), budget \(trial.trainBudget), seed \(trial.seed)"
-                                 + String(format: "  (suite ETA ~%@)", Self.duration(remainingEstimate)))
+                                 + String(format: "  (suite ETA ~%@)", Durations.text(remainingEstimate)))
             progress.prefix = "\(label) "
             try store.startTrial(id)
             let started = Date()
@@ -86,10 +86,6 @@ public final class SuiteRunner {
         return status
     }
 
-    public static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return s >= 3600 ? "\(s / 3600) h \(s % 3600 / 60) min" : s >= 60 ? "\(s / 60) min \(s % 60) s" : "\(s) s"
-    }
 }
 
 extension PlannedTrial {

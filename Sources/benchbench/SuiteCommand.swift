@@ -79,11 +79,11 @@ struct SuiteCommand: ParsableCommand {
             let protocols = t.evaluation.protocols.map(\.rawValue).joined(separator: ",")
                 + (t.evaluation.budgets.isEmpty || t.evaluation.budgets == [t.trainBudget] ? "" : " @ " + t.evaluation.budgets.map { "\($0)" }.joined(separator: ","))
             table.add(["\(i + 1)", t.method.id, t.method.regime.rawValue, t.dataset.id, "\(t.trainBudget)", "\(t.seed)",
-                       "\(t.config.workload.steps)", protocols, SuiteRunner.duration(seconds)])
+                       "\(t.config.workload.steps)", protocols, Durations.text(seconds)])
         }
         print("suite \(suite.name) (\(suite.path), hash \(suite.sha))\(suite.description.isEmpty ? "" : ": \(suite.description)")")
         print(table.render())
-        print("\(plan.count) trials, estimated \(SuiteRunner.duration(total)) on a 2-core machine"
+        print("\(plan.count) trials, estimated \(Durations.text(total)) on a 2-core machine"
               + (measured > 0 ? " (\(measured) from measured times of identical earlier trials, the rest from a throughput model)" : " (throughput model; a rough guide)"))
         print("dry run: nothing stored")
     }
