@@ -28,7 +28,7 @@ test: deps
 # The report is written even when a trial failed (failures are part of it); the exit status is the suite's.
 suite: release
 	@.build/release/benchbench suite default; status=$$?; \
-	.build/release/benchbench report latest --suite default --out reports/latest && echo "open reports/latest/index.html"; \
+	.build/release/benchbench report latest --suite default --out reports/latest; \
 	exit $$status
 
 smoke: release

@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "NNCore", dependencies: ["TensorCore"], swiftSettings: optimize),
         .target(name: "DataCore", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimize),
         .target(name: "Methods", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
-        .target(name: "Evaluation", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
+        .target(name: "Evaluation", dependencies: ["TensorCore", "NNCore", "DataCore", "CBLAS"], swiftSettings: optimize),
         .target(name: "ResultsStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: optimize),
         .target(name: "Suite", dependencies: ["TensorCore", "NNCore", "DataCore", "Methods", "Evaluation", "ResultsStore", "Yams"],
                 swiftSettings: optimize),

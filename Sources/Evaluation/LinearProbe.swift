@@ -1,3 +1,4 @@
+import CBLAS
 import DataCore
 import Foundation
 import NNCore
@@ -36,8 +37,13 @@ public struct LinearProbe {
         let (mean, std) = LinearProbe.statistics(labeled)
         let x = (labeled - mean) / std, v = (validation - mean) / std, t = (test - mean) / std
         var best: (Fit, Double)?
-        for l2 in l2Grid {
-            let fit = self.fit(x, labels, classes: classes, l2: l2)
+        var previous: Fit?
+        // Strongest regularisation first, each fit starting from the previous optimum (the
+        // regularisation path): the weak-L2 fits, the slow ones, start close to their answer.
+        // Ties on validation keep the stronger L2.
+        for l2 in l2Grid.sorted(by: >) {
+            let fit = self.fit(x, labels, classes: classes, l2: l2, start: previous)
+            previous = fit
             let acc = LinearProbe.accuracy(fit, v, validationLabels, classes).accuracy
             if best == nil || acc > best!.1 { best = (fit, acc) }
         }
@@ -64,21 +70,12 @@ public struct LinearProbe {
                               perClass: zip(right, total).map { $1 == 0 ? 0 : Double($0) / Double($1) }, count: n)
     }
 
-    /// Mean cross-entropy + l2/2 ||W||² and its gradient at the flat parameters (W then b).
-    static func objective(_ x: Tensor, _ y: [Int32], classes: Int, l2: Float, _ theta: [Double]) -> (Double, [Double]) {
-        let d = x.shape[1]
-        let w = Tensor(shape: [d, classes], scalars: theta[0..<(d * classes)].map(Float.init)).requiringGrad()
-        let b = Tensor(shape: [classes], scalars: theta[(d * classes)...].map(Float.init)).requiringGrad()
-        let loss = softmaxCrossEntropy(logits: matmul(x, w) + b, labels: y) + (w * w).sum() * (l2 / 2)
-        let g = gradients(of: loss, wrt: [w, b])
-        return (Double(loss.item), (g[0].scalars + g[1].scalars).map(Double.init))
-    }
-
-    /// L-BFGS (memory 10) with a backtracking Armijo line search, from zero.
-    public func fit(_ x: Tensor, _ y: [Int32], classes: Int, l2: Float) -> Fit {
+    /// L-BFGS (memory 10) with a backtracking Armijo line search, from `start` (zero by default).
+    public func fit(_ x: Tensor, _ y: [Int32], classes: Int, l2: Float, start: Fit? = nil) -> Fit {
         let d = x.shape[1], n = d * classes + classes
-        var theta = [Double](repeating: 0, count: n)
-        var (f, g) = LinearProbe.objective(x, y, classes: classes, l2: l2, theta)
+        let objective = LogisticObjective(x, y, classes: classes, l2: Double(l2))
+        var theta = start.map { $0.weight.scalars.map(Double.init) + $0.bias.scalars.map(Double.init) } ?? [Double](repeating: 0, count: n)
+        var (f, g) = objective(theta)
         var s: [[Double]] = [], yy: [[Double]] = []
         var iterations = 0
         func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
@@ -107,7 +104,7 @@ public struct LinearProbe {
             var accepted: (Double, [Double], [Double])?
             for _ in 0..<40 {
                 let candidate = zip(theta, direction).map { $0 + step * $1 }
-                let (fc, gc) = LinearProbe.objective(x, y, classes: classes, l2: l2, candidate)
+                let (fc, gc) = objective(candidate)
                 if fc <= f + 1e-4 * step * slope { accepted = (fc, gc, candidate); break }
                 step *= 0.5
             }
@@ -122,5 +119,80 @@ public struct LinearProbe {
         return Fit(weight: Tensor(shape: [d, classes], scalars: theta[0..<(d * classes)].map(Float.init)),
                    bias: Tensor(shape: [classes], scalars: theta[(d * classes)...].map(Float.init)),
                    l2: l2, iterations: iterations, gradientNorm: Float(g.map(Swift.abs).max() ?? 0), loss: Float(f))
+    }
+}
+
+/// Mean cross-entropy + l2/2 ||W||² of a multinomial logistic regression and its gradient, at
+/// flat parameters (W as [D, K] row-major, then b), in Double throughout: Float sums over tens of
+/// thousands of examples are noisier than the gradient tolerance, and L-BFGS then stalls in its
+/// line search instead of converging.
+struct LogisticObjective {
+    let x: [Double]
+    let y: [Int32]
+    let n: Int, d: Int, k: Int
+    let l2: Double
+
+    init(_ features: Tensor, _ labels: [Int32], classes: Int, l2: Double) {
+        (n, d, k, y, self.l2) = (features.shape[0], features.shape[1], classes, labels, l2)
+        x = features.scalars.map(Double.init)
+    }
+
+    func callAsFunction(_ theta: [Double]) -> (Double, [Double]) {
+        // Rows split across the engine's threads, each with its own partial loss and gradient.
+        let chunks = max(1, min(Parallelism.threads, n / 4096))
+        var partial = [(loss: Double, gradient: [Double])](repeating: (0, []), count: chunks)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let r = rows(n * c / chunks, n * (c + 1) / chunks, theta)
+            lock.lock(); partial[c] = r; lock.unlock()
+        }
+        var gradient = partial[0].gradient
+        var loss = partial[0].loss
+        for p in partial.dropFirst() {
+            loss += p.loss
+            for j in gradient.indices { gradient[j] += p.gradient[j] }
+        }
+        for j in 0..<(d * k) {
+            loss += 0.5 * l2 * theta[j] * theta[j]
+            gradient[j] += l2 * theta[j]
+        }
+        return (loss, gradient)
+    }
+
+    /// The data term of rows lo..<hi: its share of the mean cross-entropy and of the gradient.
+    private func rows(_ lo: Int, _ hi: Int, _ theta: [Double]) -> (loss: Double, gradient: [Double]) {
+        let m = hi - lo
+        var z = [Double](repeating: 0, count: m * k)
+        var gradient = [Double](repeating: 0, count: d * k + k)
+        var loss = 0.0
+        let inverse = 1 / Double(max(n, 1))
+        theta.withUnsafeBufferPointer { t in
+            x.withUnsafeBufferPointer { xp in
+                z.withUnsafeMutableBufferPointer { zp in
+                    // Z = X W, then per row: + b, log-sum-exp, and Z becomes (softmax - onehot) / n.
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(k), Int32(d), 1, xp.baseAddress! + lo * d, Int32(d),
+                                t.baseAddress, Int32(k), 0, zp.baseAddress, Int32(k))
+                    for i in 0..<m {
+                        let row = zp.baseAddress! + i * k
+                        var top = -Double.infinity
+                        for c in 0..<k { row[c] += t[d * k + c]; top = Swift.max(top, row[c]) }
+                        let label = Int(y[lo + i])
+                        let margin = row[label] - top
+                        var sum = 0.0
+                        for c in 0..<k { row[c] = exp(row[c] - top); sum += row[c] }
+                        loss += (Foundation.log(sum) - margin) * inverse
+                        for c in 0..<k { row[c] = row[c] / sum * inverse }
+                        row[label] -= inverse
+                    }
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        // dW = Xᵀ P, db = column sums of P (the L2 term is added once, by the caller).
+                        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(k), Int32(m), 1, xp.baseAddress! + lo * d, Int32(d),
+                                    zp.baseAddress, Int32(k), 0, g.baseAddress, Int32(k))
+                        for i in 0..<m { for c in 0..<k { g[d * k + c] += zp[i * k + c] } }
+                    }
+                }
+            }
+        }
+        return (loss, gradient)
     }
 }

@@ -178,10 +178,19 @@ extension DatasetSpec {
         }
     }
 
-    var knownImageCount: Int? {
+    /// Training images of the classes a method trains on, where known without reading files.
+    var knownTrainCount: Int? {
         switch kind {
-        case .glyphs, .glyphsColor: return glyphs.classes * (glyphs.instancesPerClass + glyphs.testInstancesPerClass)
-        case .fashionMNIST: return 70_000
+        case .glyphs, .glyphsColor: return (trainingClassCount ?? 0) * glyphs.instancesPerClass
+        case .fashionMNIST: return (trainingClassCount ?? 10) * 6000
+        case .idx: return nil
+        }
+    }
+
+    var knownTestCount: Int? {
+        switch kind {
+        case .glyphs, .glyphsColor: return (trainingClassCount ?? 0) * glyphs.testInstancesPerClass
+        case .fashionMNIST: return (trainingClassCount ?? 10) * 1000
         case .idx: return nil
         }
     }

@@ -18,22 +18,37 @@ public enum TimeEstimate {
     }
 
     public static func seconds(for trial: PlannedTrial) -> Double {
-        let shape = trial.dataset.spec.knownImageShape ?? [1, 28, 28]
+        let spec = trial.dataset.spec
+        let shape = spec.knownImageShape ?? [1, 28, 28]
         let perSample = trainSecondsPerSample(trial.config.workload, imageShape: shape)
+        let forward = perSample / 3    // a forward pass costs about a third of a training step
         let training = Double(trial.config.workload.steps * trial.config.workload.samplesPerStep) * perSample
-        let images = Double(trial.dataset.spec.knownImageCount ?? 70_000)
-        var evaluation = 0.0
+        let (train, test) = (Double(spec.knownTrainCount ?? 60_000), Double(spec.knownTestCount ?? 10_000))
+        let classes = Double(spec.trainingClassCount ?? 10)
+        // As the executor does: the validation split is capped at a fifth of a class.
+        let perClassValidation = min(trial.validationPerClass ?? (trial.trainBudget == .all ? 300 : 100), max(1, (spec.knownImagesPerClass ?? 6000) / 5))
+        let validation = Double(perClassValidation) * classes
         let p = trial.evaluation.protocols
-        // Features of every image once (a forward pass costs about a third of a training step).
-        if !p.isEmpty { evaluation += images * perSample / 3 }
+        var evaluation = 0.0
+        if p.contains(.native) { evaluation += test * forward }
+        if p.contains(where: { [.linear, .knn, .finetune].contains($0) }) {
+            // Features of the test images and of the training images the budgets use.
+            let used = trial.evaluation.budgets.map { b -> Double in
+                if case .perClass(let n) = b { return Double(n) * classes + validation }
+                return train
+            }.max() ?? 0
+            evaluation += (test + used) * forward
+        }
         for budget in trial.evaluation.budgets {
-            let scale = budget == .all ? 1.0 : 0.2
-            if p.contains(.linear) { evaluation += 6 * scale }
-            if p.contains(.knn) { evaluation += 2 * scale }
-            if p.contains(.finetune) { evaluation += 400 * 64 * perSample + images * perSample / 3 }
+            let labeled: Double
+            if case .perClass(let n) = budget { labeled = Double(n) * classes } else { labeled = max(0, train - validation) }
+            if p.contains(.linear) { evaluation += 0.5 + labeled * 4e-4 }
+            if p.contains(.knn) { evaluation += 0.5 + labeled * test * 1.4e-8 }
+            // Fine-tuning: 400 steps of up to 64, validated 8 times, then the test images.
+            if p.contains(.finetune) { evaluation += 400 * min(64, labeled) * perSample + (8 * validation + test) * forward }
         }
         if p.contains(.episodes) {
-            evaluation += Double(trial.evaluation.episodes.count * trial.evaluation.episodes.shots.count) * 0.004
+            evaluation += train * forward + Double(trial.evaluation.episodes.count * trial.evaluation.episodes.shots.count) * 0.004
         }
         return training + evaluation
     }

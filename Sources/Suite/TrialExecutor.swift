@@ -93,16 +93,21 @@ public struct TrialExecutor {
         }
         let frozen = protocols.filter { [.linear, .knn, .finetune].contains($0) }
         if !frozen.isEmpty && !d.testLabels.isEmpty {
-            // The encoder frozen: features of every training and test image, computed once and
-            // scored at each budget (its labeled examples drawn like a training split's).
-            let trainFeatures = Evaluate.features(trained.encoder, images: d.trainImages, path: trained.encoderPath)
+            // The encoder frozen: features of the training images some budget uses (its labeled
+            // and validation examples, drawn like a training split's) and of every test image,
+            // computed once and scored at each budget.
+            let splits = try trial.evaluation.budgets.map { ($0, try split($0)) }
+            let used = Array(Set(splits.flatMap { $0.1.labeled + $0.1.validation })).sorted()
+            let row = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })
+            let trainFeatures = Evaluate.features(trained.encoder, images: used.count == d.trainLabels.count ? d.trainImages : d.trainImages.gatherRows(used),
+                                                  path: trained.encoderPath)
             let testFeatures = Evaluate.features(trained.encoder, images: d.testImages, path: trained.encoderPath)
-            for budget in trial.evaluation.budgets {
-                let eval = try split(budget)
-                let labeled = trainFeatures.gatherRows(eval.labeled), y = eval.labeled.map { d.trainLabels[$0] }
+            func features(_ indices: [Int]) -> Tensor { trainFeatures.gatherRows(indices.map { row[$0]! }) }
+            for (budget, eval) in splits {
+                let labeled = features(eval.labeled), y = eval.labeled.map { d.trainLabels[$0] }
                 let b = "\(budget)"
                 if frozen.contains(.linear) {
-                    let r = LinearProbe().evaluate(labeled: labeled, labels: y, validation: trainFeatures.gatherRows(eval.validation),
+                    let r = LinearProbe().evaluate(labeled: labeled, labels: y, validation: features(eval.validation),
                                                    validationLabels: eval.validation.map { d.trainLabels[$0] },
                                                    test: testFeatures, testLabels: d.testLabels, classes: d.classCount)
                     add("linear", b, "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)

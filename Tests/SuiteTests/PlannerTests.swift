@@ -41,7 +41,7 @@ import Testing
         #expect(selfSup.count == 2 * 2)
         #expect(selfSup.allSatisfy { $0.trainBudget == .none && $0.evaluation.budgets == [.perClass(5), .all] && !$0.evaluation.protocols.contains(.native) })
         #expect(Set(plan.map(\.key)).count == plan.count, "every trial is told apart")
-        #expect(plan.allSatisfy { $0.estimatedSeconds > 0 })
+        #expect(plan.allSatisfy { $0.estimatedSeconds > 0 }, "\(plan.map { "\($0.method.id) \($0.dataset.id) \($0.estimatedSeconds)" })")
     }
 
     @Test func configsDependOnBudgetAndOverridesOnly() throws {
