@@ -23,7 +23,7 @@ public struct CompareSettings: Sendable {
     /// Significance level of the test on per-seed values.
     public var alpha = 0.05
     /// Smallest relative change of a throughput that counts (0.10: 10%).
-    public var kernelThreshold = 0.10
+    public var kernelThreshold = 0.25
     /// Kernel-profile rows shorter than this in either run are left out (too short to time).
     public var minimumKernelSeconds = 0.05
 

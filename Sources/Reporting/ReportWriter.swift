@@ -42,7 +42,7 @@ enum HTMLRenderer {
         h1{font-size:1.6rem;border-bottom:2px solid #333;padding-bottom:.3rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #ccc}
         dl.facts{display:grid;grid-template-columns:max-content auto;gap:.15rem 1rem}dl.facts dt{font-weight:600;color:#555}dl.facts dd{margin:0;font-family:ui-monospace,monospace;font-size:.9rem}
         table{border-collapse:collapse;margin:.3rem 0 1.2rem;font-size:.9rem}p.caption{font-weight:600;margin:1.2rem 0 0;color:#333}
-        th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:right;white-space:nowrap}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+        th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:left;white-space:nowrap}th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
         td.best{font-weight:700;background:#e6f4ea}td.improved{background:#c8e6c9}td.worsened{background:#ffcdd2}td.unchanged{color:#666}
         td.not-comparable{background:#fff3cd}td.failure{background:#fde2e1;color:#a50e0e;white-space:normal;text-align:left}td.muted{color:#aaa}
         figure{margin:1rem 0}figure svg{width:760px;max-width:100%;height:auto}figcaption{font-size:.85rem;color:#555}p.note{color:#a50e0e}
@@ -80,7 +80,9 @@ enum HTMLRenderer {
         for row in t.rows {
             rows.append(.el("tr", [], row.map { cell in
                 var attributes: [(String, String)] = []
-                if let mark = cell.mark { attributes.append(("class", mark.rawValue)) }
+                // Numbers right-aligned (a leading ★ marks the best), text left.
+                let classes = [cell.mark?.rawValue, TextTable.isNumeric(cell.text.replacingOccurrences(of: "★ ", with: "")) ? "num" : nil].compactMap { $0 }
+                if !classes.isEmpty { attributes.append(("class", classes.joined(separator: " "))) }
                 if let title = cell.title { attributes.append(("title", title)) }
                 return .el("td", attributes, text: cell.text)
             }))

@@ -68,7 +68,7 @@ final class WellFormed: NSObject, XMLParserDelegate {
         }
         #expect(html.contains("72.20 ± 5.22"), "hand-computed: mean 72.2, CI 4.302653 * 2.1 / sqrt 3")
         #expect(html.contains("45.67 ± 1.23"), "an episode cell with its stored CI")
-        #expect(html.contains("class=\"best\""))
+        #expect(html.contains("class=\"best num\""))
         // Hostile text from the database shows as text.
         #expect(!html.contains(Self.hostile) && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(html.contains("training diverged &lt;script&gt;"), "failed trials are visible with their reason")
