@@ -19,6 +19,8 @@ public struct History: Sendable {
     }
 
     public var metric: String
+    /// The suite of the runs (nil when there were none).
+    public var suite: String?
     public var commits: [Commit]
     /// Series key -> value at each commit index (nil where the run has no such cell).
     public var series: [CellKey: [Point?]]
@@ -27,6 +29,7 @@ public struct History: Sendable {
     /// repository's history (commits it does not know go by the run's start time).
     public init(runs: [RunData], metric: String, commitRank: [String: Int] = [:], include: (CellKey) -> Bool = { _ in true }) {
         self.metric = metric
+        suite = runs.first?.run.suite
         var newest: [String: RunData] = [:]
         for r in runs where r.run.finishedAt != nil {
             if let seen = newest[r.run.commit], seen.run.id! > r.run.id! { continue }

@@ -96,7 +96,8 @@ public struct Figure: Sendable {
         case .lines(let logX, let tics):
             if logX { lines.append("set logscale x") }
             if let tics { lines.append("set xtics (" + tics.map { "\"\(Figure.label($0.0))\" \(Figure.number($0.1))" }.joined(separator: ", ") + ")") }
-            lines.append("set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05")
+            // Room around the points on a log axis (few budgets); a linear axis starts where the data does.
+            lines.append(logX ? "set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05" : "set offsets 0, 0, graph 0.05, graph 0.05")
             let plots = series.enumerated().map { i, s in
                 "'\(name).dat' index \(i) using 1:2:3 with yerrorlines lw 2 pt 7 ps 0.6 title \"\(Figure.label(s.title))\""
             }

@@ -102,8 +102,12 @@ struct HistoryCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     /// The history of the selected metric over finished runs (kernel benchmarks left out), filtered.
+    /// One suite's runs only (`--suite`, else the suite of the newest finished run): a commit's
+    /// point is its newest run, and runs of different suites measure different things.
     static func history(_ db: ResultsStore, selection: SelectionOptions, include: @escaping (CellKey) -> Bool = { _ in true }) throws -> History {
-        let runs = try db.runs().filter { $0.finishedAt != nil && $0.suite != "kernels" && (selection.suite == nil || $0.suite == selection.suite) }
+        let finished = try db.runs().filter { $0.finishedAt != nil && $0.suite != "kernels" }
+        let suite = selection.suite ?? finished.last?.suite
+        let runs = finished.filter { $0.suite == suite }
         let data = try runs.compactMap { try db.runData($0.id!) }
         return History(runs: data, metric: selection.metric == "all" ? "accuracy" : selection.metric, commitRank: GitState.commitOrder(), include: include)
     }
@@ -115,6 +119,7 @@ struct HistoryCommand: ParsableCommand {
                 && (p == nil || k.protocolName == p) && (budget == nil || k.evalBudget == budget)
         }
         guard !h.series.isEmpty else { throw CleanExit.fail("no finished run holds metric '\(h.metric)' for these filters", code: ExitCodes.notFound) }
+        if !json { print("suite \(h.suite ?? "?"): \(h.commits.count) commit(s)") }
         if json {
             printJSON(["metric": h.metric, "commits": h.commits.map { ["commit": $0.commit, "branch": $0.branch, "dirty": $0.dirty, "run": $0.runID] as [String: Any] },
                        "series": h.series.sorted { $0.key < $1.key }.map { k, v in
