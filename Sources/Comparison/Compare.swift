@@ -83,10 +83,10 @@ public struct Comparison: Sendable {
             let key = CellKey(dataset: group.dataset, method: group.method, trainBudget: group.trainBudget, protocolName: "trial", evalBudget: "", metric: "status")
             let (fa, fb) = (ca.failures[group], cb.failures[group])
             let category: Category
-            switch (fa, fb) {
-            case (nil, let reasons?): category = groupsA.contains(group) ? .introducedFailure : .onlyInB; _ = reasons
-            case (_?, nil): category = groupsB.contains(group) ? .fixedFailure : .onlyInA
-            default: category = .unchanged
+            switch (fa != nil, fb != nil) {
+            case (false, true): category = groupsA.contains(group) ? .introducedFailure : .onlyInB
+            case (true, false): category = groupsB.contains(group) ? .fixedFailure : .onlyInA
+            default: category = .unchanged    // failing on both sides: nothing changed
             }
             let note = [fa.map { "A: " + $0.joined(separator: "; ") }, fb.map { "B: " + $0.joined(separator: "; ") }].compactMap { $0 }.joined(separator: " | ")
             out.append(CellComparison(key: key, a: nil, b: nil, category: category, delta: nil, p: nil, note: note))

@@ -66,9 +66,11 @@ public enum Planner {
                 let classes = dataset.spec.trainingClassCount ?? 10
                 let protocols = suite.protocols.filter { applies($0, regime: regime, dataset: dataset.spec) }
                 if let perClass = dataset.spec.knownImagesPerClass {
+                    // As the executor will: validation examples come first, at most a fifth of a class.
+                    let available = perClass - min(suite.validationPerClass ?? 100, max(1, perClass / 5))
                     for (budget, field) in zip(budgets, budgetFields.isEmpty ? budgets.map { _ in field } : budgetFields) {
-                        if case .perClass(let n) = budget, n >= perClass {
-                            throw field.fail("\(n) labels per class is more than dataset '\(dataset.id)' has (\(perClass) per class, some kept for validation)")
+                        if case .perClass(let n) = budget, n > available {
+                            throw field.fail("\(n) labels per class is more than dataset '\(dataset.id)' has (\(perClass) per class, \(perClass - available) kept for validation: at most \(available))")
                         }
                     }
                 }

@@ -73,7 +73,7 @@ struct YAMLField {
     /// A sequence's items; a single value counts as a one-item list where `single` allows it.
     func list(single: Bool = true) throws -> [YAMLField] {
         switch node {
-        case .sequence(let s): return s.enumerated().map { child("\($0.offset)", $0.element) }.map { YAMLField(node: $0.node, key: key, file: file) }
+        case .sequence(let s): return s.map { YAMLField(node: $0, key: key, file: file) }
         case .scalar where single: return [self]
         default: throw fail("expected a list ([a, b] or lines starting with '- '), got \(kind)")
         }

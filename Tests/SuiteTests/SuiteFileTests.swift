@@ -84,6 +84,7 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
         cases.append((edit("[5]", "[none]"), "test.yaml:3:11: budgets: budget 'none' gives supervised (supervised) no labels to train on"))
         cases.append((edit("[5]", "[ten]"), "test.yaml:3:11: budgets: label budget 'ten' is not understood"))
         cases.append((edit("[5]", "[25]"), "test.yaml:3:11: budgets: 25 labels per class is more than dataset 'glyphs' has (20 per class"))
+        cases.append((edit("[5]", "[17]"), "test.yaml:3:11: budgets: 17 labels per class is more than dataset 'glyphs' has (20 per class, 4 kept for validation: at most 16)"))
         cases.append((edit("[0]", "[zero]"), "test.yaml:2:9: seeds: expected a whole number, got 'zero'"))
         cases.append((edit("[glyphs]", "[glyphs"), "test.yaml:2:6: not valid YAML"))
         cases.append((edit("supervised:", "fake-fewshot: {budgets: [5]}"), "test.yaml:5:28: methods.fake-fewshot.budgets: fake-fewshot is few-shot"))
