@@ -37,15 +37,10 @@ public enum RunTables {
 
     /// The run's header lines: suite, commit, machine, times.
     public static func header(_ data: RunData) -> String {
-        let r = data.run
-        var lines = ["run \(r.id ?? 0): suite \(r.suite) (\(r.suiteSha)), status \(r.status)",
-                     "commit \(r.commit)\(r.dirty ? " (dirty)" : "") on \(r.branch)",
-                     "started \(Self.date(r.startedAt))" + (r.finishedAt.map { String(format: ", finished %@ (%.0f s)", Self.date($0), $0.timeIntervalSince(r.startedAt)) } ?? ", not finished")]
-        if let m = data.machine {
-            lines.append("machine \(m.hostname): \(m.cpu), \(m.cores) cores, \(m.os), Swift \(m.swift), \(m.blas) (core \(m.blasCore))")
-        }
-        lines.append("argv: \(r.argv)")
-        return lines.joined(separator: "\n")
+        // The report's header facts, one per line.
+        let facts = RunReport.facts(data)
+        let width = facts.map(\.0.count).max() ?? 0
+        return "run \(data.run.id ?? 0)\n" + facts.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }
 
     public static func date(_ d: Date) -> String {

@@ -13,11 +13,29 @@ public final class ResultsStore: @unchecked Sendable {
         self.path = path
         var config = Configuration()
         config.foreignKeysEnabled = true
+        // Other processes use the same file (`runs` during a suite, two suites at once): wait for
+        // their write to end instead of failing at once with "database is locked".
+        config.busyMode = .timeout(30)
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            try Migrations.migrator.migrate(pool)
+            try ResultsStore.migrate(pool)
         } catch {
             throw StoreError("\(path): cannot open the results database (\(error))")
+        }
+    }
+
+    /// Brings the schema up to date. The migrator decides what to apply before it takes the write
+    /// lock, so a second process creating the same new file can lose the race and fail on a table
+    /// the first one just made; by then the first has committed, and a second look finds nothing
+    /// left to do.
+    static func migrate(_ pool: DatabasePool) throws {
+        for attempt in 1...3 {
+            do {
+                try Migrations.migrator.migrate(pool)
+                return
+            } catch where attempt < 3 {
+                if try pool.read({ try Migrations.migrator.hasCompletedMigrations($0) }) { return }
+            }
         }
     }
 

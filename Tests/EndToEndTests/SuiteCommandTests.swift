@@ -66,7 +66,7 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
         #expect((shown?["trials"] as? [[String: Any]])?.count == 2)
         #expect((shown?["machine"] as? [String: Any])?["blas_core"] as? String != nil)
         let table = try runBenchbench(["show", "\(run.id!)"], in: dir)
-        #expect(table.status == 0 && table.stdout.contains("supervised") && table.stdout.contains("commit unknown"))
+        #expect(table.status == 0 && table.stdout.contains("supervised") && table.stdout.range(of: #"\ncommit +unknown\n"#, options: .regularExpression) != nil)
     }
 
     @Test func aKilledSuiteLosesAtMostTheTrialInFlightAndResumes() throws {
@@ -77,7 +77,9 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
         process.arguments = ["suite", path]
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let errorLog = dir + "/stderr.txt"
+        FileManager.default.createFile(atPath: errorLog, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorLog))
         try process.run()
         // Kill it as soon as two trials are stored (of nine).
         let deadline = Date().addingTimeInterval(120)
@@ -90,7 +92,7 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
             }
             usleep(20_000)
         }
-        #expect(process.isRunning, "the suite finished before it could be killed; make it longer")
+        #expect(process.isRunning, "the suite ended before it could be killed: \((try? String(contentsOfFile: errorLog, encoding: .utf8)) ?? "")")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal)

@@ -114,6 +114,25 @@ func temporaryDatabase() -> String {
         #expect(data.trials.count == 3 && data.trials.allSatisfy { $0.metrics.count == 1 } && data.machine == machine)
     }
 
+    @Test func storesOpenedAtOnceOnANewFileWaitForEachOther() throws {
+        // Two processes opening a new database race to create its schema; the loser must wait
+        // for the winner's write, not fail with "database is locked".
+        let path = temporaryDatabase()
+        let lock = NSLock()
+        var errors: [String] = []
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            do {
+                let store = try ResultsStore(path: path)
+                _ = try store.startRun(RunRecord(suite: "s\(i)", suiteSha: "x", commit: "c", branch: "b", dirty: false,
+                                                 machineId: try store.machineID(machine), argv: "", startedAt: Date()))
+            } catch {
+                lock.lock(); errors.append("\(error)"); lock.unlock()
+            }
+        }
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(try ResultsStore(path: path).runs().count == 8)
+    }
+
     @Test func anUnopenableFileIsNamedInTheError() {
         #expect { try ResultsStore(path: "/nonexistent-dir/x/results.sqlite") } throws: {
             ($0 as? StoreError)?.message.hasPrefix("/nonexistent-dir/x/results.sqlite: cannot open") == true
