@@ -22,7 +22,7 @@ public enum Evaluate {
                 let batch = Array(rows[start..<min(start + batchSize, rows.count)])
                 var ctx = context
                 let logits = model.forward(images.gatherRows(batch), &ctx)
-                let predicted = argmaxRows(logits)
+                let predicted = logits.argmaxRows()
                 for (i, row) in batch.enumerated() {
                     let y = Int(labels[row])
                     total[y] += 1
@@ -39,29 +39,18 @@ public enum Evaluate {
     /// The outputs of `encoder` (evaluation mode, no graph) for every image, in batches so that
     /// activations of a whole dataset never sit in memory at once. `path` is the encoder's own
     /// path inside its model, so substituted parameters would find it.
-    public static func features(_ encoder: Module, images: Tensor, path: String = "", batchSize: Int = 500) -> Tensor {
+    public static func features(_ encoder: Module, images: Tensor, path: String = "", batchSize: Int = 500,
+                                context: ForwardContext = .eval) -> Tensor {
         noGrad {
             var parts: [Tensor] = []
             var start = 0
             while start < images.shape[0] {
                 let batch = images.gatherRows(Array(start..<min(start + batchSize, images.shape[0])))
-                var ctx = ForwardContext.eval
+                var ctx = context
                 parts.append(path.isEmpty ? encoder.forward(batch, &ctx) : ctx.child(path) { encoder.forward(batch, &$0) })
                 start += batchSize
             }
             return concat(parts, axis: 0)
-        }
-    }
-
-    /// Index of the largest entry of each row of a [N, C] tensor (first on ties).
-    public static func argmaxRows(_ t: Tensor) -> [Int] {
-        let c = t.shape[1]
-        return t.withUnsafeBufferPointer { p in
-            (0..<t.shape[0]).map { r in
-                var best = 0
-                for j in 1..<c where p[r * c + j] > p[r * c + best] { best = j }
-                return best
-            }
         }
     }
 }

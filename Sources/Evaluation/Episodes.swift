@@ -18,6 +18,16 @@ public struct MeanCI: Equatable, Sendable, CustomStringConvertible {
 }
 
 public enum FewShot {
+    /// Accuracy of `classify` (an episode in, a predicted class per query out) over episodes
+    /// 0..<count of `episodes`: how a method's own adaptation is scored.
+    public static func accuracy(_ episodes: EpisodeStream, count: Int, classify: (EpisodeBatch) -> [Int]) -> MeanCI {
+        MeanCI((0..<count).map { i in
+            let e = episodes.episode(i)
+            let predicted = classify(e)
+            return Double(zip(predicted, e.queryLabels).filter { $0 == Int($1) }.count) / Double(e.queryLabels.count)
+        })
+    }
+
     /// Accuracy of the nearest class mean (Euclidean) of support features on each episode's query,
     /// over episodes 0..<count of `sampler`: a method-free baseline (on raw pixels) and the
     /// classifier of prototype-style evaluation (on learned features).

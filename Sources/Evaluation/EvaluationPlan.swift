@@ -10,8 +10,11 @@ public enum EvaluationProtocol: String, CaseIterable, Codable, Sendable {
     case knn
     /// Encoder and a new head trained end to end on the budget's labels.
     case finetune
-    /// N-way K-shot episodes on the novel classes.
+    /// N-way K-shot episodes on the novel classes, scored by the method's own adaptation.
     case episodes
+    /// The same episodes scored by a logistic head on frozen, L2-normalised support features: every
+    /// encoder on one footing.
+    case episodesLinear = "episodes-linear"
 }
 
 /// Few-shot episode settings: `way`-way, each of `shots`, `query` queries per class, `count`

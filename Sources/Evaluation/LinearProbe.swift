@@ -62,7 +62,7 @@ public struct LinearProbe {
 
     static func accuracy(_ fit: Fit, _ x: Tensor, _ y: [Int32], _ classes: Int) -> AccuracyReport {
         let logits = noGrad { matmul(x, fit.weight) + fit.bias }
-        let predicted = Evaluate.argmaxRows(logits)
+        let predicted = logits.argmaxRows()
         var right = [Int](repeating: 0, count: classes), total = right
         for (p, label) in zip(predicted, y) { total[Int(label)] += 1; if p == Int(label) { right[Int(label)] += 1 } }
         let n = total.reduce(0, +)

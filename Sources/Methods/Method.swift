@@ -15,39 +15,119 @@ public enum Regime: String, Codable, CaseIterable, Sendable {
     case selfSupervised = "self-supervised"
 }
 
+/// What a trial grants a method, by regime (DESIGN.md §6): the executor builds it from the
+/// dataset and the split, and a method sees the data only through these pools.
+///
+/// | regime | labeled | unlabeled | episodes |
+/// | --- | --- | --- | --- |
+/// | supervised | the budget's labeled examples | — | — |
+/// | semi-supervised | the budget's labeled examples | the rest of the training part | — |
+/// | few-shot | every example of the base classes | — | base-class episodes |
+/// | self-supervised | — | the whole training part | — |
+///
+/// The validation split is in none of them: it is the `Validator`'s.
+public struct TrainingData {
+    public let imageShape: [Int]
+    /// Classes of the labeled (or base) data: the width of a classifier's head.
+    public let classCount: Int
+    public let labeled: LabeledPool?
+    public let unlabeled: UnlabeledPool?
+    public let episodes: EpisodePool?
+
+    public init(imageShape: [Int], classCount: Int, labeled: LabeledPool? = nil, unlabeled: UnlabeledPool? = nil,
+                episodes: EpisodePool? = nil) {
+        (self.imageShape, self.classCount, self.labeled, self.unlabeled, self.episodes) = (imageShape, classCount, labeled, unlabeled, episodes)
+    }
+
+    /// What `regime` grants of `dataset` (the classes a method trains on) under `split`, by the
+    /// table above, and the labels the unlabeled pool hides (for the framework's audit only).
+    public static func granted(to regime: Regime, dataset d: Dataset, split: LabelSplit) throws -> (data: TrainingData, heldBack: HeldBackLabels?) {
+        var labeled: LabeledPool?, unlabeled: UnlabeledPool?, episodes: EpisodePool?, heldBack: HeldBackLabels?
+        switch regime {
+        case .supervised:
+            labeled = try LabeledPool(dataset: d, indices: split.labeled)
+        case .semiSupervised:
+            labeled = try LabeledPool(dataset: d, indices: split.labeled)
+            (unlabeled, heldBack) = try UnlabeledPool.hiding(dataset: d, indices: split.unlabeled)
+        case .fewShot:
+            labeled = try LabeledPool(dataset: d, indices: split.labeled)
+            episodes = EpisodePool(dataset: d, classes: Array(0..<d.classCount))
+        case .selfSupervised:
+            (unlabeled, heldBack) = try UnlabeledPool.hiding(dataset: d, indices: split.unlabeled)
+        }
+        return (TrainingData(imageShape: d.imageShape, classCount: d.classCount, labeled: labeled, unlabeled: unlabeled, episodes: episodes), heldBack)
+    }
+}
+
 /// What a method is trained on.
 public struct TrainingInput {
-    /// The classes the method trains on (the base classes when the dataset has a few-shot split).
-    public let dataset: Dataset
-    /// Labeled, unlabeled and validation indices into `dataset`'s training images.
-    public let split: LabelSplit
+    public let data: TrainingData
     public let seed: UInt64
-    /// Scores a classifier (in the context given, e.g. EMA weights) on `split.validation`; methods
-    /// with a classifier use it to keep their best weights.
-    public let validate: ((Module, ForwardContext) -> Double)?
+    /// Names the trial's random streams (with the seed and a stream name), so any trial
+    /// reproduces alone: e.g. "fixmatch/<dataset hash>/<split hash>".
+    public let key: String
+    /// Model selection on the validation split (or validation classes); nil for none.
+    public let validator: Validator?
+    /// The labels of the unlabeled pool, for the framework's pseudo-label audit; never handed to
+    /// a method's step.
+    public let heldBack: HeldBackLabels?
     public weak var observer: TrainingObserver?
 
-    public init(dataset: Dataset, split: LabelSplit, seed: UInt64, validate: ((Module, ForwardContext) -> Double)? = nil,
+    public init(data: TrainingData, seed: UInt64, key: String, validator: Validator? = nil, heldBack: HeldBackLabels? = nil,
                 observer: TrainingObserver? = nil) {
-        (self.dataset, self.split, self.seed, self.validate, self.observer) = (dataset, split, seed, validate, observer)
+        (self.data, self.seed, self.key, self.validator, self.heldBack, self.observer) = (data, seed, key, validator, heldBack, observer)
     }
+
+    /// The generator of one named stream of this trial.
+    public func rng(_ stream: String) -> RNG { RNG(seed: seed, key: key, stream: stream) }
+}
+
+/// A method's own few-shot adaptation (DESIGN.md §7, `episodes`): support images and their labels
+/// 0..<way in, logits of the query images over the way classes out. `context` carries the
+/// weights to use (EMA weights during validation).
+public protocol FewShotAdapter {
+    func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor
+}
+
+/// The parts of a trained model that evaluation scores.
+public struct Evaluables {
+    /// The method's own classifier over the training classes (nil when it has none).
+    public var classifier: Module?
+    /// The feature extractor scored by the linear, kNN, fine-tune and episodes-linear protocols,
+    /// with its parameter path inside the method's network (so overrides address the same weights).
+    public var encoder: Module
+    public var encoderPath: String
+    public var featureCount: Int
+    /// The method's own adaptation to a few-shot episode, scored by `episodes`.
+    public var adapter: FewShotAdapter?
+
+    public init(classifier: Module?, encoder: Module, encoderPath: String, featureCount: Int, adapter: FewShotAdapter? = nil) {
+        (self.classifier, self.encoder, self.encoderPath, self.featureCount, self.adapter) = (classifier, encoder, encoderPath, featureCount, adapter)
+    }
+}
+
+/// Model selection for one regime: a score (higher is better) of the model's parts as they are
+/// in `context` (the EMA weights' when the method keeps them).
+public struct Validator {
+    /// The curve it is recorded under, e.g. `val_accuracy`, `val_episode_accuracy`, `val_knn_accuracy`.
+    public let metric: String
+    public let score: (Evaluables, ForwardContext) -> Double
+
+    public init(metric: String, score: @escaping (Evaluables, ForwardContext) -> Double) { (self.metric, self.score) = (metric, score) }
 }
 
 /// What a method hands to evaluation.
 public struct TrainedModel {
-    /// The method's own classifier over the training dataset's classes (nil when it has none).
-    public let classifier: Module?
-    /// The feature extractor scored by the linear, kNN, fine-tune and episode protocols, with its
-    /// parameter path inside `classifier` (so overrides address the same weights).
-    public let encoder: Module
-    public let encoderPath: String
-    public let featureCount: Int
+    public let parts: Evaluables
     public let summary: TrainingSummary
 
-    public init(classifier: Module?, encoder: Module, encoderPath: String, featureCount: Int, summary: TrainingSummary) {
-        (self.classifier, self.encoder, self.encoderPath, self.featureCount, self.summary) =
-            (classifier, encoder, encoderPath, featureCount, summary)
-    }
+    public init(_ parts: Evaluables, summary: TrainingSummary) { (self.parts, self.summary) = (parts, summary) }
+
+    public var classifier: Module? { parts.classifier }
+    public var encoder: Module { parts.encoder }
+    public var encoderPath: String { parts.encoderPath }
+    public var featureCount: Int { parts.featureCount }
+    public var adapter: FewShotAdapter? { parts.adapter }
 }
 
 /// The size of a method's training, for plans and time estimates.
@@ -67,9 +147,17 @@ public struct Workload: Equatable, Sendable {
 public protocol MethodConfig: Codable, Equatable, Sendable {
     func validate() throws
     var workload: Workload { get }
+    /// The backbone it builds, if any (the planner checks it against the dataset's image shape).
+    var backboneSpec: BackboneSpec? { get }
 }
 
-/// One learning method. Listed once in `MethodRegistry.all`.
+extension MethodConfig {
+    public var backboneSpec: BackboneSpec? { nil }
+}
+
+/// One learning method. Listed once in `MethodRegistry.all`. Methods trained by gradient steps
+/// conform to `StepMethod` and write only their model and step; others (PCA, k-means, a graph
+/// diffusion) implement `train` themselves.
 public protocol Method {
     associatedtype Config: MethodConfig
     static var id: String { get }
@@ -82,6 +170,12 @@ public protocol Method {
     /// many labels there are).
     static func defaultConfig(budget: LabelBudget, classes: Int) -> Config
     static func train(_ input: TrainingInput, config: Config) throws -> TrainedModel
+    /// Whether its trained model carries its own few-shot adapter (scored by `episodes`).
+    static var adapts: Bool { get }
+}
+
+extension Method {
+    public static var adapts: Bool { false }
 }
 
 /// A config problem, naming the key (the suite layer adds file and line).
@@ -98,6 +192,8 @@ public struct ResolvedConfig: Equatable, Sendable {
     public let json: String
     public let sha: String
     public let workload: Workload
+    /// The backbone the config builds, if any.
+    public let backbone: BackboneSpec?
 }
 
 /// A method behind one concrete type, so suites and the registry can hold every method together.
@@ -108,20 +204,21 @@ public struct AnyMethod: Sendable {
     public let summary: String
     /// The Swift type behind it (the registry test matches these against the declared methods).
     public let typeName: String
+    public let adapts: Bool
     private let resolveConfig: @Sendable (LabelBudget, Int, [String: Any]) throws -> ResolvedConfig
     private let trainWith: @Sendable (TrainingInput, String) throws -> TrainedModel
 
     public init<M: Method>(_ method: M.Type) {
-        (id, regime, version, summary, typeName) = (M.id, M.regime, M.version, M.summary, String(describing: M.self))
+        (id, regime, version, summary, typeName, adapts) = (M.id, M.regime, M.version, M.summary, String(describing: M.self), M.adapts)
         resolveConfig = { budget, classes, overrides in
             let config: M.Config = try AnyMethod.apply(overrides, to: M.defaultConfig(budget: budget, classes: classes), method: M.id)
-            do { try config.validate() } catch { throw ConfigError(key: nil, "\(error)") }
+            do { try config.validate() } catch let e as ConfigError { throw e } catch { throw ConfigError(key: nil, "\(error)") }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let json = String(decoding: try encoder.encode(config), as: UTF8.self)
             var hash = ContentHash()
             hash.add("\(M.id)/\(json)")
-            return ResolvedConfig(json: json, sha: hash.hex, workload: config.workload)
+            return ResolvedConfig(json: json, sha: hash.hex, workload: config.workload, backbone: config.backboneSpec)
         }
         trainWith = { input, json in
             let config = try JSONDecoder().decode(M.Config.self, from: Data(json.utf8))
@@ -147,23 +244,49 @@ public struct AnyMethod: Sendable {
     static func apply<C: MethodConfig>(_ overrides: [String: Any], to config: C, method: String) throws -> C {
         guard !overrides.isEmpty else { return config }
         let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as? [String: Any] ?? [:]
-        var merged = defaults
-        for (key, value) in overrides {
-            guard defaults[key] != nil else {
-                throw ConfigError(key: key, "not a setting of \(method) (settings: \(defaults.keys.sorted().joined(separator: ", ")))")
-            }
-            merged[key] = value
-        }
+        let merged = try merge(overrides, into: defaults, path: "", method: method)
         do {
             return try JSONDecoder().decode(C.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
-            let key = context.codingPath.first?.stringValue
+            let key = dotted(context.codingPath)
             let expected = String(describing: type).replacingOccurrences(of: "Swift.", with: "")
             throw ConfigError(key: key, "expected \(expected == "Float" || expected == "Double" ? "a number" : expected == "Int" ? "a whole number" : expected == "Bool" ? "true or false" : expected)"
-                              + (key.flatMap { defaults[$0] }.map { " like the default \(Self.describe($0))" } ?? ""))
+                              + (key.flatMap { lookUp($0, in: defaults) }.map { " like the default \(Self.describe($0))" } ?? ""))
         } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigError(key: context.codingPath.first?.stringValue, context.debugDescription)
+            throw ConfigError(key: dotted(context.codingPath), context.debugDescription)
         }
+    }
+
+    /// Overrides merged into the defaults key by key, nested settings (`training`, `backbone`)
+    /// merged rather than replaced; a key the defaults lack is an error naming its dotted path.
+    static func merge(_ overrides: [String: Any], into defaults: [String: Any], path: String, method: String) throws -> [String: Any] {
+        var merged = defaults
+        for (key, value) in overrides {
+            let full = path.isEmpty ? key : "\(path).\(key)"
+            guard let current = defaults[key] else {
+                throw ConfigError(key: full, "not a setting of \(method)\(path.isEmpty ? "" : " \(path)") (settings: \(defaults.keys.sorted().joined(separator: ", ")))")
+            }
+            if let nested = current as? [String: Any] {
+                guard let given = value as? [String: Any] else {
+                    throw ConfigError(key: full, "expected a mapping of settings (\(nested.keys.sorted().joined(separator: ", ")))")
+                }
+                merged[key] = try merge(given, into: nested, path: full, method: method)
+            } else {
+                merged[key] = value
+            }
+        }
+        return merged
+    }
+
+    static func dotted(_ path: [CodingKey]) -> String? {
+        let keys = path.filter { $0.intValue == nil }.map(\.stringValue)
+        return keys.isEmpty ? nil : keys.joined(separator: ".")
+    }
+
+    static func lookUp(_ dotted: String, in object: [String: Any]) -> Any? {
+        var value: Any? = object
+        for part in dotted.split(separator: ".") { value = (value as? [String: Any])?[String(part)] }
+        return value
     }
 
     static func describe(_ value: Any) -> String {

@@ -3,6 +3,9 @@
 public enum MethodRegistry {
     public static let all: [AnyMethod] = [
         AnyMethod(Supervised.self),
+        AnyMethod(FixMatch.self),
+        AnyMethod(ProtoNet.self),
+        AnyMethod(Rotation.self),
     ]
 
     public static func method(_ id: String) -> AnyMethod? { all.first { $0.id == id } }

@@ -16,20 +16,27 @@ public enum Backbone {
 
     /// The standard few-shot Conv-4 (Vinyals et al. 2016; Snell et al. 2017): four blocks of
     /// [conv3x3 (padding 1), batch-norm, ReLU, max-pool 2], then flatten. 28x28 input with width
-    /// 64 gives 64 features (28 -> 14 -> 7 -> 3 -> 1).
+    /// 64 gives 64 features (28 -> 14 -> 7 -> 3 -> 1). A 1-D signal stored as a 1 x W image gets
+    /// 1x3 kernels and 1x2 pooling instead. `conv4Fits` says whether a shape survives the poolings.
     public static func conv4(inputShape: [Int], width: Int = 64, rng: inout RNG) -> (net: Sequential, features: Int) {
-        precondition(inputShape.count == 3, "NNCore: conv4 needs a [C, H, W] input shape, got \(inputShape)")
+        precondition(conv4Fits(inputShape), "NNCore: conv4: input \(inputShape) is too small for four 2x poolings")
+        let signal = inputShape[1] == 1
         var layers: [Module] = []
         var (c, h, w) = (inputShape[0], inputShape[1], inputShape[2])
         for _ in 0..<4 {
-            precondition(h >= 2 && w >= 2, "NNCore: conv4: input \(inputShape) is too small for four 2x2 poolings")
             layers.append(Sequential([
-                Conv2D(c, width, kernel: (3, 3), padding: (1, 1), rng: &rng),
-                BatchNorm(width), ReLU(), MaxPool((2, 2)),
+                Conv2D(c, width, kernel: signal ? (1, 3) : (3, 3), padding: signal ? (0, 1) : (1, 1), rng: &rng),
+                BatchNorm(width), ReLU(), MaxPool(signal ? (1, 2) : (2, 2)),
             ]))
-            (c, h, w) = (width, h / 2, w / 2)
+            (c, h, w) = (width, signal ? 1 : h / 2, w / 2)
         }
         layers.append(Flatten())
         return (Sequential(layers), c * h * w)
+    }
+
+    /// Whether `inputShape` [C, H, W] survives conv4's four poolings: H and W at least 16 for an
+    /// image, W at least 16 for a 1 x W signal.
+    public static func conv4Fits(_ inputShape: [Int]) -> Bool {
+        inputShape.count == 3 && inputShape[2] >= 16 && (inputShape[1] == 1 || inputShape[1] >= 16)
     }
 }

@@ -43,17 +43,27 @@ public struct LearningRateSchedule: Codable, Equatable, Sendable {
 
 /// Exponential moving average of a model's parameters and buffers (Mean Teacher, FixMatch's
 /// evaluation model, MoCo's momentum encoder): shadow = decay · shadow + (1 - decay) · current.
+///
+/// With `warmup`, update n uses min(decay, (1 + n) / (10 + n)) (TensorFlow's `num_updates` rule), so
+/// a short run's average is not dominated by the initial weights.
 public struct EMA {
     public var decay: Float
+    public let warmup: Bool
     public private(set) var shadow: [String: Tensor]
+    public private(set) var updates = 0
 
-    public init(of model: Module, decay: Float) {
+    public init(of model: Module, decay: Float, warmup: Bool = false) {
         self.decay = decay
+        self.warmup = warmup
         shadow = Dictionary(uniqueKeysWithValues: (model.namedParameters() + model.namedBuffers()).map { ($0.path, $0.tensor.detached) })
     }
 
+    /// The decay update n (0-based) uses.
+    public var currentDecay: Float { warmup ? Swift.min(decay, Float(1 + updates) / Float(10 + updates)) : decay }
+
     public mutating func update(from model: Module) {
-        let d = decay
+        let d = currentDecay
+        updates += 1
         for (path, current) in model.namedParameters() + model.namedBuffers() {
             guard var s = shadow.removeValue(forKey: path) else { continue }
             current.withUnsafeBufferPointer { c in

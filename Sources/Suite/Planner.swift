@@ -64,7 +64,7 @@ public enum Planner {
                     throw field.fail("few-shot methods need a dataset with a class split (set 'split: [base, validation, novel]')")
                 }
                 let classes = dataset.spec.trainingClassCount ?? 10
-                let protocols = suite.protocols.filter { applies($0, regime: regime, dataset: dataset.spec) }
+                let protocols = suite.protocols.filter { applies($0, method: entry.method, dataset: dataset.spec) }
                 if let perClass = dataset.spec.knownImagesPerClass {
                     // As the executor will: validation examples come first, at most a fifth of a class.
                     let available = perClass - min(suite.validationPerClass ?? 100, max(1, perClass / 5))
@@ -78,17 +78,20 @@ public enum Planner {
                 case .supervised, .semiSupervised:
                     for budget in budgets {
                         let config = try entry.resolve(budget: budget, classes: classes, backbone: suite.backbone)
+                        try checkBackbone(config, dataset: dataset, field: entry.field)
                         for seed in suite.seeds {
                             trials.append(trial(dataset, entry, budget, seed, config, EvaluationPlan(protocols: protocols, budgets: [budget], episodes: suite.episodes), suite))
                         }
                     }
                 case .fewShot:
                     let config = try entry.resolve(budget: .all, classes: classes, backbone: suite.backbone)
+                    try checkBackbone(config, dataset: dataset, field: entry.field)
                     for seed in suite.seeds {
                         trials.append(trial(dataset, entry, .all, seed, config, EvaluationPlan(protocols: protocols, budgets: [], episodes: suite.episodes), suite))
                     }
                 case .selfSupervised:
                     let config = try entry.resolve(budget: .none, classes: classes, backbone: suite.backbone)
+                    try checkBackbone(config, dataset: dataset, field: entry.field)
                     for seed in suite.seeds {
                         trials.append(trial(dataset, entry, .none, seed, config, EvaluationPlan(protocols: protocols, budgets: budgets, episodes: suite.episodes), suite))
                     }
@@ -106,12 +109,22 @@ public enum Planner {
         return t
     }
 
-    /// Which protocols make sense for a regime on a dataset.
-    static func applies(_ p: EvaluationProtocol, regime: Regime, dataset: DatasetSpec) -> Bool {
+    /// Which protocols make sense for a method on a dataset.
+    public static func applies(_ p: EvaluationProtocol, method: AnyMethod, dataset: DatasetSpec) -> Bool {
+        let regime = method.regime
         switch p {
         case .native: return (regime == .supervised || regime == .semiSupervised) && dataset.hasTestSet
         case .linear, .knn, .finetune: return regime != .fewShot && dataset.hasTestSet
-        case .episodes: return dataset.hasClassSplit
+        case .episodes: return method.adapts && dataset.hasClassSplit
+        case .episodesLinear: return dataset.hasClassSplit
+        }
+    }
+
+    /// A backbone that cannot take the dataset's images is refused when the trial is planned.
+    static func checkBackbone(_ config: ResolvedConfig, dataset: SuiteDataset, field: YAMLField) throws {
+        guard let spec = config.backbone, let shape = dataset.spec.knownImageShape else { return }
+        do { try spec.check(imageShape: shape) } catch let e as ConfigError {
+            throw field.failAtKey("dataset '\(dataset.id)': \(e.message)")
         }
     }
 

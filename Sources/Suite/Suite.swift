@@ -137,11 +137,9 @@ public struct Suite: @unchecked Sendable {
         var backbone: [String: Any] = [:]
         if let field = fields["backbone"] {
             if case .scalar = field.node {
-                backbone["backbone"] = try field.string()
+                backbone["name"] = try field.string()
             } else {
-                for (key, value) in try field.mapping(allowed: ["name", "width", "hidden"]) {
-                    backbone[key == "name" ? "backbone" : key] = try value.json()
-                }
+                for (key, value) in try field.mapping(allowed: ["name", "width", "hidden"]) { backbone[key] = try value.json() }
             }
         }
         let methods = try fields["methods"]!.mapping(allowed: nil, what: "method names").map { name, field in
@@ -257,19 +255,31 @@ public struct Suite: @unchecked Sendable {
 
 extension SuiteMethod {
     /// The trial's config: the method's defaults at `budget`, then the suite's backbone settings
-    /// (those the method has), then the entry's own overrides. Errors point at the entry.
+    /// (for methods that build a backbone), then the entry's own overrides (its own `backbone`
+    /// settings win key by key). Errors point at the entry.
     func resolve(budget: LabelBudget, classes: Int, backbone: [String: Any]) throws -> ResolvedConfig {
-        let keys = Set(method.configKeys())
-        var merged = backbone.filter { keys.contains($0.key) }
-        merged.merge(overrides) { _, own in own }
+        var merged = overrides
+        if !backbone.isEmpty && method.configKeys().contains("backbone") {
+            merged["backbone"] = backbone.merging(overrides["backbone"] as? [String: Any] ?? [:]) { _, own in own }
+        }
         do {
             return try method.resolve(budget: budget, classes: classes, overrides: merged)
         } catch let e as ConfigError {
-            if let key = e.key, overrides[key] != nil, case .mapping(let m) = field.node,
-               let pair = m.first(where: { $0.key.string == key }) {
-                throw field.child(key, pair.value, keyNode: pair.key).failAtKey(e.message)
+            // The error points at the deepest part of its dotted key (`training.steps`) the entry writes.
+            if let key = e.key {
+                var at = field, depth = 0
+                for part in key.split(separator: ".").map(String.init) {
+                    guard case .mapping(let m) = at.node, let pair = m.first(where: { $0.key.string == part }) else { break }
+                    at = at.child(part, pair.value, keyNode: pair.key)
+                    depth += 1
+                }
+                if depth > 0 {
+                    let rest = key.split(separator: ".").dropFirst(depth).joined(separator: ".")
+                    throw at.failAtKey(rest.isEmpty ? e.message : "\(rest): \(e.message)")
+                }
+                if key.hasPrefix("backbone.") { throw field.failAtKey("backbone setting '\(key.dropFirst("backbone.".count))': \(e.message)") }
+                throw field.failAtKey("\(key): \(e.message)")
             }
-            if let key = e.key, backbone[key] != nil { throw field.failAtKey("backbone setting '\(key)': \(e.message)") }
             throw field.failAtKey(e.message)
         }
     }

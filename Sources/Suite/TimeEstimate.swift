@@ -47,8 +47,14 @@ public enum TimeEstimate {
             // Fine-tuning: 400 steps of up to 64, validated 8 times, then the test images.
             if p.contains(.finetune) { evaluation += 400 * min(64, labeled) * perSample + (8 * validation + test) * forward }
         }
+        let e = trial.evaluation.episodes
+        let episodeRuns = Double(e.count * e.shots.count)
+        // Frozen features of every training image once, then a small logistic fit per episode.
+        if p.contains(.episodesLinear) { evaluation += train * forward + episodeRuns * 0.004 }
+        // The method's adapter embeds each episode's support and query images.
         if p.contains(.episodes) {
-            evaluation += train * forward + Double(trial.evaluation.episodes.count * trial.evaluation.episodes.shots.count) * 0.004
+            let imagesPerEpisode = Double(e.way * (e.query + (e.shots.max() ?? 1)))
+            evaluation += episodeRuns * imagesPerEpisode * forward
         }
         return training + evaluation
     }

@@ -50,19 +50,8 @@ public struct TrialExecutor {
 
     public func run(_ trial: PlannedTrial) throws -> TrialResult {
         let full = try data.dataset(trial.dataset.spec)
-        // With a few-shot class split, methods train on the base classes; novel classes are for episodes.
-        let d = try full.classSplit.map { try full.restricted(to: $0.base) } ?? full
-        let smallest = d.trainClassCounts.min() ?? 0
-        let validationPerClass = min(trial.validationPerClass ?? (trial.trainBudget == .all ? 300 : 100), max(1, smallest / 5))
-        func split(_ budget: LabelBudget) throws -> LabelSplit {
-            try LabelSplit(labels: d.trainLabels, classes: d.classCount, budget: budget, validationPerClass: validationPerClass,
-                           seed: trial.seed, datasetHash: d.contentHash, datasetName: trial.dataset.id)
-        }
-        let trainSplit = try split(trial.trainBudget)
-        let input = TrainingInput(dataset: d, split: trainSplit, seed: trial.seed, validate: { model, context in
-            Evaluate.accuracy(model, images: d.trainImages, labels: d.trainLabels, indices: trainSplit.validation, classes: d.classCount,
-                              context: context).accuracy
-        }, observer: observer)
+        let context = try TrialContext(trial: trial, full: full)
+        let input = try context.trainingInput(observer: observer)
 
         KernelProfiler.shared.reset()
         PeakMemory.reset()
@@ -73,69 +62,29 @@ public struct TrialExecutor {
         let peak = PeakMemory.megabytes()
         let evaluationStart = Date()
         var metrics: [MetricRecord] = []
-        func add(_ p: String, _ budget: String, _ name: String, _ value: Double, ci95: Double? = nil, n: Int? = nil, show: Bool = true) {
-            metrics.append(MetricRecord(protocolName: p, evalBudget: budget, name: name, value: value, ci95: ci95, n: n))
-            guard show else { return }
-            let ci = ci95.map { String(format: " ± %.6f", $0) } ?? ""
-            log("metric \(p) @ \(budget): \(name) = \(String(format: "%.6f", value))\(ci)\(n.map { " (n = \($0))" } ?? "")")
+        func add(_ score: Score) {
+            metrics.append(MetricRecord(protocolName: score.protocolName, evalBudget: score.budget, name: score.name, value: score.value,
+                                        ci95: score.ci95, n: score.n))
+            guard score.show else { return }
+            let ci = score.ci95.map { String(format: " ± %.6f", $0) } ?? ""
+            log("metric \(score.protocolName) @ \(score.budget): \(score.name) = \(String(format: "%.6f", score.value))\(ci)\(score.n.map { " (n = \($0))" } ?? "")")
         }
         let trainBudget = "\(trial.trainBudget)"
         let s = trained.summary
-        if let best = s.best { add("train", trainBudget, "best_val_accuracy", best.score, n: trainSplit.validation.count) }
-        add("train", trainBudget, "final_loss", Double(s.finalLoss))
-        if let peak { add("train", trainBudget, "peak_rss_mb", peak) }
-
-        let protocols = trial.evaluation.protocols
-        if protocols.contains(.native), let classifier = trained.classifier, !d.testLabels.isEmpty {
-            let r = Evaluate.accuracy(classifier, images: d.testImages, labels: d.testLabels, classes: d.classCount)
-            add("native", trainBudget, "accuracy", r.accuracy, n: r.count)
-            for (c, value) in r.perClass.enumerated() { add("native", trainBudget, "class_accuracy/\(d.classNames[c])", value, show: false) }
+        if let best = s.best {
+            add(Score("train", trainBudget, "best_\(input.validator?.metric ?? "val_accuracy")", best.score))
         }
-        let frozen = protocols.filter { [.linear, .knn, .finetune].contains($0) }
-        if !frozen.isEmpty && !d.testLabels.isEmpty {
-            // The encoder frozen: features of the training images some budget uses (its labeled
-            // and validation examples, drawn like a training split's) and of every test image,
-            // computed once and scored at each budget.
-            let splits = try trial.evaluation.budgets.map { ($0, try split($0)) }
-            let used = Array(Set(splits.flatMap { $0.1.labeled + $0.1.validation })).sorted()
-            let row = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })
-            let trainFeatures = Evaluate.features(trained.encoder, images: used.count == d.trainLabels.count ? d.trainImages : d.trainImages.gatherRows(used),
-                                                  path: trained.encoderPath)
-            let testFeatures = Evaluate.features(trained.encoder, images: d.testImages, path: trained.encoderPath)
-            func features(_ indices: [Int]) -> Tensor { trainFeatures.gatherRows(indices.map { row[$0]! }) }
-            for (budget, eval) in splits {
-                let labeled = features(eval.labeled), y = eval.labeled.map { d.trainLabels[$0] }
-                let b = "\(budget)"
-                if frozen.contains(.linear) {
-                    let r = LinearProbe().evaluate(labeled: labeled, labels: y, validation: features(eval.validation),
-                                                   validationLabels: eval.validation.map { d.trainLabels[$0] },
-                                                   test: testFeatures, testLabels: d.testLabels, classes: d.classCount)
-                    add("linear", b, "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
-                }
-                if frozen.contains(.knn) {
-                    let r = KNN.accuracy(reference: labeled, referenceLabels: y, query: testFeatures, queryLabels: d.testLabels,
-                                         classes: d.classCount, k: min(20, y.count))
-                    add("knn", b, "accuracy", r.accuracy, n: r.count)
-                }
-                if frozen.contains(.finetune) {
-                    let r = try FineTune().evaluate(encoder: trained.encoder, features: trained.featureCount, dataset: d, split: eval, seed: trial.seed)
-                    add("finetune", b, "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
-                }
-            }
+        add(Score("train", trainBudget, "final_loss", Double(s.finalLoss)))
+        if let peak { add(Score("train", trainBudget, "peak_rss_mb", peak)) }
+        let features = FrozenFeatures(trained: trained, context: context)
+        for p in trial.evaluation.protocols {
+            guard let evaluator = Evaluator.all.first(where: { $0.kind == p }) else { continue }
+            for score in try evaluator.score(trained, context, features) { add(score) }
         }
-        if protocols.contains(.episodes), let classes = full.classSplit {
-            let features = Evaluate.features(trained.encoder, images: full.trainImages, path: trained.encoderPath)
-            let e = trial.evaluation.episodes
-            for shot in e.shots {
-                let sampler = try EpisodeSampler(labels: full.trainLabels, classes: classes.novel, way: e.way, shot: shot, query: e.query,
-                                                 seed: 0, datasetHash: full.contentHash)
-                let r = FewShot.linearHeadAccuracy(features: features, sampler: sampler, count: e.count)
-                add("episodes", e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
-            }
-        }
-        add("train", trainBudget, "eval_seconds", Date().timeIntervalSince(evaluationStart))
+        add(Score("train", trainBudget, "eval_seconds", Date().timeIntervalSince(evaluationStart)))
         let curves = s.curves.map { CurveRecord(step: $0.step, name: $0.name, value: $0.value) }
-        return TrialResult(datasetSha: full.contentHash, splitSha: trainSplit.hash, summary: s, metrics: metrics, curves: curves, kernels: kernels)
+        return TrialResult(datasetSha: full.contentHash, splitSha: context.trainSplit.hash, summary: s, metrics: metrics, curves: curves,
+                           kernels: kernels)
     }
 }
 

@@ -32,11 +32,14 @@ struct Run: ParsableCommand {
     @Option(help: "Use an exponential moving average of the weights (this decay, e.g. 0.999) for validation and the result.")
     var ema: Float?
 
+    @Option(name: .customLong("set"), help: "A config setting, KEY=VALUE, dotted for nested settings and VALUE in JSON (e.g. training.steps=2000, threshold=0.9); repeatable.")
+    var settings: [String] = []
+
     @Option(help: "Validation examples per class carved from the training part (default: 300 with all labels, 100 otherwise).")
     var validationPerClass: Int?
 
-    @Option(help: "Evaluation protocols (comma-separated): native, linear, knn, finetune, episodes.")
-    var protocols = "native,linear,knn,episodes"
+    @Option(help: "Evaluation protocols (comma-separated): native, linear, knn, finetune, episodes, episodes-linear; those that do not apply to the method and dataset are skipped.")
+    var protocols = "native,linear,knn,episodes,episodes-linear"
 
     @Option(help: "Label budgets the linear, knn and finetune protocols are scored at (comma-separated; default: the training budget).")
     var evalBudgets: String?
@@ -66,7 +69,29 @@ struct Run: ParsableCommand {
         }
     }
 
+    /// `--set` settings as nested overrides: `training.steps=2000` → ["training": ["steps": 2000]].
+    func settingOverrides() throws -> [String: Any] {
+        var result: [String: Any] = [:]
+        for setting in settings {
+            guard let eq = setting.firstIndex(of: "="), eq != setting.startIndex else {
+                throw ValidationError("--set '\(setting)': expected KEY=VALUE")
+            }
+            let path = setting[..<eq].split(separator: ".").map(String.init)
+            let text = String(setting[setting.index(after: eq)...])
+            let value = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
+            func insert(_ dict: [String: Any], _ keys: ArraySlice<String>) -> [String: Any] {
+                var d = dict
+                let key = keys.first!
+                d[key] = keys.count == 1 ? value : insert(d[key] as? [String: Any] ?? [:], keys.dropFirst())
+                return d
+            }
+            result = insert(result, path[...])
+        }
+        return result
+    }
+
     func validate() throws {
+        _ = try settingOverrides()
         guard MethodRegistry.method(method) != nil else {
             throw ValidationError("unknown method '\(method)'; available: \(MethodRegistry.ids.joined(separator: ", "))")
         }
@@ -81,14 +106,17 @@ struct Run: ParsableCommand {
         let budget: LabelBudget
         do { budget = try LabelBudget(parsing: self.budget) } catch let e as DataError { throw ValidationError("--budget: \(e.message)") }
         let spec = try data.spec(dataset)
-        var overrides: [String: Any] = ["backbone": backbone]
-        if let steps { overrides["steps"] = steps }
-        if let ema { overrides["emaDecay"] = Double(ema) }
+        var overrides = try settingOverrides()
+        overrides["backbone"] = (overrides["backbone"] as? [String: Any] ?? [:]).merging(["name": backbone]) { own, _ in own }
+        var training = overrides["training"] as? [String: Any] ?? [:]
+        if let steps { training["steps"] = steps }
+        if let ema { training["emaDecay"] = Double(ema) }
+        if !training.isEmpty { overrides["training"] = training }
         let config: ResolvedConfig
         do { config = try method.resolve(budget: budget, classes: 10, overrides: overrides) } catch let e as ConfigError {
             throw ValidationError("\(method.id): \(e)")
         }
-        let evaluation = EvaluationPlan(protocols: try protocolList(), budgets: try evaluationBudgets(default: budget), episodes: EpisodeSettings())
+        let evaluation = EvaluationPlan(protocols: try protocolList().filter { Planner.applies($0, method: method, dataset: spec) }, budgets: try evaluationBudgets(default: budget), episodes: EpisodeSettings())
         var trial = PlannedTrial(dataset: SuiteDataset(id: dataset, spec: spec, regimes: nil), method: method, trainBudget: budget, seed: seed,
                                  config: config, evaluation: evaluation, validationPerClass: validationPerClass, estimatedSeconds: 0)
         trial.estimatedSeconds = TimeEstimate.seconds(for: trial)

@@ -3,7 +3,7 @@ import ResultsStore
 import Testing
 
 /// A suite small enough for a debug build: an MLP on a few glyph classes.
-func tinySuite(seeds: Int = 1, budgets: String = "[3, all]", protocols: String = "[native, linear, knn, episodes]") -> String {
+func tinySuite(seeds: Int = 1, budgets: String = "[3, all]", protocols: String = "[native, linear, knn, episodes-linear]") -> String {
     """
     description: end-to-end test suite
     datasets:
@@ -15,7 +15,7 @@ func tinySuite(seeds: Int = 1, budgets: String = "[3, all]", protocols: String =
     protocols: \(protocols)
     episodes: {way: 3, shots: [1], query: 3, count: 20}
     methods:
-      supervised: {steps: 15, batchSize: 16, warmupSteps: 2, validateEvery: 5}
+      supervised: {training: {steps: 15, warmupSteps: 2, validateEvery: 5}, batchSize: 16}
     """
 }
 
@@ -52,7 +52,7 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
                 #expect(shown[key].map { abs($0 - m.value) <= 5e-7 } == true, "\(key): printed \(shown[key] ?? .nan), stored \(m.value)")
             }
             #expect(stored.contains { $0.protocolName == "native" && $0.name == "accuracy" })
-            #expect(stored.contains { $0.protocolName == "episodes" && $0.evalBudget == "3-way 1-shot" && $0.ci95 != nil && $0.n == 20 })
+            #expect(stored.contains { $0.protocolName == "episodes-linear" && $0.evalBudget == "3-way 1-shot" && $0.ci95 != nil && $0.n == 20 })
             #expect(try !store.kernels(trial: trial.id!).isEmpty && !store.curves(trial: trial.id!).isEmpty)
             #expect(trial.status == "done" && (trial.samplesPerS ?? 0) > 0 && trial.steps == 15)
         }
@@ -70,7 +70,7 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
     }
 
     @Test func aKilledSuiteLosesAtMostTheTrialInFlightAndResumes() throws {
-        let (dir, path) = try writeSuite(tinySuite(seeds: 3, budgets: "[2, 3, all]", protocols: "[native, knn, episodes]"))
+        let (dir, path) = try writeSuite(tinySuite(seeds: 3, budgets: "[2, 3, all]", protocols: "[native, knn, episodes-linear]"))
         let db = dir + "/benchbench.sqlite"
         let process = Process()
         process.executableURL = productsDirectory.appendingPathComponent("benchbench")
@@ -120,8 +120,8 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
 
     @Test func badSuiteFilesGiveFileLineKeyAndExitCode65() throws {
         let cases: [(String, String)] = [
-            (tinySuite().replacingOccurrences(of: "supervised: {steps", with: "fixmatch: {steps"), "tiny.yaml:11:3: methods.fixmatch: unknown method 'fixmatch'"),
-            (tinySuite().replacingOccurrences(of: "steps: 15", with: "steps: fifteen"), "tiny.yaml:11:16: methods.supervised.steps: expected a whole number"),
+            (tinySuite().replacingOccurrences(of: "supervised: {training", with: "mixmatch: {training"), "tiny.yaml:11:3: methods.mixmatch: unknown method 'mixmatch'"),
+            (tinySuite().replacingOccurrences(of: "steps: 15", with: "steps: fifteen"), "tiny.yaml:11:27: methods.supervised.training.steps: expected a whole number"),
             (tinySuite().replacingOccurrences(of: "validation: 2", with: "validaton: 2"), "tiny.yaml:7:1: validaton: unknown key"),
             (tinySuite(budgets: "[1-shot]"), "tiny.yaml:6:11: budgets: budget '1-shot' is a few-shot episode setting"),
         ]

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TensorCore
 @testable import Methods
 
 @Suite struct RegistryTests {
@@ -8,7 +9,7 @@ import Testing
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let sources = root.appendingPathComponent("Sources/Methods")
         let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)?.allObjects as? [URL])
-        let declaration = try NSRegularExpression(pattern: #"(?:enum|struct|final class|class)\s+(\w+)\s*:\s*Method\b"#)
+        let declaration = try NSRegularExpression(pattern: #"(?:enum|struct|final class|class)\s+(\w+)\s*:\s*(?:Step)?Method\b"#)
         var declared: [String] = []
         for file in files where file.pathExtension == "swift" {
             let text = try String(contentsOf: file, encoding: .utf8)
@@ -27,16 +28,38 @@ import Testing
 
     @Test func overridesAreCheckedByKeyAndType() throws {
         let m = try #require(MethodRegistry.method("supervised"))
-        let r = try m.resolve(budget: .all, classes: 10, overrides: ["steps": 12, "learningRate": 0.5, "hidden": [32, 16]])
+        let r = try m.resolve(budget: .all, classes: 10, overrides: ["training": ["steps": 12, "learningRate": 0.5], "backbone": ["hidden": [32, 16]]])
         let object = try JSONSerialization.jsonObject(with: Data(r.json.utf8)) as! [String: Any]
-        #expect(object["steps"] as? Int == 12 && object["hidden"] as? [Int] == [32, 16])
+        #expect((object["training"] as? [String: Any])?["steps"] as? Int == 12)
+        #expect((object["backbone"] as? [String: Any])?["hidden"] as? [Int] == [32, 16])
+        #expect((object["backbone"] as? [String: Any])?["name"] as? String == "conv4", "nested settings merge, not replace")
         #expect(r.workload.steps == 12)
         // Canonical JSON: the same config always has the same text and hash.
-        #expect(try m.resolve(budget: .all, classes: 10, overrides: ["hidden": [32, 16], "learningRate": 0.5, "steps": 12]) == r)
+        #expect(try m.resolve(budget: .all, classes: 10, overrides: ["backbone": ["hidden": [32, 16]], "training": ["learningRate": 0.5, "steps": 12]]) == r)
         #expect { try m.resolve(budget: .all, classes: 10, overrides: ["stpes": 3]) } throws: { ($0 as? ConfigError)?.key == "stpes" }
-        #expect { try m.resolve(budget: .all, classes: 10, overrides: ["steps": "many"]) } throws: {
-            ($0 as? ConfigError)?.key == "steps" && "\($0)".contains("expected a whole number")
+        #expect { try m.resolve(budget: .all, classes: 10, overrides: ["training": ["stpes": 3]]) } throws: { ($0 as? ConfigError)?.key == "training.stpes" }
+        #expect { try m.resolve(budget: .all, classes: 10, overrides: ["training": 3]) } throws: {
+            ($0 as? ConfigError)?.key == "training" && "\($0)".contains("mapping")
         }
-        #expect { try m.resolve(budget: .all, classes: 10, overrides: ["steps": 0]) } throws: { "\($0)".contains("at least 1") }
+        #expect { try m.resolve(budget: .all, classes: 10, overrides: ["training": ["steps": "many"]]) } throws: {
+            ($0 as? ConfigError)?.key == "training.steps" && "\($0)".contains("expected a whole number like the default")
+        }
+        #expect { try m.resolve(budget: .all, classes: 10, overrides: ["training": ["steps": 0]]) } throws: { "\($0)".contains("at least 1") }
+        #expect { try m.resolve(budget: .all, classes: 10, overrides: ["training": ["optimizer": "adamax"]]) } throws: {
+            ($0 as? ConfigError)?.key == "training.optimizer"
+        }
+    }
+
+    /// conv4 refuses shapes its four poolings cannot take, and says which fit; 1 x W signals fit.
+    @Test func backboneChecksImageShapes() throws {
+        let conv4 = BackboneSpec()
+        #expect { try conv4.check(imageShape: [1, 8, 8]) } throws: { "\($0)".contains("at least 16x16") && "\($0)".contains("1x8x8") }
+        try conv4.check(imageShape: [1, 28, 28])
+        try conv4.check(imageShape: [1, 1, 40])
+        var rng = RNG(seed: 1)
+        let (net, features) = try conv4.build(imageShape: [1, 1, 40], rng: &rng)
+        #expect(features == 64 * 2)   // 40 -> 20 -> 10 -> 5 -> 2
+        #expect(net(Tensor(zeros: [3, 1, 1, 40])).shape == [3, 128])
+        try BackboneSpec(name: "mlp", hidden: [8]).check(imageShape: [1, 8, 8])
     }
 }

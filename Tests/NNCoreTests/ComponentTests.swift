@@ -168,6 +168,12 @@ import TensorCore
         ema.update(from: m)
         #expect(ema.shadow["w"]!.item == 3)   // 0 -> 2 -> 3
         #expect(ema.context().overrides["w"]!.item == 3)
+        // With warm-up, update n uses min(decay, (1 + n) / (10 + n)): 0.1 first, so 0.1·0 + 0.9·4.
+        m.parameters["w"] = Tensor(shape: [1], scalars: [0])
+        var warm = EMA(of: m, decay: 0.99, warmup: true)
+        m.parameters["w"] = Tensor(shape: [1], scalars: [4])
+        warm.update(from: m)
+        #expect(abs(warm.shadow["w"]!.item - 4 * 0.9) < 1e-6 && abs(warm.currentDecay - 2.0 / 11) < 1e-6)
     }
 }
 

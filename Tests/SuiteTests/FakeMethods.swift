@@ -17,12 +17,12 @@ struct FakeConfig: MethodConfig {
 func fakeTrain(_ input: TrainingInput, _ config: FakeConfig, classifier: Bool) throws -> TrainedModel {
     if config.fail { throw TrainingError(message: "training diverged: loss is nan at step 2 of 3 (fake)") }
     var rng = RNG(seed: input.seed, key: "fake", stream: "init")
-    let (encoder, features) = Backbone.mlp(inputShape: input.dataset.imageShape, hidden: config.hidden, rng: &rng)
-    let model = Sequential([encoder, Linear(features, input.dataset.classCount, rng: &rng)])
+    let (encoder, features) = Backbone.mlp(inputShape: input.data.imageShape, hidden: config.hidden, rng: &rng)
+    let model = Sequential([encoder, Linear(features, input.data.classCount, rng: &rng)])
     let summary = TrainingSummary(steps: config.steps, seconds: 0.01, samplesPerSecond: 1200,
                                   curves: [CurvePoint(step: config.steps, name: "loss", value: 1.5)], best: nil, finalLoss: 1.5)
-    return TrainedModel(classifier: classifier ? model : nil, encoder: model.children[0].module, encoderPath: "0",
-                        featureCount: features, summary: summary)
+    return TrainedModel(Evaluables(classifier: classifier ? model : nil, encoder: model.children[0].module, encoderPath: "0",
+                                   featureCount: features), summary: summary)
 }
 
 enum FakeSemiSupervised: Method {
@@ -41,8 +41,8 @@ enum FakeSelfSupervised: Method {
     static let id = "fake-ssl", regime = Regime.selfSupervised, version = "2", summary = "test double"
     static func defaultConfig(budget: LabelBudget, classes: Int) -> FakeConfig { FakeConfig() }
     static func train(_ input: TrainingInput, config: FakeConfig) throws -> TrainedModel {
-        // Self-supervised methods see no labels: the split must grant none.
-        precondition(input.split.labeled.isEmpty, "a self-supervised method was given labels")
+        // Self-supervised methods see no labels: the regime must grant none.
+        precondition(input.data.labeled == nil && input.data.unlabeled != nil, "a self-supervised method was given labels")
         return try fakeTrain(input, config, classifier: false)
     }
 }

@@ -19,7 +19,7 @@ import Testing
         budgets: [5, all]
         episodes: {way: 3, shots: [1], query: 3, count: 10}
         methods:
-          supervised: {steps: 4}
+          supervised: {training: {steps: 4}}
           fake-fewshot:
           fake-ssl:
         """
@@ -32,11 +32,12 @@ import Testing
         // Supervised: every dataset x budget x seed, scored at its own budget, episodes only where there is a split.
         #expect(supervised.count == 2 * 2 * 2)
         #expect(supervised.allSatisfy { $0.evaluation.budgets == [$0.trainBudget] })
-        #expect(supervised.filter { $0.dataset.id == "glyphs" }.allSatisfy { $0.evaluation.protocols == [.native, .linear, .knn, .finetune, .episodes] })
+        #expect(supervised.filter { $0.dataset.id == "glyphs" }.allSatisfy { $0.evaluation.protocols == [.native, .linear, .knn, .finetune, .episodesLinear] })
         #expect(supervised.filter { $0.dataset.id == "fashion-mnist" }.allSatisfy { $0.evaluation.protocols == [.native, .linear, .knn, .finetune] })
-        // Few-shot: once per seed on the dataset with a class split, all base labels, episodes only.
+        // Few-shot: once per seed on the dataset with a class split, all base labels, episodes only
+        // (its own adaptation only for a method that has one).
         #expect(fewShot.map(\.dataset.id) == ["glyphs", "glyphs"] && fewShot.map(\.seed) == [0, 1])
-        #expect(fewShot.allSatisfy { $0.trainBudget == .all && $0.evaluation.protocols == [.episodes] && $0.evaluation.budgets.isEmpty })
+        #expect(fewShot.allSatisfy { $0.trainBudget == .all && $0.evaluation.protocols == [.episodesLinear] && $0.evaluation.budgets.isEmpty })
         // Self-supervised: once per dataset and seed with no labels, scored at every budget, no native classifier.
         #expect(selfSup.count == 2 * 2)
         #expect(selfSup.allSatisfy { $0.trainBudget == .none && $0.evaluation.budgets == [.perClass(5), .all] && !$0.evaluation.protocols.contains(.native) })
@@ -87,11 +88,12 @@ import Testing
         let ssl = try #require(data.trials.first { $0.trial.method == "fake-ssl" })
         #expect(ssl.trial.status == "done" && ssl.trial.trainBudget == "none" && ssl.trial.methodVersion == "2")
         #expect(ssl.trial.datasetSha.count == 16 && ssl.trial.splitSha.count == 16)
-        // Self-supervised: linear, kNN, fine-tune at the suite's budget and episodes; no native score.
+        // Self-supervised: linear, kNN, fine-tune at the suite's budget and the frozen-feature
+        // episodes; no native score, and no `episodes` (it has no adapter of its own).
         let scored = Set(ssl.metrics.filter { $0.name == "accuracy" }.map { "\($0.protocolName)@\($0.evalBudget)" })
-        #expect(scored == ["linear@3", "knn@3", "finetune@3", "episodes@3-way 1-shot"])
+        #expect(scored == ["linear@3", "knn@3", "finetune@3", "episodes-linear@3-way 1-shot"])
         for m in ssl.metrics where m.name == "accuracy" { #expect(m.value >= 0 && m.value <= 1 && (m.n ?? 0) > 0) }
-        let episodes = try #require(ssl.metrics.first { $0.protocolName == "episodes" })
+        let episodes = try #require(ssl.metrics.first { $0.protocolName == "episodes-linear" })
         #expect(episodes.n == 8 && episodes.ci95 != nil)
         // What was printed is what was stored.
         for m in ssl.metrics where m.name == "accuracy" {

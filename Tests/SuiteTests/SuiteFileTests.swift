@@ -51,7 +51,7 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
             protocols: [native, knn, episodes]
             episodes: {way: 3, shots: [1, 2], query: 4, count: 50}
             methods:
-              supervised: {steps: 77, learningRate: 0.05, budgets: [1, all]}
+              supervised: {training: {steps: 77, learningRate: 0.05}, budgets: [1, all]}
             """)
         #expect(suite.description == "a test" && suite.seeds == [0, 1, 2] && suite.budgets == [.perClass(1), .perClass(10), .all])
         #expect(suite.datasets.map(\.id) == ["fashion-mnist", "small-glyphs"])
@@ -65,8 +65,9 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
         let plan = try Planner.plan(suite)
         #expect(plan.count == 2 * 2 * 3)
         let config = try JSONSerialization.jsonObject(with: Data(plan[0].config.json.utf8)) as! [String: Any]
-        #expect(config["steps"] as? Int == 77 && config["backbone"] as? String == "mlp" && config["hidden"] as? [Int] == [64])
-        #expect(abs((config["learningRate"] as? Double ?? 0) - 0.05) < 1e-6)
+        let training = config["training"] as? [String: Any] ?? [:], backbone = config["backbone"] as? [String: Any] ?? [:]
+        #expect(training["steps"] as? Int == 77 && backbone["name"] as? String == "mlp" && backbone["hidden"] as? [Int] == [64])
+        #expect(abs((training["learningRate"] as? Double ?? 0) - 0.05) < 1e-6)
     }
 
     /// Each kind of mistake, as (file text, the start of the message it must give).
@@ -75,11 +76,13 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
         func edit(_ of: String, _ with: String) -> String { m.replacingOccurrences(of: of, with: with) }
         var cases: [(String, String)] = []
         cases.append(("seed: [0]\n" + m, "test.yaml:1:1: seed: unknown key; expected one of: description, datasets"))
-        cases.append((edit("supervised:", "fixmatch:"), "test.yaml:5:3: methods.fixmatch: unknown method 'fixmatch'; available: supervised, fake-semi"))
+        cases.append((edit("supervised:", "mixmatch:"), "test.yaml:5:3: methods.mixmatch: unknown method 'mixmatch'; available: supervised, fixmatch"))
         cases.append((edit("[glyphs]", "[cifar10]"), "test.yaml:1:12: datasets: unknown dataset 'cifar10'; available: fashion-mnist, glyphs"))
-        cases.append((edit("supervised:", "supervised: {steps: many}"), "test.yaml:5:16: methods.supervised.steps: expected a whole number like the default"))
+        cases.append((edit("supervised:", "supervised: {training: {steps: many}}"), "test.yaml:5:27: methods.supervised.training.steps: expected a whole number like the default"))
         cases.append((edit("supervised:", "supervised: {stepz: 3}"), "test.yaml:5:16: methods.supervised.stepz: not a setting of supervised (settings: backbone, batchSize"))
-        cases.append((edit("supervised:", "supervised: {learningRate: -1}"), "test.yaml:5:3: methods.supervised: supervised: learning rate must be > 0"))
+        cases.append((edit("supervised:", "supervised: {training: {stepz: 3}}"), "test.yaml:5:27: methods.supervised.training.stepz: not a setting of supervised training (settings: decayEvery"))
+        cases.append((edit("supervised:", "supervised: {training: {learningRate: -1}}"), "test.yaml:5:27: methods.supervised.training.learningRate: must be > 0"))
+        cases.append((edit("supervised:", "supervised: {backbone: {name: resnet}}"), "test.yaml:5:27: methods.supervised.backbone.name: 'resnet' is not a backbone"))
         cases.append((edit("[5]", "[5-shot]"), "test.yaml:3:11: budgets: budget '5-shot' is a few-shot episode setting; supervised (supervised) needs labels per class"))
         cases.append((edit("[5]", "[none]"), "test.yaml:3:11: budgets: budget 'none' gives supervised (supervised) no labels to train on"))
         cases.append((edit("[5]", "[ten]"), "test.yaml:3:11: budgets: label budget 'ten' is not understood"))

@@ -68,3 +68,18 @@ extension Tensor {
         return keepDims ? result : result.reshaped(shape.enumerated().filter { $0.offset != a }.map { $0.element })
     }
 }
+
+extension Tensor {
+    /// The index of the largest entry of each row of a [N, C] tensor (the first on ties).
+    public func argmaxRows() -> [Int] {
+        precondition(rank == 2, "argmaxRows: needs a [N, C] tensor, got \(shape)")
+        let c = shape[1]
+        return withUnsafeBufferPointer { p in
+            (0..<shape[0]).map { r in
+                var best = 0
+                for j in 1..<c where p[r * c + j] > p[r * c + best] { best = j }
+                return best
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import DataCore
+import Evaluation
+import Foundation
+import Methods
+import NNCore
+import TensorCore
+
+/// One measured value of a trial, as it is stored and shown.
+struct Score {
+    var protocolName: String
+    var budget: String
+    var name: String
+    var value: Double
+    var ci95: Double?
+    var n: Int?
+    var show = true
+
+    init(_ protocolName: String, _ budget: String, _ name: String, _ value: Double, ci95: Double? = nil, n: Int? = nil, show: Bool = true) {
+        (self.protocolName, self.budget, self.name, self.value, self.ci95, self.n, self.show) = (protocolName, budget, name, value, ci95, n, show)
+    }
+}
+
+/// The frozen encoder's features, computed at most once per trial and shared by the linear and
+/// kNN protocols: those of the training images some evaluation budget uses (its labeled and
+/// validation examples, drawn like a training split's) and of every test image.
+final class FrozenFeatures {
+    let trained: TrainedModel
+    let context: TrialContext
+    private var computed: (row: [Int: Int], train: Tensor, test: Tensor)?
+
+    init(trained: TrainedModel, context: TrialContext) { (self.trained, self.context) = (trained, context) }
+
+    func of(_ splits: [LabelSplit]) -> (train: ([Int]) -> Tensor, test: Tensor) {
+        if computed == nil {
+            let d = context.training
+            let used = Array(Set(splits.flatMap { $0.labeled + $0.validation })).sorted()
+            let row = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })
+            let train = Evaluate.features(trained.encoder, images: used.count == d.trainLabels.count ? d.trainImages : d.trainImages.gatherRows(used),
+                                          path: trained.encoderPath)
+            computed = (row, train, Evaluate.features(trained.encoder, images: d.testImages, path: trained.encoderPath))
+        }
+        let c = computed!
+        return ({ indices in c.train.gatherRows(indices.map { c.row[$0]! }) }, c.test)
+    }
+}
+
+/// A protocol of DESIGN.md §7 as code: what it scores of a trained model. `TrialExecutor` runs
+/// the evaluators of the protocols a trial's plan lists, in order.
+struct Evaluator {
+    let kind: EvaluationProtocol
+    let score: (TrainedModel, TrialContext, FrozenFeatures) throws -> [Score]
+
+    static let all: [Evaluator] = [native, linear, knn, finetune, episodes, episodesLinear]
+
+    /// The method's own classifier on the test images of its training classes.
+    static let native = Evaluator(kind: .native) { trained, c, _ in
+        let d = c.training
+        guard let classifier = trained.classifier, !d.testLabels.isEmpty else { return [] }
+        let r = Evaluate.accuracy(classifier, images: d.testImages, labels: d.testLabels, classes: d.classCount)
+        let budget = "\(c.trial.trainBudget)"
+        return [Score("native", budget, "accuracy", r.accuracy, n: r.count)]
+            + r.perClass.enumerated().map { Score("native", budget, "class_accuracy/\(d.classNames[$0.offset])", $0.element, show: false) }
+    }
+
+    static let linear = frozen(.linear) { trained, c, budget, eval, train, test in
+        let d = c.training
+        let r = LinearProbe().evaluate(labeled: train(eval.labeled), labels: eval.labeled.map { d.trainLabels[$0] },
+                                       validation: train(eval.validation), validationLabels: eval.validation.map { d.trainLabels[$0] },
+                                       test: test, testLabels: d.testLabels, classes: d.classCount)
+        return Score("linear", "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
+    }
+
+    static let knn = frozen(.knn) { trained, c, budget, eval, train, test in
+        let d = c.training
+        let y = eval.labeled.map { d.trainLabels[$0] }
+        let r = KNN.accuracy(reference: train(eval.labeled), referenceLabels: y, query: test, queryLabels: d.testLabels,
+                             classes: d.classCount, k: min(20, y.count))
+        return Score("knn", "\(budget)", "accuracy", r.accuracy, n: r.count)
+    }
+
+    static let finetune = Evaluator(kind: .finetune) { trained, c, _ in
+        guard !c.training.testLabels.isEmpty else { return [] }
+        return try c.trial.evaluation.budgets.map { budget in
+            let r = try FineTune().evaluate(encoder: trained.encoder, features: trained.featureCount, dataset: c.training,
+                                            split: try c.split(budget), seed: c.trial.seed)
+            return Score("finetune", "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
+        }
+    }
+
+    /// The method's own adaptation on fixed novel-class episodes.
+    static let episodes = Evaluator(kind: .episodes) { trained, c, _ in
+        guard let adapter = trained.adapter else { return [] }
+        return try novelEpisodes(c).map { shot, stream, e in
+            let r = FewShot.accuracy(stream, count: e.count) { episode in
+                adapter.logits(support: episode.support, supportLabels: episode.supportLabels, way: episode.way, query: episode.query,
+                               context: .eval).argmaxRows()
+            }
+            return Score("episodes", e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
+        }
+    }
+
+    /// The same episodes, a logistic head on frozen L2-normalised support features.
+    static let episodesLinear = Evaluator(kind: .episodesLinear) { trained, c, _ in
+        let runs = try novelEpisodes(c)
+        guard !runs.isEmpty else { return [] }
+        let features = Evaluate.features(trained.encoder, images: c.full.trainImages, path: trained.encoderPath)
+        return runs.map { shot, stream, e in
+            let r = FewShot.linearHeadAccuracy(features: features, sampler: stream.sampler, count: e.count)
+            return Score("episodes-linear", e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
+        }
+    }
+
+    /// Fixed episodes (seed 0) of the novel classes for each shot of the plan.
+    static func novelEpisodes(_ c: TrialContext) throws -> [(Int, EpisodeStream, EpisodeSettings)] {
+        guard let classes = c.full.classSplit?.novel else { return [] }
+        let e = c.trial.evaluation.episodes
+        let pool = EpisodePool(dataset: c.full, classes: classes)
+        return try e.shots.map { ($0, try pool.fixed(way: e.way, shot: $0, query: e.query, seed: 0), e) }
+    }
+
+    /// A frozen-feature protocol scored at each of the plan's budgets.
+    static func frozen(_ kind: EvaluationProtocol,
+                       _ score: @escaping (TrainedModel, TrialContext, LabelBudget, LabelSplit, ([Int]) -> Tensor, Tensor) -> Score) -> Evaluator {
+        Evaluator(kind: kind) { trained, c, features in
+            guard !c.training.testLabels.isEmpty else { return [] }
+            let splits = try c.trial.evaluation.budgets.map { ($0, try c.split($0)) }
+            let (train, test) = features.of(splits.map(\.1))
+            return splits.map { budget, eval in score(trained, c, budget, eval, train, test) }
+        }
+    }
+}

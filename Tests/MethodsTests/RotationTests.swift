@@ -1,0 +1,49 @@
+import DataCore
+import Foundation
+import NNCore
+import Testing
+import TensorCore
+@testable import Methods
+
+@Suite struct RotationTests {
+    @Test func smokeWithoutLabels() throws {
+        let d = try Fixture.glyphs()
+        var config = Rotation.Config()
+        (config.backbone, config.batchSize) = (Fixture.tinyBackbone, 8)
+        config.training = Fixture.tinyTraining(steps: 3)
+        let trained = try smokeTest(Rotation.self, config: config, input: try Fixture.input(d, try Fixture.split(d, budget: .none), regime: .selfSupervised))
+        #expect(trained.classifier == nil && trained.featureCount == 8)
+    }
+
+    /// A 3x3 image turned a quarter counter-clockwise: its top row becomes its left column, read upwards.
+    @Test func rotatedImagesAndLabels() {
+        let image = Tensor(shape: [1, 1, 3, 3], scalars: [1, 2, 3,  4, 5, 6,  7, 8, 9])
+        #expect(Pretext.rotate(image, quarterTurns: 1).scalars == [3, 6, 9,  2, 5, 8,  1, 4, 7])
+        #expect(Pretext.rotate(image, quarterTurns: 2).scalars == [9, 8, 7,  6, 5, 4,  3, 2, 1])
+        #expect(Pretext.rotate(image, quarterTurns: 3).scalars == [7, 4, 1,  8, 5, 2,  9, 6, 3])
+        #expect(Pretext.rotate(Pretext.rotate(image, quarterTurns: 1), quarterTurns: 3).scalars == image.scalars)
+        let two = Tensor(shape: [2, 1, 3, 3], scalars: (0..<18).map(Float.init))
+        let (all, labels) = Pretext.rotations(two)
+        #expect(all.shape == [8, 1, 3, 3] && labels == [0, 0, 1, 1, 2, 2, 3, 3])
+        #expect(all.gatherRows([2, 3]).scalars == Pretext.rotate(two, quarterTurns: 1).scalars)
+    }
+
+    @Test func nonSquareImagesAreRefused() {
+        #expect(Pretext.rotationProblem(imageShape: [1, 1, 40])?.contains("1x1x40") == true)
+        #expect(Pretext.rotationProblem(imageShape: [3, 28, 28]) == nil)
+        #expect {
+            var rng = RNG(seed: 0)
+            _ = try Rotation.build(TrainingData(imageShape: [1, 1, 40], classCount: 2), config: Rotation.Config(), rng: &rng)
+        } throws: {
+            "\($0)".contains("square")
+        }
+    }
+
+    @Test func tilePermutationsAreDistinctAndShuffleTiles() {
+        var rng = RNG(seed: 3)
+        let perms = Pretext.tilePermutations(tiles: 4, count: 6, rng: &rng, candidates: 200)
+        #expect(perms.count == 6 && Set(perms.map { $0.description }).count == 6 && perms[0] == [0, 1, 2, 3])
+        let image = Tensor(shape: [1, 1, 2, 2], scalars: [1, 2, 3, 4])
+        #expect(Pretext.shuffleTiles(image, grid: 2, permutation: [3, 2, 1, 0]).scalars == [4, 3, 2, 1])
+    }
+}

@@ -1,0 +1,86 @@
+import DataCore
+import Foundation
+import Methods
+import Testing
+import TensorCore
+@testable import Suite
+
+/// What a regime grants is checked by poisoning: images a method must not read are NaN, so any
+/// read of them turns its loss or its validation score into NaN (a diverged trial).
+@Suite struct TrialContextTests {
+    static let text = """
+        datasets: [{name: glyphs, classes: 12, instances: 20, test_instances: 4, split: [6, 2, 4]}]
+        backbone: {name: conv4, width: 8}
+        seeds: [0]
+        budgets: [4]
+        validation: 3
+        episodes: {way: 2, shots: [1], query: 3, count: 6}
+        methods:
+          supervised: {training: {steps: 4, validateEvery: 2}, batchSize: 8}
+          fixmatch: {training: {steps: 3, validateEvery: 2}, batchSize: 4, unlabeledRatio: 2, threshold: 0.5}
+          protonet: {training: {steps: 4, validateEvery: 2, decayEvery: 2}, trainWay: 3, trainShot: 1, trainQuery: 3}
+          rotation: {training: {steps: 3, validateEvery: 2}, batchSize: 8}
+        """
+
+    /// The trial's dataset with NaN in every image of `poisonedClasses` and in the whole test split.
+    func poisoned(_ trial: PlannedTrial, classes poisonedClasses: (ClassSplit) -> [Int]) throws -> Dataset {
+        let d = try trial.dataset.spec.load(dataDir: nil, baseDirectory: nil)
+        let split = try #require(d.classSplit)
+        let bad = Set(poisonedClasses(split))
+        var train = d.trainImages
+        let size = d.imageShape.reduce(1, *)
+        train.withUnsafeMutableBufferPointer { p in
+            for (i, y) in d.trainLabels.enumerated() where bad.contains(Int(y)) { for j in 0..<size { p[i * size + j] = .nan } }
+        }
+        return try Dataset(name: d.name, trainImages: train, trainLabels: d.trainLabels,
+                           testImages: Tensor(repeating: .nan, shape: d.testImages.shape), testLabels: d.testLabels,
+                           classNames: d.classNames, contentHash: d.contentHash, allowsHorizontalFlip: d.allowsHorizontalFlip,
+                           classSplit: split, channelMean: d.channelMean, channelStd: d.channelStd)
+    }
+
+    func plan() throws -> [PlannedTrial] {
+        try Planner.plan(try Suite.parse(Self.text, file: "t.yaml", name: "t", methods: MethodRegistry.all))
+    }
+
+    /// Training and model selection of every regime run on poisoned novel classes and a poisoned
+    /// test split and stay finite: neither is read before evaluation.
+    @Test func trainingAndSelectionNeverReadNovelClassesOrTheTestSplit() throws {
+        for trial in try plan() {
+            let full = try poisoned(trial) { $0.novel }
+            let context = try TrialContext(trial: trial, full: full)
+            let trained = try trial.method.train(try context.trainingInput(observer: nil), configJSON: trial.config.json)
+            #expect(trained.summary.finalLoss.isFinite, "\(trial.method.id)")
+            let best = try #require(trained.summary.best, "\(trial.method.id) is validated")
+            #expect(best.score.isFinite && best.score >= 0 && best.score <= 1, "\(trial.method.id)")
+        }
+    }
+
+    /// The poison is real: a few-shot method validated on episodes of poisoned validation classes
+    /// sees NaN (its selection does read the validation classes, and only them).
+    @Test func fewShotSelectionReadsTheValidationClasses() throws {
+        let trial = try #require(try plan().first { $0.method.id == "protonet" })
+        let context = try TrialContext(trial: trial, full: try poisoned(trial) { $0.validation })
+        let trained = try trial.method.train(try context.trainingInput(observer: nil), configJSON: trial.config.json)
+        #expect(trained.summary.finalLoss.isFinite, "training reads base classes only")
+        // NaN logits make every arg-max class 0: exactly one query in `way` (2) is right.
+        let scores = trained.summary.curves.filter { $0.name == "val_episode_accuracy" }.map(\.value)
+        #expect(!scores.isEmpty && scores.allSatisfy { $0 == 0.5 }, "\(scores)")
+    }
+
+    @Test func regimesGrantTheirPoolsOnly() throws {
+        let trials = try plan()
+        func data(_ id: String) throws -> TrainingData {
+            let trial = try #require(trials.first { $0.method.id == id })
+            let full = try trial.dataset.spec.load(dataDir: nil, baseDirectory: nil)
+            return try TrialContext(trial: trial, full: full).trainingInput(observer: nil).data
+        }
+        let supervised = try data("supervised"), semi = try data("fixmatch"), fewShot = try data("protonet"), ssl = try data("rotation")
+        #expect(supervised.labeled?.count == 6 * 4 && supervised.unlabeled == nil && supervised.episodes == nil)
+        // The unlabeled pool is the training part less validation (labeled examples included, labels hidden).
+        #expect(semi.labeled?.count == 6 * 4 && semi.unlabeled?.count == 6 * (20 - 3) && semi.episodes == nil)
+        // Few-shot: every example of the base classes (validation classes do the selecting), base-class episodes.
+        #expect(fewShot.labeled?.count == 6 * 20 && fewShot.episodes?.classes == Array(0..<6) && fewShot.unlabeled == nil)
+        #expect(ssl.labeled == nil && ssl.unlabeled?.count == 6 * (20 - 3) && ssl.episodes == nil)
+        #expect(Set(fewShot.labeled!.labels).count == 6 && fewShot.classCount == 6)
+    }
+}
