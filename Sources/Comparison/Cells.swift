@@ -1,5 +1,6 @@
 import Foundation
 import ResultsStore
+import Vocabulary
 
 /// What a result is a result of: two runs' numbers are compared cell by cell.
 public struct CellKey: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -16,31 +17,16 @@ public struct CellKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public static func < (a: CellKey, b: CellKey) -> Bool {
-        (a.dataset, a.method, BudgetOrder.rank(a.trainBudget), a.protocolName, BudgetOrder.rank(a.evalBudget), a.metric)
-            < (b.dataset, b.method, BudgetOrder.rank(b.trainBudget), b.protocolName, BudgetOrder.rank(b.evalBudget), b.metric)
+        if (a.dataset, a.method) != (b.dataset, b.method) { return (a.dataset, a.method) < (b.dataset, b.method) }
+        if a.trainBudget != b.trainBudget { return EvaluationBudget.less(a.trainBudget, b.trainBudget) }
+        if a.protocolName != b.protocolName { return a.protocolName < b.protocolName }
+        if a.evalBudget != b.evalBudget { return EvaluationBudget.less(a.evalBudget, b.evalBudget) }
+        return a.metric < b.metric
     }
 
     public var description: String {
         "\(dataset) \(method) @\(trainBudget) \(protocolName)@\(evalBudget) \(metric)"
     }
-}
-
-/// Label budgets in their natural order: none, episodes (by shot), N per class (by N), all.
-public enum BudgetOrder {
-    public static func rank(_ s: String) -> BudgetRank {
-        if s == "none" { return BudgetRank(group: 0, value: 0, text: s) }
-        if s == "all" { return BudgetRank(group: 4, value: 0, text: s) }
-        if let n = Int(s) { return BudgetRank(group: 3, value: n, text: s) }
-        let shot = s.split(separator: " ").last.flatMap { Int($0.replacingOccurrences(of: "-shot", with: "")) } ?? 0
-        return BudgetRank(group: s.contains("shot") ? 1 : 2, value: shot, text: s)
-    }
-
-    public static func less(_ a: String, _ b: String) -> Bool { rank(a) < rank(b) }
-}
-
-public struct BudgetRank: Comparable, Sendable {
-    var group: Int, value: Int, text: String
-    public static func < (a: BudgetRank, b: BudgetRank) -> Bool { (a.group, a.value, a.text) < (b.group, b.value, b.text) }
 }
 
 /// The values of one cell in one run, by seed, with what they were computed from.
@@ -71,7 +57,8 @@ public struct TrialGroup: Hashable, Comparable, Sendable {
     public init(dataset: String, method: String, trainBudget: String) { (self.dataset, self.method, self.trainBudget) = (dataset, method, trainBudget) }
 
     public static func < (a: TrialGroup, b: TrialGroup) -> Bool {
-        (a.dataset, a.method, BudgetOrder.rank(a.trainBudget)) < (b.dataset, b.method, BudgetOrder.rank(b.trainBudget))
+        (a.dataset, a.method) != (b.dataset, b.method) ? (a.dataset, a.method) < (b.dataset, b.method)
+            : EvaluationBudget.less(a.trainBudget, b.trainBudget)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import ResultsStore
+import Vocabulary
 
 /// How a cell changed from run A (the baseline) to run B.
 public enum Category: String, CaseIterable, Codable, Sendable {
@@ -108,8 +109,7 @@ public struct Comparison: Sendable {
         if !differ.isEmpty {
             return CellComparison(key: key, a: a, b: b, category: .notComparable, delta: delta, p: nil, note: differ.joined(separator: "; "))
         }
-        let higherIsBetter = Comparison.higherIsBetter(key.metric)
-        let better = higherIsBetter ? delta > 0 : delta < 0
+        let better = Metric(key.metric).higherIsBetter ? delta > 0 : delta < 0
         let va = a.values.keys.sorted().map { a.values[$0]! }, vb = b.values.keys.sorted().map { b.values[$0]! }
         var p: Double?
         var note = ""
@@ -128,14 +128,11 @@ public struct Comparison: Sendable {
             note = "\(min(va.count, vb.count)) seed(s): not tested, effect size only"
         }
         let large = abs(delta) >= s.minimumEffect
-        let significant = p.map { $0 < s.alpha } ?? true
+        // Untested cells (one seed a side, no stored CI) show their effect size but are never a
+        // verdict: one noisy seed must not fire --fail-on-regression.
+        let significant = p.map { $0 < s.alpha } ?? false
         let category: Category = large && significant ? (better ? .improved : .worsened) : .unchanged
         return CellComparison(key: key, a: a, b: b, category: category, delta: delta, p: p, note: note)
-    }
-
-    /// Losses, times and memory fall when things get better; accuracies rise.
-    public static func higherIsBetter(_ metric: String) -> Bool {
-        !(metric.contains("loss") || metric.hasSuffix("seconds") || metric.hasSuffix("_mb"))
     }
 
     static func list(_ s: Set<String>) -> String { s.sorted().joined(separator: ",") }

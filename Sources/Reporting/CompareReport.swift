@@ -113,7 +113,7 @@ public enum HistoryReport {
     public static func document(_ h: History) -> Document {
         var doc = Document(title: "benchbench history — \(h.metric)")
         doc.blocks.append(.heading("History of \(h.metric) over \(h.commits.count) commit(s)" + (h.suite.map { ", suite \($0)" } ?? ""), level: 1))
-        let scale = Format.isAccuracy(h.metric) ? 100.0 : 1.0
+        let scale = Format.isPercent(h.metric) ? 100.0 : 1.0
         let byPanel = Dictionary(grouping: h.series.keys) { "\($0.dataset) \($0.protocolName)" }
         for (panel, keys) in byPanel.sorted(by: { $0.key < $1.key }) {
             let series = keys.sorted().map { k in

@@ -1,13 +1,15 @@
 import Comparison
 import Foundation
 import ResultsStore
+import Vocabulary
 
 /// Numbers as reports show them: accuracies in percent, the rest as they are.
 enum Format {
-    static func isAccuracy(_ metric: String) -> Bool { metric.contains("accuracy") }
+    /// Fractions (accuracies, rates) in percent, by the metric's unit.
+    static func isPercent(_ metric: String) -> Bool { Metric(metric).unit == .fraction }
 
     static func value(_ metric: String, _ x: Double) -> String {
-        isAccuracy(metric) ? String(format: "%.2f", 100 * x) : String(format: "%.4g", x)
+        isPercent(metric) ? String(format: "%.2f", 100 * x) : String(format: "%.4g", x)
     }
 
     static func meanCI(_ metric: String, _ mean: Double, _ ci: Double?) -> String {
@@ -21,7 +23,7 @@ enum Format {
 /// The report of one run (DESIGN.md §9): header, a method x budget table per dataset and
 /// protocol, failed trials, accuracy vs labels, few-shot accuracy, learning curves, throughput.
 public enum RunReport {
-    static let protocols = ["native", "linear", "knn", "finetune", "episodes"]
+    static let protocols = EvaluationProtocol.allCases
 
     public static func document(_ data: RunData) -> Document {
         let r = data.run
@@ -33,15 +35,16 @@ public enum RunReport {
         for dataset in datasets {
             doc.blocks.append(.heading("Dataset \(dataset)", level: 2))
             for p in protocols {
-                let inProtocol = cells.cells.values.filter { $0.key.dataset == dataset && $0.key.protocolName == p }
+                let inProtocol = cells.cells.values.filter { $0.key.dataset == dataset && $0.key.protocolName == p.rawValue }
                 guard !inProtocol.isEmpty else { continue }
-                doc.blocks.append(.table(table(dataset: dataset, protocol: p, cells: Array(inProtocol), failures: cells.failures)))
-                if p != "episodes", let figure = accuracyVsLabels(dataset: dataset, protocol: p, cells: Array(inProtocol)) {
+                doc.blocks.append(.table(table(dataset: dataset, protocol: p.rawValue, cells: Array(inProtocol), failures: cells.failures)))
+                if p.isEpisodic {
+                    doc.blocks.append(.figure(fewShot(dataset: dataset, protocol: p.rawValue, cells: Array(inProtocol))))
+                } else if let figure = accuracyVsLabels(dataset: dataset, protocol: p.rawValue, cells: Array(inProtocol)) {
                     doc.blocks.append(.figure(figure))
                 }
-                if p == "episodes" { doc.blocks.append(.figure(fewShot(dataset: dataset, cells: Array(inProtocol)))) }
             }
-            for curve in ["loss", "val_accuracy"] {
+            for curve in curveNames(data, dataset: dataset) {
                 if let figure = learningCurves(data, dataset: dataset, curve: curve) { doc.blocks.append(.figure(figure)) }
             }
         }
@@ -99,9 +102,10 @@ public enum RunReport {
 
     /// The method x budget table of one dataset and protocol.
     public static func table(dataset: String, protocol p: String, cells: [Cell], failures: [TrialGroup: [String]], spread: Spread = .ci95) -> ReportTable {
-        let budgets = Array(Set(cells.map(\.key.evalBudget))).sorted(by: BudgetOrder.less)
-        let what = spread == .ci95 ? "mean ± 95% CI " + (p == "episodes" ? "(over episodes for one seed, t-based over seeds)" : "(t-based over seeds)")
-                                   : "mean ± std over seeds (n)" + (p == "episodes" ? "; one seed: ± 95% CI over episodes" : "")
+        let budgets = Array(Set(cells.map(\.key.evalBudget))).sorted(by: EvaluationBudget.less)
+        let episodic = EvaluationProtocol(rawValue: p)?.isEpisodic ?? false
+        let what = spread == .ci95 ? "mean ± 95% CI " + (episodic ? "(over episodes for one seed, t-based over seeds)" : "(t-based over seeds)")
+                                   : "mean ± std over seeds (n)" + (episodic ? "; one seed: ± 95% CI over episodes" : "")
         var t = ReportTable(caption: "\(dataset) — \(p) accuracy (%), \(what); ★ best per column", header: ["method"] + budgets)
         let best = Dictionary(budgets.map { b in (b, cells.filter { $0.key.evalBudget == b }.map { $0.aggregate.mean }.max() ?? .nan) }, uniquingKeysWith: { a, _ in a })
         for row in rows(cells) {
@@ -139,11 +143,12 @@ public enum RunReport {
 
     /// Accuracy against labels per class, log x; `all` drawn a decade past the largest number.
     static func accuracyVsLabels(dataset: String, protocol p: String, cells: [Cell]) -> Figure? {
-        let budgets = Array(Set(cells.map(\.key.evalBudget))).sorted(by: BudgetOrder.less)
-        let numeric = budgets.compactMap { Double($0) }
-        guard budgets.count >= 2, budgets.allSatisfy({ Double($0) != nil || $0 == "all" }) else { return nil }
+        let budgets = Array(Set(cells.map(\.key.evalBudget))).sorted(by: EvaluationBudget.less)
+        let parsed = budgets.map { try? EvaluationBudget(parsing: $0) }
+        let numeric = parsed.compactMap { $0?.labelsPerClass }.map(Double.init)
+        guard budgets.count >= 2, parsed.allSatisfy({ $0?.labelsPerClass != nil || $0 == .labels(.all) }) else { return nil }
         let allX = pow(10, (log10(numeric.max() ?? 1)).rounded(.down) + 1)
-        func x(_ b: String) -> Double { Double(b) ?? allX }
+        func x(_ b: String) -> Double { (try? EvaluationBudget(parsing: b))?.labelsPerClass.map(Double.init) ?? allX }
         let series = rows(cells).map { row in
             Figure.Series(title: row.label, points: budgets.compactMap { b in
                 cells.first { rowLabel($0.key, cells) == row.label && $0.key.evalBudget == b }.map { c in
@@ -156,8 +161,8 @@ public enum RunReport {
                       kind: .lines(logX: true, xTics: budgets.map { ($0, x($0)) }), series: series, yLimits: (0, 100))
     }
 
-    static func fewShot(dataset: String, cells: [Cell]) -> Figure {
-        let settings = Array(Set(cells.map(\.key.evalBudget))).sorted(by: BudgetOrder.less)
+    static func fewShot(dataset: String, protocol p: String, cells: [Cell]) -> Figure {
+        let settings = Array(Set(cells.map(\.key.evalBudget))).sorted(by: EvaluationBudget.less)
         let labels = rows(cells).map(\.label)
         let series = settings.map { setting in
             Figure.Series(title: setting, points: labels.enumerated().compactMap { i, label in
@@ -166,8 +171,16 @@ public enum RunReport {
                 }
             })
         }
-        return Figure(name: slug("fewshot", dataset), title: "\(dataset): few-shot accuracy on novel classes (95% CI)",
+        return Figure(name: slug("fewshot", dataset, p), title: "\(dataset): few-shot accuracy on novel classes, \(p) (95% CI)",
                       xLabel: "", yLabel: "accuracy (%)", kind: .bars(categories: labels), series: series, yLimits: (0, 100))
+    }
+
+    /// Every curve the dataset's trials recorded: the loss first, then validation scores, then the
+    /// methods' own scalars (`loss_u`, `mask_rate`, ...); the learning rate is left out.
+    static func curveNames(_ data: RunData, dataset: String) -> [String] {
+        let names = Set(data.trials.filter { $0.trial.dataset == dataset }.flatMap { $0.curves.map(\.name) }).subtracting(["lr"])
+        func rank(_ n: String) -> Int { n == "loss" ? 0 : n.hasPrefix("val_") ? 1 : 2 }
+        return names.sorted { (rank($0), $0) < (rank($1), $1) }
     }
 
     /// One line per (method, budget): the curve of the lowest seed.
@@ -177,12 +190,15 @@ public enum RunReport {
         let groups = Dictionary(grouping: trials) { "\($0.trial.method) @ \($0.trial.trainBudget)" }
         for (title, group) in groups.sorted(by: { $0.key < $1.key }) {
             guard let first = group.min(by: { $0.trial.seed < $1.trial.seed }) else { continue }
-            let points = first.curves.filter { $0.name == curve }.map { Figure.Point(x: Double($0.step), y: curve.contains("accuracy") ? 100 * $0.value : $0.value) }
+            let percent = Format.isPercent(curve)
+            let points = first.curves.filter { $0.name == curve }.map { Figure.Point(x: Double($0.step), y: percent ? 100 * $0.value : $0.value) }
             if points.count >= 2 { series.append(Figure.Series(title: "\(title) (seed \(first.trial.seed))", points: points)) }
         }
         guard !series.isEmpty else { return nil }
-        return Figure(name: slug("curve", dataset, curve), title: "\(dataset): \(curve == "loss" ? "training loss (smoothed)" : "validation accuracy (%)") by step",
-                      xLabel: "step", yLabel: curve == "loss" ? "loss" : "accuracy (%)", kind: .lines(logX: false, xTics: nil), series: series)
+        let label = curve.replacingOccurrences(of: "_", with: " ") + (Format.isPercent(curve) ? " (%)" : "")
+        let what = curve.hasPrefix("val_") ? "validation score" : "training, smoothed"
+        return Figure(name: slug("curve", dataset, curve), title: "\(dataset): \(label) by step (\(what))",
+                      xLabel: "step", yLabel: label, kind: .lines(logX: false, xTics: nil), series: series)
     }
 
     static func throughput(_ data: RunData) -> [Block] {
@@ -235,7 +251,7 @@ public enum RunReport {
         for d in data.trials {
             let x = d.trial
             let scores = d.metrics.filter { $0.name == "accuracy" }
-                .sorted { ($0.protocolName, BudgetOrder.rank($0.evalBudget)) < ($1.protocolName, BudgetOrder.rank($1.evalBudget)) }
+                .sorted { $0.protocolName != $1.protocolName ? $0.protocolName < $1.protocolName : EvaluationBudget.less($0.evalBudget, $1.evalBudget) }
                 .map { "\($0.protocolName)@\($0.evalBudget) " + Format.meanCI("accuracy", $0.value, $0.ci95) }.joined(separator: ", ")
             t.rows.append(["\(x.id!)", ReportCell(x.dataset), ReportCell(x.method), ReportCell(x.methodVersion), ReportCell(x.trainBudget), "\(x.seed)",
                            ReportCell(x.status, mark: x.status == TrialStatus.failed ? .failure : nil),

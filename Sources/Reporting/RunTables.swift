@@ -15,9 +15,9 @@ public enum RunTables {
         let cells = RunCells(data, metrics: ["accuracy"])
         for dataset in Array(Set(cells.cells.keys.map(\.dataset))).sorted() {
             for p in RunReport.protocols {
-                let inProtocol = cells.cells.values.filter { $0.key.dataset == dataset && $0.key.protocolName == p }
+                let inProtocol = cells.cells.values.filter { $0.key.dataset == dataset && $0.key.protocolName == p.rawValue }
                 guard !inProtocol.isEmpty else { continue }
-                out.append(TextTable.render(RunReport.table(dataset: dataset, protocol: p, cells: Array(inProtocol), failures: cells.failures, spread: .std)))
+                out.append(TextTable.render(RunReport.table(dataset: dataset, protocol: p.rawValue, cells: Array(inProtocol), failures: cells.failures, spread: .std)))
                 out.append("")
             }
         }

@@ -15,7 +15,15 @@ struct Score {
     var n: Int?
     var show = true
 
-    init(_ protocolName: String, _ budget: String, _ name: String, _ value: Double, ci95: Double? = nil, n: Int? = nil, show: Bool = true) {
+    /// A score of protocol `p`.
+    init(_ p: EvaluationProtocol, _ budget: String, _ name: String, _ value: Double, ci95: Double? = nil, n: Int? = nil, show: Bool = true) {
+        self.init(p.rawValue, budget, name, value, ci95: ci95, n: n, show: show)
+    }
+
+    /// A fact of training (best validation score, loss, memory, times), stored under "train".
+    static func train(_ budget: String, _ name: String, _ value: Double) -> Score { Score("train", budget, name, value) }
+
+    private init(_ protocolName: String, _ budget: String, _ name: String, _ value: Double, ci95: Double? = nil, n: Int? = nil, show: Bool = true) {
         (self.protocolName, self.budget, self.name, self.value, self.ci95, self.n, self.show) = (protocolName, budget, name, value, ci95, n, show)
     }
 }
@@ -58,8 +66,8 @@ struct Evaluator {
         guard let classifier = trained.classifier, !d.testLabels.isEmpty else { return [] }
         let r = Evaluate.accuracy(classifier, images: d.testImages, labels: d.testLabels, classes: d.classCount)
         let budget = "\(c.trial.trainBudget)"
-        return [Score("native", budget, "accuracy", r.accuracy, n: r.count)]
-            + r.perClass.enumerated().map { Score("native", budget, "class_accuracy/\(d.classNames[$0.offset])", $0.element, show: false) }
+        return [Score(.native, budget, "accuracy", r.accuracy, n: r.count)]
+            + r.perClass.enumerated().map { Score(.native, budget, "class_accuracy/\(d.classNames[$0.offset])", $0.element, show: false) }
     }
 
     static let linear = frozen(.linear) { trained, c, budget, eval, train, test in
@@ -67,7 +75,7 @@ struct Evaluator {
         let r = LinearProbe().evaluate(labeled: train(eval.labeled), labels: eval.labeled.map { d.trainLabels[$0] },
                                        validation: train(eval.validation), validationLabels: eval.validation.map { d.trainLabels[$0] },
                                        test: test, testLabels: d.testLabels, classes: d.classCount)
-        return Score("linear", "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
+        return Score(.linear, "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
     }
 
     static let knn = frozen(.knn) { trained, c, budget, eval, train, test in
@@ -75,7 +83,7 @@ struct Evaluator {
         let y = eval.labeled.map { d.trainLabels[$0] }
         let r = KNN.accuracy(reference: train(eval.labeled), referenceLabels: y, query: test, queryLabels: d.testLabels,
                              classes: d.classCount, k: min(20, y.count))
-        return Score("knn", "\(budget)", "accuracy", r.accuracy, n: r.count)
+        return Score(.knn, "\(budget)", "accuracy", r.accuracy, n: r.count)
     }
 
     static let finetune = Evaluator(kind: .finetune) { trained, c, _ in
@@ -83,7 +91,7 @@ struct Evaluator {
         return try c.trial.evaluation.budgets.map { budget in
             let r = try FineTune().evaluate(encoder: trained.encoder, features: trained.featureCount, dataset: c.training,
                                             split: try c.split(budget), seed: c.trial.seed)
-            return Score("finetune", "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
+            return Score(.finetune, "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
         }
     }
 
@@ -95,7 +103,7 @@ struct Evaluator {
                 adapter.logits(support: episode.support, supportLabels: episode.supportLabels, way: episode.way, query: episode.query,
                                context: .eval).argmaxRows()
             }
-            return Score("episodes", e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
+            return Score(.episodes, e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
         }
     }
 
@@ -106,7 +114,7 @@ struct Evaluator {
         let features = Evaluate.features(trained.encoder, images: c.full.trainImages, path: trained.encoderPath)
         return runs.map { shot, stream, e in
             let r = FewShot.linearHeadAccuracy(features: features, sampler: stream.sampler, count: e.count)
-            return Score("episodes-linear", e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
+            return Score(.episodesLinear, e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
         }
     }
 

@@ -115,11 +115,7 @@ public struct Suite: @unchecked Sendable {
         var protocols = EvaluationProtocol.allCases
         if let field = fields["protocols"] {
             protocols = try field.list().map { item in
-                let text = try item.string()
-                guard let p = EvaluationProtocol(rawValue: text) else {
-                    throw item.fail("unknown protocol '\(text)'; expected one of: \(EvaluationProtocol.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                return p
+                do { return try EvaluationProtocol(parsing: try item.string()) } catch let e as DataError { throw item.fail(e.message) }
             }
         }
         var episodes = EpisodeSettings()

@@ -72,16 +72,16 @@ public struct TrialExecutor {
         let trainBudget = "\(trial.trainBudget)"
         let s = trained.summary
         if let best = s.best {
-            add(Score("train", trainBudget, "best_\(input.validator?.metric ?? "val_accuracy")", best.score))
+            add(Score.train(trainBudget, "best_\(input.validator?.metric ?? "val_accuracy")", best.score))
         }
-        add(Score("train", trainBudget, "final_loss", Double(s.finalLoss)))
-        if let peak { add(Score("train", trainBudget, "peak_rss_mb", peak)) }
+        add(Score.train(trainBudget, "final_loss", Double(s.finalLoss)))
+        if let peak { add(Score.train(trainBudget, "peak_rss_mb", peak)) }
         let features = FrozenFeatures(trained: trained, context: context)
         for p in trial.evaluation.protocols {
             guard let evaluator = Evaluator.all.first(where: { $0.kind == p }) else { continue }
             for score in try evaluator.score(trained, context, features) { add(score) }
         }
-        add(Score("train", trainBudget, "eval_seconds", Date().timeIntervalSince(evaluationStart)))
+        add(Score.train(trainBudget, "eval_seconds", Date().timeIntervalSince(evaluationStart)))
         let curves = s.curves.map { CurveRecord(step: $0.step, name: $0.name, value: $0.value) }
         return TrialResult(datasetSha: full.contentHash, splitSha: context.trainSplit.hash, summary: s, metrics: metrics, curves: curves,
                            kernels: kernels)

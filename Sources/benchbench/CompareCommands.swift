@@ -4,6 +4,7 @@ import Foundation
 import Reporting
 import ResultsStore
 import Suite
+import Vocabulary
 
 /// How runs are named on the command line, and the thresholds of a comparison.
 struct SelectionOptions: ParsableArguments {
@@ -94,8 +95,8 @@ struct HistoryCommand: ParsableCommand {
 
     @Option(help: "Only this method.") var method: String?
     @Option(help: "Only this dataset.") var dataset: String?
-    @Option(help: "Only this protocol (native, linear, knn, finetune, episodes).") var `protocol`: String?
-    @Option(help: "Only this evaluation budget.") var budget: String?
+    @Option(help: "Only this protocol (native, linear, knn, finetune, episodes, episodes-linear).") var `protocol`: String?
+    @Option(help: "Only this evaluation budget (10, all, '5-way 1-shot', ...).") var budget: String?
     @Flag(help: "Print JSON.") var json = false
 
     @OptionGroup var selection: SelectionOptions
@@ -112,8 +113,15 @@ struct HistoryCommand: ParsableCommand {
         return History(runs: data, metric: selection.metric == "all" ? "accuracy" : selection.metric, commitRank: GitState.commitOrder(), include: include)
     }
 
+    func validate() throws {
+        if let p = self.protocol { do { _ = try EvaluationProtocol(parsing: p) } catch let e as DataError { throw ValidationError("--protocol: \(e.message)") } }
+        if let b = budget { do { _ = try EvaluationBudget(parsing: b) } catch let e as DataError { throw ValidationError("--budget: \(e.message)") } }
+    }
+
     func run() throws {
-        let (method, dataset, p, budget) = (self.method, self.dataset, self.protocol, self.budget)
+        // Budgets compared as parsed, so "10" and " 10" or "5-way 1-shot" spelled alike match.
+        let budget = try self.budget.map { "\(try EvaluationBudget(parsing: $0))" }
+        let (method, dataset, p) = (self.method, self.dataset, self.protocol)
         let h = try HistoryCommand.history(try store.openExisting(), selection: selection) { k in
             (method == nil || k.method == method) && (dataset == nil || k.dataset == dataset)
                 && (p == nil || k.protocolName == p) && (budget == nil || k.evalBudget == budget)

@@ -49,11 +49,7 @@ struct Run: ParsableCommand {
 
     func protocolList() throws -> [EvaluationProtocol] {
         try protocols.split(separator: ",").map { text in
-            let name = text.trimmingCharacters(in: .whitespaces)
-            guard let p = EvaluationProtocol(rawValue: name) else {
-                throw ValidationError("--protocols: unknown protocol '\(name)'; expected \(EvaluationProtocol.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return p
+            do { return try EvaluationProtocol(parsing: String(text)) } catch let e as DataError { throw ValidationError("--protocols: \(e.message)") }
         }
     }
 

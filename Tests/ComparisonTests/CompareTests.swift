@@ -31,6 +31,16 @@ import Testing
         #expect(noisy.category == .unchanged && noisy.p! > 0.05)
     }
 
+    /// One seed a side and no stored CI: the effect size is shown, but there is no test, so no verdict
+    /// (a single noisy seed must never fire --fail-on-regression).
+    @Test func oneSeedWithoutAnIntervalIsNeverAVerdict() throws {
+        let c = try compare(StoreBuilder.seeds([0.80]), StoreBuilder.seeds([0.60]))
+        let cell = try only(c)
+        #expect(cell.category == .unchanged && cell.p == nil && abs(cell.delta! + 0.2) < 1e-9)
+        #expect(cell.note.contains("not tested, effect size only"))
+        #expect(c.regressions == 0)
+    }
+
     @Test func episodeCellsAreTestedWithTheirStoredIntervals() throws {
         var a = StoreBuilder.Trial(), b = StoreBuilder.Trial()
         a.episodes = ("5-way 1-shot", 0.50, 0.01)
