@@ -6,6 +6,7 @@ public enum MethodRegistry {
         AnyMethod(FixMatch.self),
         AnyMethod(ProtoNet.self),
         AnyMethod(Rotation.self),
+        AnyMethod(Pixels.self),
     ]
 
     public static func method(_ id: String) -> AnyMethod? { all.first { $0.id == id } }

@@ -64,7 +64,8 @@ public enum Planner {
                     throw field.fail("few-shot methods need a dataset with a class split (set 'split: [base, validation, novel]')")
                 }
                 let classes = dataset.spec.trainingClassCount ?? 10
-                let protocols = suite.protocols.filter { applies($0, method: entry.method, dataset: dataset.spec) }
+                let protocols = (entry.protocols ?? suite.protocols).filter { applies($0, method: entry.method, dataset: dataset.spec) }
+                let seeds = entry.seeds ?? suite.seeds
                 if let perClass = dataset.spec.knownImagesPerClass {
                     // As the executor will: validation examples come first, at most a fifth of a class.
                     let available = perClass - min(suite.validationPerClass ?? 100, max(1, perClass / 5))
@@ -79,20 +80,20 @@ public enum Planner {
                     for budget in budgets {
                         let config = try entry.resolve(budget: budget, classes: classes, backbone: suite.backbone)
                         try checkBackbone(config, dataset: dataset, field: entry.field)
-                        for seed in suite.seeds {
+                        for seed in seeds {
                             trials.append(trial(dataset, entry, budget, seed, config, EvaluationPlan(protocols: protocols, budgets: [budget], episodes: suite.episodes), suite))
                         }
                     }
                 case .fewShot:
                     let config = try entry.resolve(budget: .all, classes: classes, backbone: suite.backbone)
                     try checkBackbone(config, dataset: dataset, field: entry.field)
-                    for seed in suite.seeds {
+                    for seed in seeds {
                         trials.append(trial(dataset, entry, .all, seed, config, EvaluationPlan(protocols: protocols, budgets: [], episodes: suite.episodes), suite))
                     }
                 case .selfSupervised:
                     let config = try entry.resolve(budget: .none, classes: classes, backbone: suite.backbone)
                     try checkBackbone(config, dataset: dataset, field: entry.field)
-                    for seed in suite.seeds {
+                    for seed in seeds {
                         trials.append(trial(dataset, entry, .none, seed, config, EvaluationPlan(protocols: protocols, budgets: budgets, episodes: suite.episodes), suite))
                     }
                 }

@@ -21,6 +21,9 @@ public struct SuiteMethod: @unchecked Sendable {   // overrides hold Foundation 
     public var method: AnyMethod
     public var overrides: [String: Any]
     public var budgets: [LabelBudget]?
+    /// The entry's own seeds and protocols, where it narrows the suite's (nil: the suite's).
+    public var seeds: [UInt64]?
+    public var protocols: [EvaluationProtocol]?
     /// Where the entry and its budgets are written, for errors found while planning.
     let field: YAMLField
     let budgetFields: [YAMLField]
@@ -114,9 +117,7 @@ public struct Suite: @unchecked Sendable {
         let budgets = try budgetFields.map(parseBudget)
         var protocols = EvaluationProtocol.allCases
         if let field = fields["protocols"] {
-            protocols = try field.list().map { item in
-                do { return try EvaluationProtocol(parsing: try item.string()) } catch let e as DataError { throw item.fail(e.message) }
-            }
+            protocols = try parseProtocols(field)
         }
         var episodes = EpisodeSettings()
         if let field = fields["episodes"] {
@@ -152,6 +153,7 @@ public struct Suite: @unchecked Sendable {
 
     static func parseSeeds(_ field: YAMLField) throws -> [UInt64] {
         // `seeds: 3` means seeds 0, 1, 2; a list names them.
+        // (A method entry may narrow the suite's seeds and protocols with its own.)
         if case .scalar = field.node {
             return (0..<UInt64(try field.int(atLeast: 1))).map { $0 }
         }
@@ -159,6 +161,14 @@ public struct Suite: @unchecked Sendable {
         guard !seeds.isEmpty else { throw field.fail("names no seed") }
         guard Set(seeds).count == seeds.count else { throw field.fail("a seed is listed twice") }
         return seeds
+    }
+
+    static func parseProtocols(_ field: YAMLField) throws -> [EvaluationProtocol] {
+        let protocols = try field.list().map { item in
+            do { return try EvaluationProtocol(parsing: try item.string()) } catch let e as DataError { throw item.fail(e.message) }
+        }
+        guard Set(protocols).count == protocols.count else { throw field.fail("a protocol is listed twice") }
+        return protocols
     }
 
     static func parseBudget(_ field: YAMLField) throws -> LabelBudget {
@@ -233,17 +243,21 @@ public struct Suite: @unchecked Sendable {
         }
         var overrides: [String: Any] = [:]
         var budgetFields: [YAMLField]?
+        var seeds: [UInt64]?, protocols: [EvaluationProtocol]?
         if case .scalar = field.node, field.node.null != nil {
             // `supervised:` with nothing after it: the defaults.
         } else {
             for (key, value) in try field.mapping(allowed: nil, what: "\(name) settings") {
                 if key == "budgets" { budgetFields = try value.list(); continue }
+                if key == "seeds" { seeds = try parseSeeds(value); continue }
+                if key == "protocols" { protocols = try parseProtocols(value); continue }
                 overrides[key] = try value.json()
             }
         }
         let budgets = try budgetFields?.map(parseBudget)
         // Check the overrides now (unknown keys, types, validate()), at the trial's likely budget.
-        let entry = SuiteMethod(method: method, overrides: overrides, budgets: budgets, field: field, budgetFields: budgetFields ?? [])
+        let entry = SuiteMethod(method: method, overrides: overrides, budgets: budgets, seeds: seeds, protocols: protocols, field: field,
+                                budgetFields: budgetFields ?? [])
         _ = try entry.resolve(budget: budgets?.first ?? .all, classes: 10, backbone: [:])
         return entry
     }

@@ -60,8 +60,10 @@ public final class SuiteRunner {
             let started = Date()
             do {
                 let r = try executor.run(trial)
+                // A method that takes no steps (pixels, a closed-form fit) has no throughput to store.
+                let throughput = r.summary.steps > 0 ? r.summary.samplesPerSecond : nil
                 try store.finishTrial(id, status: TrialStatus.done, datasetSha: r.datasetSha, splitSha: r.splitSha, seconds: r.summary.seconds,
-                                      steps: r.summary.steps, samplesPerSecond: r.summary.samplesPerSecond,
+                                      steps: r.summary.steps, samplesPerSecond: throughput,
                                       metrics: r.metrics, curves: r.curves, kernels: r.kernels)
                 output(String(format: "  done in %.1f s (training %.1f s, %.0f samples/s)", Date().timeIntervalSince(started),
                               r.summary.seconds, r.summary.samplesPerSecond))

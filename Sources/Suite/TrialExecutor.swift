@@ -74,7 +74,7 @@ public struct TrialExecutor {
         if let best = s.best {
             add(Score.train(trainBudget, "best_\(input.validator?.metric ?? "val_accuracy")", best.score))
         }
-        add(Score.train(trainBudget, "final_loss", Double(s.finalLoss)))
+        if s.steps > 0 { add(Score.train(trainBudget, "final_loss", Double(s.finalLoss))) }
         if let peak { add(Score.train(trainBudget, "peak_rss_mb", peak)) }
         let features = FrozenFeatures(trained: trained, context: context)
         for p in trial.evaluation.protocols {

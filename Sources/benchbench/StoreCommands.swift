@@ -88,6 +88,9 @@ struct ListCommand: ParsableCommand {
             var table = TextTable(["method", "regime", "version", "what it is"])
             for m in MethodRegistry.all { table.add([m.id, m.regime.rawValue, m.version, m.summary]) }
             print(table.render())
+            // The settings a suite may give each method (nested ones as `training: {...}`).
+            print("")
+            for m in MethodRegistry.all { print("\(m.id) settings: \(m.configKeys().joined(separator: ", "))") }
         case .datasets:
             var table = TextTable(["dataset", "what it is"])
             for k in DatasetSpec.Kind.allCases { table.add([k.rawValue, k.summary]) }

@@ -47,3 +47,22 @@ import TensorCore
         #expect(Pretext.shuffleTiles(image, grid: 2, permutation: [3, 2, 1, 0]).scalars == [4, 3, 2, 1])
     }
 }
+
+@Suite struct PixelsTests {
+    /// The features are the images' pixels, flattened (L2-normalised when asked); nothing trains.
+    @Test func featuresAreThePixels() throws {
+        let d = try Fixture.glyphs()
+        let input = try Fixture.input(d, try Fixture.split(d, budget: .none), regime: .selfSupervised)
+        let trained = try Pixels.train(input, config: Pixels.Config())
+        let x = d.trainImages.gatherRows([0, 5])
+        #expect(trained.encoder(x).scalars == x.scalars && trained.featureCount == 28 * 28)
+        #expect(trained.encoder.parameterCount == 0 && trained.summary.steps == 0 && trained.classifier == nil)
+        var config = Pixels.Config()
+        config.normalize = true
+        let unit = try Pixels.train(input, config: config).encoder(x)
+        for r in 0..<2 {
+            let row = unit.gatherRows([r]).scalars
+            #expect(abs(row.map { $0 * $0 }.reduce(0, +) - 1) < 1e-4)
+        }
+    }
+}

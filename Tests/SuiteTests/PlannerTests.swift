@@ -45,6 +45,18 @@ import Testing
         #expect(plan.allSatisfy { $0.estimatedSeconds > 0 }, "\(plan.map { "\($0.method.id) \($0.dataset.id) \($0.estimatedSeconds)" })")
     }
 
+    /// A method entry may narrow the suite's seeds and protocols; the others keep the suite's.
+    @Test func entriesNarrowSeedsAndProtocols() throws {
+        let text = Self.mixed.replacingOccurrences(of: "supervised: {training: {steps: 4}}",
+                                                   with: "supervised: {training: {steps: 4}, seeds: [1], protocols: [native, knn]}")
+        let plan = try Planner.plan(try Suite.parse(text, file: "t.yaml", name: "t", methods: testMethods))
+        let supervised = plan.filter { $0.method.id == "supervised" }
+        #expect(supervised.count == 2 * 2 && supervised.allSatisfy { $0.seed == 1 && $0.evaluation.protocols == [.native, .knn] })
+        #expect(Set(plan.filter { $0.method.id == "fake-ssl" }.map(\.seed)) == [0, 1])
+        let twice = Self.mixed.replacingOccurrences(of: "supervised: {training: {steps: 4}}", with: "supervised: {protocols: [knn, knn]}")
+        #expect { _ = try Suite.parse(twice, file: "t.yaml", name: "t", methods: testMethods) } throws: { "\($0)".contains("listed twice") }
+    }
+
     @Test func configsDependOnBudgetAndOverridesOnly() throws {
         let plan = try Planner.plan(try Suite.parse(Self.mixed, file: "t.yaml", name: "t", methods: testMethods))
         let s = plan.filter { $0.method.id == "supervised" && $0.dataset.id == "glyphs" }
