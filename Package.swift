@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "DataCore", dependencies: ["Vocabulary", "TensorCore", "CZlib"], swiftSettings: optimize),
         .target(name: "Methods", dependencies: ["TensorCore", "NNCore", "DataCore"], swiftSettings: optimize),
         .target(name: "Evaluation", dependencies: ["TensorCore", "NNCore", "DataCore", "CBLAS"], swiftSettings: optimize),
-        .target(name: "ResultsStore", dependencies: ["Vocabulary", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: optimize),
+        .target(name: "ResultsStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: optimize),
         .target(name: "Suite", dependencies: ["TensorCore", "NNCore", "DataCore", "Methods", "Evaluation", "ResultsStore", "Yams"],
                 swiftSettings: optimize),
         .target(name: "Comparison", dependencies: ["Vocabulary", "ResultsStore"], swiftSettings: optimize),

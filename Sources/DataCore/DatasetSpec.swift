@@ -85,12 +85,29 @@ public struct DatasetSpec: Equatable, Sendable {
             config.color = kind == .glyphsColor
             return try Glyphs.make(config)
         case .idx:
-            let files = idxFiles.map { path in
-                guard let base = baseDirectory, !path.hasPrefix("/") else { return path }
-                return URL(fileURLWithPath: base).appendingPathComponent(path).path
-            }
+            let files = resolvedIDXFiles(baseDirectory: baseDirectory)
             return try DatasetSource.idx(name: "idx", trainImages: files[0], trainLabels: files[1], testImages: files[2],
                                          testLabels: files[3], allowsHorizontalFlip: flips, classSplit: split)
+        }
+    }
+
+    /// The IDX paths, relative ones taken from `baseDirectory` (a suite file's folder).
+    func resolvedIDXFiles(baseDirectory: String?) -> [String] {
+        idxFiles.map { path in
+            guard let base = baseDirectory, !path.hasPrefix("/") else { return path }
+            return URL(fileURLWithPath: base).appendingPathComponent(path).path
+        }
+    }
+
+    /// [C, H, W] of the images, without loading them: fixed for the built-in datasets, read from
+    /// the training images' IDX header otherwise.
+    public func imageShape(baseDirectory: String? = nil) throws -> [Int] {
+        switch kind {
+        case .glyphs, .fashionMNIST: return [1, 28, 28]
+        case .glyphsColor: return [3, 28, 28]
+        case .idx:
+            let file = resolvedIDXFiles(baseDirectory: baseDirectory)[0]
+            return Array(try Dataset.imageShape(try IDX.dimensions(file), source: file).dropFirst())
         }
     }
 }

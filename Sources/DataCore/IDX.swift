@@ -40,6 +40,25 @@ public enum IDX {
         try parse(readAll(path), source: path)
     }
 
+    /// The dimensions an IDX file declares, reading (and inflating) only its header.
+    public static func dimensions(_ path: String) throws -> [Int] {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw DataError("\(path): no such readable file") }
+        guard let file = gzopen(path, "rb") else { throw DataError("\(path): cannot open") }
+        defer { gzclose(file) }
+        func read(_ count: Int) throws -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let n = bytes.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(count)) }
+            guard n == Int32(count) else { throw DataError("\(path): \(max(n, 0)) bytes is too short for an IDX header") }
+            return bytes
+        }
+        let magic = try read(4)
+        guard magic[0] == 0, magic[1] == 0, ElementType(rawValue: magic[2]) != nil, magic[3] >= 1 else {
+            throw DataError("\(path): not an IDX file (its header starts \(magic.map(hex).joined(separator: " ")))")
+        }
+        let dims = try read(4 * Int(magic[3]))
+        return (0..<Int(magic[3])).map { i in (0..<4).reduce(0) { $0 << 8 | Int(dims[4 * i + $1]) } }
+    }
+
     /// The file's bytes, inflated if it is gzipped (zlib reads plain files through unchanged).
     static func readAll(_ path: String) throws -> [UInt8] {
         guard FileManager.default.isReadableFile(atPath: path) else {

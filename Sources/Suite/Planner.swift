@@ -79,20 +79,20 @@ public enum Planner {
                 case .supervised, .semiSupervised:
                     for budget in budgets {
                         let config = try entry.resolve(budget: budget, classes: classes, backbone: suite.backbone)
-                        try checkBackbone(config, dataset: dataset, field: entry.field)
+                        try checkBackbone(config, dataset: dataset, field: entry.field, suite: suite)
                         for seed in seeds {
                             trials.append(trial(dataset, entry, budget, seed, config, EvaluationPlan(protocols: protocols, budgets: [budget], episodes: suite.episodes), suite))
                         }
                     }
                 case .fewShot:
                     let config = try entry.resolve(budget: .all, classes: classes, backbone: suite.backbone)
-                    try checkBackbone(config, dataset: dataset, field: entry.field)
+                    try checkBackbone(config, dataset: dataset, field: entry.field, suite: suite)
                     for seed in seeds {
                         trials.append(trial(dataset, entry, .all, seed, config, EvaluationPlan(protocols: protocols, budgets: [], episodes: suite.episodes), suite))
                     }
                 case .selfSupervised:
                     let config = try entry.resolve(budget: .none, classes: classes, backbone: suite.backbone)
-                    try checkBackbone(config, dataset: dataset, field: entry.field)
+                    try checkBackbone(config, dataset: dataset, field: entry.field, suite: suite)
                     for seed in seeds {
                         trials.append(trial(dataset, entry, .none, seed, config, EvaluationPlan(protocols: protocols, budgets: budgets, episodes: suite.episodes), suite))
                     }
@@ -122,8 +122,11 @@ public enum Planner {
     }
 
     /// A backbone that cannot take the dataset's images is refused when the trial is planned.
-    static func checkBackbone(_ config: ResolvedConfig, dataset: SuiteDataset, field: YAMLField) throws {
-        guard let spec = config.backbone, let shape = dataset.spec.knownImageShape else { return }
+    /// (IDX datasets are checked against their files' headers; a file that cannot be read is left
+    /// for the trial to report.)
+    static func checkBackbone(_ config: ResolvedConfig, dataset: SuiteDataset, field: YAMLField, suite: Suite) throws {
+        let base = URL(fileURLWithPath: suite.path).deletingLastPathComponent().path
+        guard let spec = config.backbone, let shape = try? dataset.spec.imageShape(baseDirectory: base) else { return }
         do { try spec.check(imageShape: shape) } catch let e as ConfigError {
             throw field.failAtKey("dataset '\(dataset.id)': \(e.message)")
         }

@@ -64,6 +64,18 @@ func temporaryFile(_ name: String, _ bytes: [UInt8], gzip: Bool = false) -> Stri
         #expect { try IDX.read("/nonexistent/x.idx") } throws: { ($0 as? DataError)?.message.contains("/nonexistent/x.idx") == true }
     }
 
+    /// The header alone tells a dataset's image shape, gzipped or not, without reading the data.
+    @Test func dimensionsComeFromTheHeader() throws {
+        let bytes = idxBytes(type: 0x08, dims: [5, 8, 8], payload: [UInt8](repeating: 1, count: 320))
+        #expect(try IDX.dimensions(temporaryFile("dims.idx.gz", bytes, gzip: true)) == [5, 8, 8])
+        #expect(try IDX.dimensions(temporaryFile("dims.idx", Array(bytes.prefix(16)))) == [5, 8, 8], "only the header is read")
+        #expect { try IDX.dimensions(temporaryFile("short.idx", [0, 0, 8])) } throws: { "\($0)".contains("short.idx") }
+        let signals = temporaryFile("signals.idx", idxBytes(type: 0x08, dims: [3, 40], payload: [UInt8](repeating: 0, count: 120)))
+        var spec = DatasetSpec(kind: .idx)
+        spec.idxFiles = [signals, signals, signals, signals]
+        #expect(try spec.imageShape() == [1, 1, 40])
+    }
+
     @Test func corruptAndTruncatedGzipAreErrorsNotTraps() throws {
         let bytes = idxBytes(type: 0x08, dims: [1000], payload: (0..<1000).map { UInt8($0 % 251) })
         let path = temporaryFile("whole.idx.gz", bytes, gzip: true)

@@ -57,6 +57,36 @@ import Testing
         #expect { _ = try Suite.parse(twice, file: "t.yaml", name: "t", methods: testMethods) } throws: { "\($0)".contains("listed twice") }
     }
 
+    /// conv4 on images too small for its four poolings is refused at planning, naming the shapes
+    /// that fit; the image shape of an IDX dataset comes from its files' headers.
+    @Test func aBackboneThatCannotTakeTheImagesIsRefusedWhenPlanned() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-plan-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        func header(_ dims: [Int]) -> Data {
+            var bytes: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+            for d in dims { bytes += [0, 0, UInt8(d >> 8 & 255), UInt8(d & 255)] }
+            return Data(bytes)
+        }
+        for (name, dims) in [("small.idx", [4, 8, 8]), ("signals.idx", [4, 40])] {
+            FileManager.default.createFile(atPath: dir + "/" + name, contents: header(dims))
+        }
+        func suite(_ file: String, backbone: String) -> String {
+            """
+            datasets: [{name: idx, files: [\(file), \(file), \(file), \(file)]}]
+            seeds: [0]
+            budgets: [1]
+            methods:
+              supervised: {backbone: {name: \(backbone)}}
+            """
+        }
+        let path = dir + "/t.yaml"
+        #expect { _ = try Planner.plan(try Suite.parse(suite("small.idx", backbone: "conv4"), file: path, name: "t", methods: testMethods)) } throws: {
+            "\($0)".contains("methods.supervised: dataset 'idx': conv4 cannot take 1x8x8 inputs") && "\($0)".contains("at least 16x16")
+        }
+        _ = try Planner.plan(try Suite.parse(suite("small.idx", backbone: "mlp"), file: path, name: "t", methods: testMethods))
+        _ = try Planner.plan(try Suite.parse(suite("signals.idx", backbone: "conv4"), file: path, name: "t", methods: testMethods))
+    }
+
     @Test func configsDependOnBudgetAndOverridesOnly() throws {
         let plan = try Planner.plan(try Suite.parse(Self.mixed, file: "t.yaml", name: "t", methods: testMethods))
         let s = plan.filter { $0.method.id == "supervised" && $0.dataset.id == "glyphs" }
