@@ -130,6 +130,20 @@ public final class Flatten: Module {
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { x.flattened() }
 }
 
+/// A module's output flattened to [N, features], the module kept under `name` so that parameter
+/// paths read as in the network it came from (an encoder cut from the middle of a network).
+public final class FlattenedOutput: Module {
+    public init(_ module: Module, name: String) {
+        super.init()
+        children = [(name, module)]
+    }
+
+    public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        let (name, module) = children[0]
+        return ctx.child(name) { module.forward(x, &$0) }.flattened()
+    }
+}
+
 /// Children applied in order, named "0", "1", ... so paths read `encoder.0.weight`.
 public final class Sequential: Module {
     public init(_ layers: [Module]) {

@@ -12,7 +12,30 @@ import TensorCore
         (config.backbone, config.batchSize) = (Fixture.tinyBackbone, 8)
         config.training = Fixture.tinyTraining(steps: 3)
         let trained = try smokeTest(Rotation.self, config: config, input: try Fixture.input(d, try Fixture.split(d, budget: .none), regime: .selfSupervised))
-        #expect(trained.classifier == nil && trained.featureCount == 8)
+        // The representation is conv4's first two blocks: 8 channels of 7 x 7.
+        #expect(trained.classifier == nil && trained.featureCount == 8 * 7 * 7)
+        #expect(trained.encoder(d.trainImages.gatherRows([0, 1])).shape == [2, 8 * 7 * 7])
+    }
+
+    /// The encoder is the network's lower part, under the same parameter paths (so EMA weights and
+    /// evaluation address the same tensors), and the head sees its output.
+    @Test func encoderIsTheLowerBlocksUnderTheirNetworkPaths() throws {
+        var config = Rotation.Config()
+        config.backbone = Fixture.tinyBackbone
+        for blocks in 1...4 {
+            config.featureBlocks = blocks
+            var rng = RNG(seed: 1)
+            let model = try Rotation.build(TrainingData(imageShape: [1, 28, 28], classCount: 10), config: config, rng: &rng)
+            let parts = model.evaluables
+            let networkPaths = Set(model.network.namedParameters().map(\.path))
+            #expect(Set(parts.encoder.namedParameters().map(\.path)).isSubset(of: networkPaths))
+            #expect(parts.encoder.namedParameters().count == 4 * blocks, "conv weight and bias, batch-norm scale and shift per block")
+            let side = [28, 14, 7, 3, 1][blocks]
+            #expect(parts.featureCount == 8 * side * side)
+            #expect(model.network(Tensor(zeros: [2, 1, 28, 28])).shape == [2, 4])
+        }
+        config.featureBlocks = 5
+        #expect { try config.validate() } throws: { ($0 as? ConfigError)?.key == "featureBlocks" }
     }
 
     /// A 3x3 image turned a quarter counter-clockwise: its top row becomes its left column, read upwards.
