@@ -84,3 +84,23 @@ import TensorCore
         #expect(Set(fewShot.labeled!.labels).count == 6 && fewShot.classCount == 6)
     }
 }
+
+@Suite struct EvaluatorTests {
+    /// `episodes` scores the method's own adapter, `episodes-linear` a logistic head on frozen
+    /// features, on the same fixed novel-class episodes; a method without an adapter gets only the latter.
+    @Test func episodesUseTheMethodsAdapterAndEpisodesLinearTheFrozenFeatures() throws {
+        let text = TrialContextTests.text.replacingOccurrences(of: "episodes: {way: 2, shots: [1], query: 3, count: 6}",
+                                                               with: "episodes: {way: 2, shots: [1], query: 3, count: 6}\nprotocols: [episodes, episodes-linear, linear]")
+        let plan = try Planner.plan(try Suite.parse(text, file: "t.yaml", name: "t", methods: MethodRegistry.all))
+        let protonet = try #require(plan.first { $0.method.id == "protonet" })
+        #expect(protonet.evaluation.protocols == [.episodes, .episodesLinear])
+        #expect(plan.filter { $0.method.id != "protonet" }.allSatisfy { !$0.evaluation.protocols.contains(.episodes) })
+        let executor = TrialExecutor(data: DatasetCache(), observer: nil, log: { _ in })
+        let result = try executor.run(protonet)
+        let own = try #require(result.metrics.first { $0.protocolName == "episodes" && $0.name == "accuracy" })
+        let frozen = try #require(result.metrics.first { $0.protocolName == "episodes-linear" && $0.name == "accuracy" })
+        #expect(own.evalBudget == "2-way 1-shot" && frozen.evalBudget == "2-way 1-shot" && own.n == 6 && frozen.n == 6)
+        #expect(own.ci95 != nil && (0...1).contains(own.value) && (0...1).contains(frozen.value))
+        #expect(result.metrics.contains { $0.protocolName == "train" && $0.name == "best_val_episode_accuracy" })
+    }
+}
