@@ -85,25 +85,35 @@ public struct LabeledPool {
     }
 }
 
+/// How a stream draws: pool positions reshuffled every epoch, and augmentation randomness, each
+/// from its own generator derived from the stream's.
+struct Draw {
+    var order: BatchStream
+    var augment: RNG
+
+    init(count: Int, batchSize: Int, rng: RNG) throws {
+        var rng = rng
+        order = try BatchStream(indices: Array(0..<count), batchSize: batchSize, rng: rng.derive("order"))
+        augment = rng.derive("augment")
+    }
+}
+
 /// Endless labeled batches, reshuffled every epoch.
 public struct LabeledStream {
     let pool: LabeledPool
     let view: View
-    var order: BatchStream
-    var rng: RNG
+    var draw: Draw
 
     init(pool: LabeledPool, batchSize: Int, view: View, rng: RNG) throws {
-        var rng = rng
         (self.pool, self.view) = (pool, view)
-        order = try BatchStream(indices: Array(0..<pool.count), batchSize: batchSize, rng: rng.derive("order"))
-        self.rng = rng.derive("augment")
+        draw = try Draw(count: pool.count, batchSize: batchSize, rng: rng)
     }
 
-    public var batchSize: Int { order.batchSize }
+    public var batchSize: Int { draw.order.batchSize }
 
     public mutating func next() -> LabeledBatch {
-        let positions = order.next()
-        return LabeledBatch(images: pool.source.images(positions.map { pool.rows[$0] }, view: view, rng: &rng),
+        let positions = draw.order.next()
+        return LabeledBatch(images: pool.source.images(positions.map { pool.rows[$0] }, view: view, rng: &draw.augment),
                             labels: positions.map { pool.labels[$0] })
     }
 }
@@ -137,24 +147,21 @@ public struct UnlabeledPool {
 public struct UnlabeledStream {
     let pool: UnlabeledPool
     public let views: [View]
-    var order: BatchStream
-    var rng: RNG
+    var draw: Draw
 
     init(pool: UnlabeledPool, batchSize: Int, views: [View], rng: RNG) throws {
         guard !views.isEmpty else { throw DataError("unlabeled stream: ask for at least one view") }
-        var rng = rng
         (self.pool, self.views) = (pool, views)
-        order = try BatchStream(indices: Array(0..<pool.count), batchSize: batchSize, rng: rng.derive("order"))
-        self.rng = rng.derive("augment")
+        draw = try Draw(count: pool.count, batchSize: batchSize, rng: rng)
     }
 
-    public var batchSize: Int { order.batchSize }
+    public var batchSize: Int { draw.order.batchSize }
 
     public mutating func next() -> UnlabeledBatch {
-        let positions = order.next()
+        let positions = draw.order.next()
         let rows = positions.map { pool.rows[$0] }
         var out: [Tensor] = []
-        for view in views { out.append(pool.source.images(rows, view: view, rng: &rng)) }
+        for view in views { out.append(pool.source.images(rows, view: view, rng: &draw.augment)) }
         return UnlabeledBatch(views: out, positions: positions)
     }
 }
