@@ -12,7 +12,9 @@ public struct TrainingError: Error, CustomStringConvertible, Equatable {
 
 /// What a run hands to whoever watches it: progress lines, curves, validation scores.
 public protocol TrainingObserver: AnyObject {
-    func trainingStep(_ step: Int, of total: Int, loss: Float, learningRate: Float, samplesPerSecond: Double, etaSeconds: Double)
+    /// `scalars` are the step's named values, smoothed, the loss first.
+    func trainingStep(_ step: Int, of total: Int, scalars: [(name: String, value: Float)], learningRate: Float, samplesPerSecond: Double,
+                      etaSeconds: Double)
     func validation(_ step: Int, score: Double)
     /// The last step and validation are done.
     func trainingFinished()
@@ -106,7 +108,7 @@ public struct Trainer {
                 curves.append(CurvePoint(step: k + 1, name: "lr", value: Double(lr)))
             }
             let t = elapsed()
-            observer?.trainingStep(k + 1, of: steps, loss: smoothed.first?.value ?? loss, learningRate: lr,
+            observer?.trainingStep(k + 1, of: steps, scalars: smoothed, learningRate: lr,
                                    samplesPerSecond: Double((k + 1) * samplesPerStep) / max(t, 1e-9),
                                    etaSeconds: t / Double(k + 1) * Double(steps - k - 1))
             if validateEvery > 0 && (k + 1) % validateEvery == 0 && k + 1 != steps { check(k + 1) }

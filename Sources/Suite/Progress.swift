@@ -11,11 +11,14 @@ public final class ProgressPrinter: TrainingObserver {
 
     public init() {}
 
-    public func trainingStep(_ step: Int, of total: Int, loss: Float, learningRate: Float, samplesPerSecond: Double, etaSeconds: Double) {
+    public func trainingStep(_ step: Int, of total: Int, scalars: [(name: String, value: Float)], learningRate: Float,
+                             samplesPerSecond: Double, etaSeconds: Double) {
         let now = Date().timeIntervalSince1970
         guard step == total || now - lastPrint >= (interactive ? 0.2 : 10) else { return }
         lastPrint = now
-        let line = prefix + String(format: "step %d/%d  loss %.4f  lr %.4f  %.0f samples/s  ETA %.0f s%@", step, total, loss, learningRate,
+        // The loss, then the method's own scalars (loss_u, mask_rate, pseudo_label_accuracy, ...).
+        let values = scalars.map { String(format: "%@ %.4f", $0.name, $0.value + 0) }.joined(separator: "  ")   // + 0: no "-0.0000"
+        let line = prefix + String(format: "step %d/%d  %@  lr %.4f  %.0f samples/s  ETA %.0f s%@", step, total, values, learningRate,
                                    samplesPerSecond, etaSeconds, lastValidation)
         FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n")).utf8))
     }
