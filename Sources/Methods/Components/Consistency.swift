@@ -13,16 +13,10 @@ public struct ConfidenceMask {
 
     public init(probabilities p: Tensor, threshold: Float) {
         precondition(p.rank == 2, "ConfidenceMask: probabilities must be [N, C], got \(p.shape)")
-        let (n, c) = (p.shape[0], p.shape[1])
-        var labels = [Int32](repeating: 0, count: n), mask = [Bool](repeating: false, count: n)
-        p.withUnsafeBufferPointer { q in
-            for i in 0..<n {
-                var best = 0
-                for j in 1..<c where q[i * c + j] > q[i * c + best] { best = j }
-                labels[i] = Int32(best)
-                mask[i] = q[i * c + best] >= threshold
-            }
-        }
+        let c = p.shape[1]
+        let best = p.argmaxRows()
+        let mask = p.withUnsafeBufferPointer { q in best.enumerated().map { q[$0.offset * c + $0.element] >= threshold } }
+        let labels = best.map(Int32.init)
         (self.labels, self.mask) = (labels, mask)
     }
 
