@@ -3,7 +3,16 @@
 public enum MethodRegistry {
     public static let all: [AnyMethod] = [
         AnyMethod(Supervised.self),
+        AnyMethod(PseudoLabel.self),
+        AnyMethod(PiModel.self),
+        AnyMethod(MeanTeacher.self),
+        AnyMethod(VAT.self),
+        AnyMethod(MixMatch.self),
+        AnyMethod(ReMixMatch.self),
         AnyMethod(FixMatch.self),
+        AnyMethod(LabelPropagation.self),
+        AnyMethod(NoisyStudent.self),
+        AnyMethod(CoTraining.self),
         AnyMethod(ProtoNet.self),
         AnyMethod(Rotation.self),
         AnyMethod(Pixels.self),

@@ -137,13 +137,18 @@ extension Trainer {
         let trainer = Trainer(steps: spec.steps, schedule: spec.learningRateSchedule, samplesPerStep: streams.samplesPerStep,
                               validateEvery: spec.validateEvery, validationMetric: input.validator?.metric ?? "val_accuracy",
                               observer: input.observer)
+        // The weights validated and returned: the method's own average (a mean teacher), else the
+        // framework's EMA, else the raw weights.
+        func averaged() -> [String: Tensor]? { learner.evaluationWeights ?? ema?.shadow }
         func current() -> [String: Tensor] {
-            ema?.shadow ?? Dictionary(uniqueKeysWithValues: (network.namedParameters() + network.namedBuffers()).map { ($0.path, $0.tensor.detached) })
+            averaged() ?? Dictionary(uniqueKeysWithValues: (network.namedParameters() + network.namedBuffers()).map { ($0.path, $0.tensor.detached) })
         }
         var best: [String: Tensor]?
-        let summary = try trainer.run(step: { _, lr in
+        let summary = try trainer.run(step: { k, lr in
             optimizer.learningRate = lr
-            let batch = streams.next()
+            try learner.prepare(step: k, of: spec.steps)
+            var batch = streams.next()
+            (batch.step, batch.steps) = (k, spec.steps)
             // Only the step's numbers leave the closure: its loss tensor would keep the graph, and
             // through it every parameter, alive across the update.
             var extra: [(name: String, value: Float)] = [], pseudo: PseudoLabels?
@@ -165,7 +170,9 @@ extension Trainer {
                 scalars.append(("pseudo_label_accuracy", accuracy.map(Float.init) ?? .nan))
             }
             return scalars
-        }, validate: input.validator.map { validator in { validator.score(learner.evaluables, ema?.context() ?? .eval) } },
+        }, validate: input.validator.map { validator in
+            { validator.score(learner.evaluables, averaged().map { ForwardContext(training: false, overrides: $0, updatesRunningStatistics: false) } ?? .eval) }
+        },
            onBest: { best = current() })
         network.load(best ?? current())
         return TrainedModel(learner.evaluables, summary: summary)

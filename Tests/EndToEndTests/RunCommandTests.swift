@@ -7,7 +7,7 @@ import Testing
             (["run", "--method", "supervised", "--dataset", "fashion-mnist", "--budget", "0"], "zero labels per class"),
             (["run", "--method", "supervised", "--dataset", "fashion-mnist", "--budget", "5-shots"], "is not understood"),
             (["run", "--method", "supervised", "--dataset", "cifar", "--budget", "10"], "unknown dataset 'cifar'"),
-            (["run", "--method", "mixmatch", "--dataset", "fashion-mnist", "--budget", "10"], "unknown method 'mixmatch'"),
+            (["run", "--method", "mixmatcher", "--dataset", "fashion-mnist", "--budget", "10"], "unknown method 'mixmatcher'"),
             (["run", "--method", "supervised", "--dataset", "fashion-mnist", "--budget", "10", "--eval-budgets", "1-shot"], "scored by episodes"),
             (["data", "inspect", "fashion-mnist", "--data-dir", "/nonexistent"], "apt-get install dataset-fashion-mnist"),
             (["data", "inspect", "idx", "--idx-files", "a,b"], "needs --idx-files"),

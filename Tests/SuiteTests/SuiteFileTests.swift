@@ -76,7 +76,7 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
         func edit(_ of: String, _ with: String) -> String { m.replacingOccurrences(of: of, with: with) }
         var cases: [(String, String)] = []
         cases.append(("seed: [0]\n" + m, "test.yaml:1:1: seed: unknown key; expected one of: description, datasets"))
-        cases.append((edit("supervised:", "mixmatch:"), "test.yaml:5:3: methods.mixmatch: unknown method 'mixmatch'; available: supervised, fixmatch"))
+        cases.append((edit("supervised:", "mixmatcher:"), "test.yaml:5:3: methods.mixmatcher: unknown method 'mixmatcher'; available: supervised, pseudo-label"))
         cases.append((edit("[glyphs]", "[cifar10]"), "test.yaml:1:12: datasets: unknown dataset 'cifar10'; available: fashion-mnist, glyphs"))
         cases.append((edit("supervised:", "supervised: {training: {steps: many}}"), "test.yaml:5:27: methods.supervised.training.steps: expected a whole number like the default"))
         cases.append((edit("supervised:", "supervised: {stepz: 3}"), "test.yaml:5:16: methods.supervised.stepz: not a setting of supervised (settings: backbone, batchSize"))

@@ -56,6 +56,25 @@ public enum MixUp {
     /// λ' · a + (1 − λ') · b, for inputs and for their targets alike.
     public static func mix(_ a: Tensor, _ b: Tensor, lambda: Float) -> Tensor { a * lambda + b * (1 - lambda) }
 
+    /// Row i of the result is λ'ᵢ · a[i] + (1 − λ'ᵢ) · b[i], one λ' per row (the MixMatch code's
+    /// per-example draw), for inputs [N, ...] and targets [N, C] alike.
+    public static func mixRows(_ a: Tensor, _ b: Tensor, lambdas: [Float]) -> Tensor {
+        precondition(a.shape == b.shape && a.shape[0] == lambdas.count, "MixUp: \(a.shape) and \(b.shape) with \(lambdas.count) weights")
+        let l = Tensor(shape: [lambdas.count] + Array(repeating: 1, count: a.rank - 1), scalars: lambdas)
+        return a * l + b * (1 - l)
+    }
+
+    /// MixMatch's MixUp of a whole batch (Berthelot et al. 2019, Algorithm 1): every row is mixed
+    /// with a row of a random permutation of the same batch (labeled and unlabeled together), with
+    /// its own λ' = max(λ, 1 − λ), λ ~ Beta(α, α). Inputs and targets are constants.
+    public static func shuffled(inputs: Tensor, targets: Tensor, alpha: Float, rng: inout RNG) -> (inputs: Tensor, targets: Tensor) {
+        let n = inputs.shape[0]
+        var order = Array(0..<n)
+        for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        let lambdas = (0..<n).map { _ in lambda(alpha: alpha, rng: &rng) }
+        return (mixRows(inputs, inputs.gatherRows(order), lambdas: lambdas), mixRows(targets, targets.gatherRows(order), lambdas: lambdas))
+    }
+
     public static func checkAlpha(_ alpha: Float, key: String) throws {
         guard alpha > 0 && alpha.isFinite else { throw ConfigError(key: key, "MixUp's Beta(α, α) needs α > 0, got \(alpha)") }
     }
@@ -102,6 +121,20 @@ public enum RampUp {
     /// min(step / length, 1): MixMatch's linear ramp of λ_u; 1 when `length` is 0.
     public static func linear(step: Int, length: Int) -> Float {
         length > 0 ? Swift.min(Float(step) / Float(length), 1) : 1
+    }
+
+    /// Lee's (2013) schedule: 0 before step `start`, linear to 1 at `end`, 1 from then on.
+    public static func piecewiseLinear(step: Int, start: Int, end: Int) -> Float {
+        if step < start { return 0 }
+        if step >= end { return 1 }
+        return Float(step - start) / Float(end - start)
+    }
+
+    /// A ramp given as a fraction of the step budget, in steps.
+    public static func steps(_ fraction: Float, of total: Int) -> Int { Int((fraction * Float(total)).rounded()) }
+
+    public static func checkFraction(_ fraction: Float, key: String) throws {
+        guard fraction >= 0 && fraction <= 1 else { throw ConfigError(key: key, "a fraction of the step budget must be in [0, 1], got \(fraction)") }
     }
 }
 

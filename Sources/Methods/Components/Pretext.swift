@@ -13,6 +13,22 @@ public enum Pretext {
         return (concat(parts, axis: 0), (0..<4).flatMap { [Int32](repeating: Int32($0), count: n) })
     }
 
+    /// Each image turned by its own random multiple of 90° (ReMixMatch's rotation loss), with the
+    /// number of quarter turns as its label; rows keep their order.
+    public static func randomRotations(_ images: Tensor, rng: inout RNG) -> (images: Tensor, labels: [Int32]) {
+        let n = images.shape[0]
+        let turns = (0..<n).map { _ in Int(rng.next() % 4) }
+        var rows = [Int](repeating: 0, count: n), parts: [Tensor] = [], start = 0
+        for r in 0..<4 {
+            let members = (0..<n).filter { turns[$0] == r }
+            guard !members.isEmpty else { continue }
+            parts.append(rotate(images.gatherRows(members), quarterTurns: r))
+            for (k, i) in members.enumerated() { rows[i] = start + k }
+            start += members.count
+        }
+        return (concat(parts, axis: 0).gatherRows(rows), turns.map(Int32.init))
+    }
+
     /// `images` turned counter-clockwise by `quarterTurns` × 90° (on the screen: row 0 at the top).
     public static func rotate(_ images: Tensor, quarterTurns: Int) -> Tensor {
         let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])

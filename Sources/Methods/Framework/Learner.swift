@@ -20,14 +20,18 @@ public struct StreamNeeds: Equatable, Sendable {
     }
 }
 
-/// One step's typed input: only the streams the learner asked for are filled.
+/// One step's typed input: only the streams the learner asked for are filled, and where the step
+/// stands in the run (for ramp-ups).
 public struct TrainingBatch {
     public var labeled: LabeledBatch?
     public var unlabeled: UnlabeledBatch?
     public var episode: EpisodeBatch?
+    /// This step (0-based) and the run's step budget.
+    public var step: Int
+    public var steps: Int
 
-    public init(labeled: LabeledBatch? = nil, unlabeled: UnlabeledBatch? = nil, episode: EpisodeBatch? = nil) {
-        (self.labeled, self.unlabeled, self.episode) = (labeled, unlabeled, episode)
+    public init(labeled: LabeledBatch? = nil, unlabeled: UnlabeledBatch? = nil, episode: EpisodeBatch? = nil, step: Int = 0, steps: Int = 1) {
+        (self.labeled, self.unlabeled, self.episode, self.step, self.steps) = (labeled, unlabeled, episode, step, steps)
     }
 }
 
@@ -60,14 +64,22 @@ public protocol Learner: AnyObject {
     /// The loss of one batch, with `ctx` in training mode carrying the differentiable parameters
     /// (read them through the network's layers, or `ctx.overrides[path]`).
     func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput
+    /// Before step `step` (0-based) of `steps`, outside any graph: work over a whole pool that is
+    /// not a gradient step (label propagation's graph, a new teacher's pseudo-labels).
+    func prepare(step: Int, of steps: Int) throws
     /// After each optimizer update (momentum encoders, feature queues).
     func afterUpdate()
     /// The parts evaluation scores.
     var evaluables: Evaluables { get }
+    /// Weights by path that validation scores and training returns instead of the raw ones (a
+    /// mean teacher's); nil: the framework's EMA when `emaDecay` is set, else the raw weights.
+    var evaluationWeights: [String: Tensor]? { get }
 }
 
 extension Learner {
+    public func prepare(step: Int, of steps: Int) throws {}
     public func afterUpdate() {}
+    public var evaluationWeights: [String: Tensor]? { nil }
 }
 
 /// A method trained by gradient steps: it builds its learner; `train` is the framework's.
@@ -82,5 +94,23 @@ extension StepMethod {
         var rng = input.rng("init")
         let learner = try build(input.data, config: config, rng: &rng)
         return try Trainer.fit(learner, input: input, spec: config.training, method: id)
+    }
+}
+
+extension StepMethod {
+    /// The config's own defaults at every budget (a method whose settings depend on the budget
+    /// says so in its own `defaultConfig`).
+    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config { Config() }
+}
+
+/// A learner made from the granted data and its method's config alone.
+public protocol ConfiguredLearner: Learner {
+    associatedtype Settings
+    init(_ data: TrainingData, config: Settings, rng: inout RNG) throws
+}
+
+extension StepMethod where Model: ConfiguredLearner, Model.Settings == Config {
+    public static func build(_ data: TrainingData, config: Config, rng: inout RNG) throws -> Model {
+        try Model(data, config: config, rng: &rng)
     }
 }

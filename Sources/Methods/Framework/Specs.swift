@@ -121,6 +121,8 @@ public struct TrainingSpec: Codable, Equatable, Sendable {
 
 /// The config of a method trained by gradient steps: its backbone and its training settings.
 public protocol StepConfig: MethodConfig {
+    /// The paper's settings.
+    init()
     var backbone: BackboneSpec { get }
     var training: TrainingSpec { get }
     /// Examples one step draws (labeled + unlabeled + episode images), for throughput and estimates.

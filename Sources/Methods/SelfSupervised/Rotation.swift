@@ -44,8 +44,6 @@ public enum Rotation: StepMethod {
         public var samplesPerStep: Int { batchSize * 4 }
     }
 
-    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config { Config() }
-
     public static func build(_ data: TrainingData, config: Config, rng: inout RNG) throws -> Model {
         if let problem = Pretext.rotationProblem(imageShape: data.imageShape) { throw ConfigError(key: nil, problem) }
         return try Model(data, config: config, rng: &rng)

@@ -48,33 +48,22 @@ public enum FixMatch: StepMethod {
         public var samplesPerStep: Int { batchSize * (1 + unlabeledRatio) }
     }
 
-    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config { Config() }
-
-    public static func build(_ data: TrainingData, config: Config, rng: inout RNG) throws -> Model {
-        try Model(data, config: config, rng: &rng)
-    }
-
-    public final class Model: Learner {
+    public final class Model: ConfiguredLearner {
         public let network: Sequential
         public let needs: StreamNeeds
         let features: Int, classes: Int
         let threshold: Float, unlabeledWeight: Float
 
-        init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
-            let (body, features) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
-            network = Sequential([body, Linear(features, data.classCount, rng: &rng)])
-            (self.features, classes) = (features, data.classCount)
+        public init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
+            (network, features) = try ClassifierNetwork.build(data, backbone: config.backbone, rng: &rng)
+            classes = data.classCount
             (threshold, unlabeledWeight) = (config.threshold, config.unlabeledWeight)
             needs = StreamNeeds(labeled: (config.batchSize, .weak), unlabeled: (config.batchSize * config.unlabeledRatio, [.weak, .strong]))
         }
 
         /// The pseudo-labels of a weak view: computed without a graph, so no gradient reaches them.
         func pseudoLabels(weak: Tensor, _ ctx: ForwardContext) -> ConfidenceMask {
-            noGrad {
-                var c = ctx
-                c.updatesRunningStatistics = false
-                return ConfidenceMask(probabilities: network.forward(weak, &c).softmax(), threshold: threshold)
-            }
+            ConfidenceMask(probabilities: guessProbabilities(network, weak, ctx), threshold: threshold)
         }
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
@@ -89,8 +78,6 @@ public enum FixMatch: StepMethod {
                               pseudoLabels: PseudoLabels(predicted: mask.labels, mask: mask.mask))
         }
 
-        public var evaluables: Evaluables {
-            Evaluables(classifier: network, encoder: network.children[0].module, encoderPath: "0", featureCount: features)
-        }
+        public var evaluables: Evaluables { ClassifierNetwork.evaluables(network, features: features) }
     }
 }

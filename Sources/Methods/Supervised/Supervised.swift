@@ -51,9 +51,8 @@ public enum Supervised: StepMethod {
         let labelSmoothing: Float
 
         init(_ data: TrainingData, backbone: BackboneSpec, batchSize: Int, labelSmoothing: Float, rng: inout RNG) throws {
-            let (body, features) = try backbone.build(imageShape: data.imageShape, rng: &rng)
-            network = Sequential([body, Linear(features, data.classCount, rng: &rng)])
-            (self.features, self.labelSmoothing) = (features, labelSmoothing)
+            (network, features) = try ClassifierNetwork.build(data, backbone: backbone, rng: &rng)
+            self.labelSmoothing = labelSmoothing
             needs = StreamNeeds(labeled: (batchSize, .plain))
         }
 
@@ -62,8 +61,6 @@ public enum Supervised: StepMethod {
             return StepOutput(loss: Loss.crossEntropy(network.forward(x.images, &ctx), labels: x.labels, labelSmoothing: labelSmoothing))
         }
 
-        public var evaluables: Evaluables {
-            Evaluables(classifier: network, encoder: network.children[0].module, encoderPath: "0", featureCount: features)
-        }
+        public var evaluables: Evaluables { ClassifierNetwork.evaluables(network, features: features) }
     }
 }
