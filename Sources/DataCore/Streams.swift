@@ -33,6 +33,10 @@ public struct EpisodeBatch {
     public let supportLabels: [Int32]
     public let query: Tensor
     public let queryLabels: [Int32]
+
+    public init(way: Int, support: Tensor, supportLabels: [Int32], query: Tensor, queryLabels: [Int32]) {
+        (self.way, self.support, self.supportLabels, self.query, self.queryLabels) = (way, support, supportLabels, query, queryLabels)
+    }
 }
 
 /// Shared by the pools: the images they draw from and how to augment them.

@@ -13,7 +13,11 @@ public enum MethodRegistry {
         AnyMethod(LabelPropagation.self),
         AnyMethod(NoisyStudent.self),
         AnyMethod(CoTraining.self),
+        AnyMethod(FineTuneBaseline.self),
+        AnyMethod(BaselinePlusPlus.self),
         AnyMethod(ProtoNet.self),
+        AnyMethod(MatchingNet.self),
+        AnyMethod(MAML.self),
         AnyMethod(Rotation.self),
         AnyMethod(Pixels.self),
     ]

@@ -184,8 +184,10 @@ struct Streams {
     var labeled: LabeledStream?
     var unlabeled: UnlabeledStream?
     var episodes: EpisodeStream?
+    let episodesPerStep: Int
 
     init(_ needs: StreamNeeds, input: TrainingInput, method: String) throws {
+        episodesPerStep = max(1, needs.episodesPerStep)
         let data = input.data
         if let n = needs.labeled {
             guard let pool = data.labeled else { throw TrainingError(message: "\(method) needs labeled examples, which its regime does not grant") }
@@ -205,10 +207,12 @@ struct Streams {
     }
 
     var samplesPerStep: Int {
-        (labeled?.batchSize ?? 0) + (unlabeled?.batchSize ?? 0) + (episodes.map { $0.sampler.way * ($0.sampler.shot + $0.sampler.query) } ?? 0)
+        (labeled?.batchSize ?? 0) + (unlabeled?.batchSize ?? 0) + (episodes.map { $0.sampler.way * ($0.sampler.shot + $0.sampler.query) * episodesPerStep } ?? 0)
     }
 
     mutating func next() -> TrainingBatch {
-        TrainingBatch(labeled: labeled?.next(), unlabeled: unlabeled?.next(), episode: episodes?.next())
+        var drawn: [EpisodeBatch] = []
+        if episodes != nil { for _ in 0..<episodesPerStep { drawn.append(episodes!.next()) } }
+        return TrainingBatch(labeled: labeled?.next(), unlabeled: unlabeled?.next(), episodes: drawn)
     }
 }

@@ -41,7 +41,7 @@ public struct ForwardContext {
     }
 
     /// Runs a child module with the path extended by its name.
-    public mutating func child(_ name: String, _ body: (inout ForwardContext) -> Tensor) -> Tensor {
+    public mutating func child<R>(_ name: String, _ body: (inout ForwardContext) -> R) -> R {
         let saved = prefix
         prefix = saved + name + "."
         defer { prefix = saved }

@@ -7,16 +7,19 @@ public struct StreamNeeds: Equatable, Sendable {
     public var labeled: (batchSize: Int, view: View)?
     public var unlabeled: (batchSize: Int, views: [View])?
     public var episodes: (way: Int, shot: Int, query: Int)?
+    /// Episodes per step (a meta-batch of tasks).
+    public var episodesPerStep: Int
 
     public init(labeled: (batchSize: Int, view: View)? = nil, unlabeled: (batchSize: Int, views: [View])? = nil,
-                episodes: (way: Int, shot: Int, query: Int)? = nil) {
-        (self.labeled, self.unlabeled, self.episodes) = (labeled, unlabeled, episodes)
+                episodes: (way: Int, shot: Int, query: Int)? = nil, episodesPerStep: Int = 1) {
+        (self.labeled, self.unlabeled, self.episodes, self.episodesPerStep) = (labeled, unlabeled, episodes, episodesPerStep)
     }
 
     public static func == (a: StreamNeeds, b: StreamNeeds) -> Bool {
         a.labeled?.batchSize == b.labeled?.batchSize && a.labeled?.view == b.labeled?.view
             && a.unlabeled?.batchSize == b.unlabeled?.batchSize && a.unlabeled?.views == b.unlabeled?.views
             && a.episodes?.way == b.episodes?.way && a.episodes?.shot == b.episodes?.shot && a.episodes?.query == b.episodes?.query
+            && a.episodesPerStep == b.episodesPerStep
     }
 }
 
@@ -25,14 +28,22 @@ public struct StreamNeeds: Equatable, Sendable {
 public struct TrainingBatch {
     public var labeled: LabeledBatch?
     public var unlabeled: UnlabeledBatch?
-    public var episode: EpisodeBatch?
+    /// The step's episodes (one unless the learner asks for a meta-batch).
+    public var episodes: [EpisodeBatch]
     /// This step (0-based) and the run's step budget.
     public var step: Int
     public var steps: Int
 
     public init(labeled: LabeledBatch? = nil, unlabeled: UnlabeledBatch? = nil, episode: EpisodeBatch? = nil, step: Int = 0, steps: Int = 1) {
-        (self.labeled, self.unlabeled, self.episode, self.step, self.steps) = (labeled, unlabeled, episode, step, steps)
+        self.init(labeled: labeled, unlabeled: unlabeled, episodes: episode.map { [$0] } ?? [], step: step, steps: steps)
     }
+
+    public init(labeled: LabeledBatch?, unlabeled: UnlabeledBatch?, episodes: [EpisodeBatch], step: Int = 0, steps: Int = 1) {
+        (self.labeled, self.unlabeled, self.episodes, self.step, self.steps) = (labeled, unlabeled, episodes, step, steps)
+    }
+
+    /// The first episode.
+    public var episode: EpisodeBatch? { episodes.first }
 }
 
 /// Pseudo-labels a step assigned to its unlabeled batch, for the framework to audit against the

@@ -1,0 +1,159 @@
+import DataCore
+import NNCore
+import TensorCore
+
+/// Matching Networks (Vinyals, Blundell, Lillicrap, Kavukcuoglu & Wierstra, "Matching Networks for
+/// One Shot Learning", NeurIPS 2016). A query is labelled by attention over the support set:
+/// P(y | x̂, S) = Σᵢ a(x̂, xᵢ) yᵢ with a = softmax over i of cos(f(x̂), g(xᵢ)); training minimises
+/// −log P of the query's class over episodes of the base classes, and the same rule is the
+/// adapter. With `fullContextEmbeddings`, g(xᵢ) = g′(xᵢ) + h→ᵢ + h←ᵢ from a bidirectional LSTM over
+/// the support embeddings, and f(x̂) is an attention LSTM run for `processingSteps` reads over
+/// g(S) (the paper's FCE; its Omniglot results are without it, its miniImageNet results with it).
+///
+/// Departures: the attention LSTM's hidden state is h + r (the read added to the state, as common
+/// implementations do) instead of the concatenation [h, r]; training episodes use the suite-wide
+/// episode stream at `trainWay`-way `trainShot`-shot (the paper matches the test setting).
+public enum MatchingNet: StepMethod {
+    public static let id = "matching-net"
+    public static let regime = Regime.fewShot
+    public static let version = "1"
+    public static let adapts = true
+    public static let summary = "softmax attention over cosine similarities to the support set, optional full-context embeddings (Vinyals et al. 2016)"
+
+    public struct Config: StepConfig {
+        public var backbone = BackboneSpec()
+        public var training: TrainingSpec = {
+            var t = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .step, validateEvery: 250)
+            t.decayEvery = 500
+            return t
+        }()
+        public var trainWay = 20
+        public var trainShot = 5
+        public var trainQuery = 15
+        public var fullContextEmbeddings = false
+        public var processingSteps = 3
+
+        public init() {}
+
+        public func validateOwn() throws {
+            try Check.atLeast(trainWay, 2, key: "trainWay")
+            try Check.atLeast(trainShot, 1, key: "trainShot")
+            try Check.atLeast(trainQuery, 1, key: "trainQuery")
+            try Check.atLeast(processingSteps, 1, key: "processingSteps")
+        }
+
+        public var samplesPerStep: Int { trainWay * (trainShot + trainQuery) }
+    }
+
+    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config {
+        var c = Config()
+        c.trainWay = max(2, min(c.trainWay, classes))
+        return c
+    }
+
+    /// a(x̂, xᵢ): row q is the softmax over the support rows of the cosine similarities.
+    public static func attention(query: Tensor, support: Tensor) -> Tensor {
+        pairwiseCosineSimilarity(query, support).softmax()
+    }
+
+    /// log P(y | x̂, S) over the way classes: log of the attention mass on each class's support
+    /// examples (floored so that a class with no mass has a finite log).
+    public static func logProbabilities(attention a: Tensor, supportLabels: [Int32], way: Int) -> Tensor {
+        (matmul(a, Tensor.oneHot(supportLabels, classes: way)) + 1e-8).log()
+    }
+
+    /// Backbone `0`; with FCE, the support LSTMs `1` (forward), `2` (backward) and the attention
+    /// LSTM `3`.
+    public final class Network: Module {
+        let fce: Bool, steps: Int
+
+        init(body: Module, features: Int, config: Config, rng: inout RNG) {
+            (fce, steps) = (config.fullContextEmbeddings, config.processingSteps)
+            super.init()
+            children = [("0", body)]
+            if fce {
+                children += [("1", LSTMCell(features, features, rng: &rng)), ("2", LSTMCell(features, features, rng: &rng)),
+                             ("3", LSTMCell(features, features, rng: &rng))]
+            }
+        }
+
+        func cell(_ i: Int) -> LSTMCell { children[i].module as! LSTMCell }
+
+        /// Log-probabilities of the query over the way classes.
+        func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+            let s = support.shape[0]
+            let z = ctx.child("0") { children[0].module.forward(concat([support, query], axis: 0), &$0) }
+            var g = z.slice(axis: 0, 0, s), f = z.slice(axis: 0, s, z.shape[0])
+            if fce {
+                g = contextualSupport(g, &ctx)
+                f = attend(f, to: g, &ctx)
+            }
+            return MatchingNet.logProbabilities(attention: MatchingNet.attention(query: f, support: g), supportLabels: supportLabels, way: way)
+        }
+
+        /// g′ + h→ + h← over the support sequence.
+        func contextualSupport(_ g: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+            let (n, d) = (g.shape[0], g.shape[1])
+            func run(_ i: Int, _ order: [Int], _ ctx: inout ForwardContext) -> [Tensor] {
+                var h = Tensor(zeros: [1, d]), c = Tensor(zeros: [1, d])
+                var out = [Tensor](repeating: h, count: n)
+                for k in order {
+                    (h, c) = ctx.child(String(i)) { cell(i).step(g.slice(axis: 0, k, k + 1), h: h, c: c, &$0) }
+                    out[k] = h
+                }
+                return out
+            }
+            let forward = run(1, Array(0..<n), &ctx), backward = run(2, Array((0..<n).reversed()), &ctx)
+            return g + concat(forward, axis: 0) + concat(backward, axis: 0)
+        }
+
+        /// The attention LSTM: `steps` reads over g, from f′ itself.
+        func attend(_ f: Tensor, to g: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+            var h = Tensor(zeros: f.shape), c = Tensor(zeros: f.shape), r = Tensor(zeros: f.shape)
+            for _ in 0..<steps {
+                let hidden = h + r
+                let (hHat, c2) = ctx.child("3") { cell(3).step(f, h: hidden, c: c, &$0) }
+                (h, c) = (hHat + f, c2)
+                r = matmul(matmul(h, g, transposeB: true).softmax(), g)
+            }
+            return h
+        }
+
+        /// A stand-alone call is the backbone (the encoder).
+        public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+            ctx.child("0") { children[0].module.forward(x, &$0) }
+        }
+    }
+
+    public final class Model: ConfiguredLearner, FewShotAdapter {
+        public let network: Network
+        public let needs: StreamNeeds
+        let features: Int
+
+        public init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
+            let (body, features) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
+            network = Network(body: body, features: features, config: config, rng: &rng)
+            self.features = features
+            needs = StreamNeeds(episodes: (config.trainWay, config.trainShot, config.trainQuery))
+        }
+
+        public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
+            let e = batch.episode!
+            let logP = network.logits(support: e.support, supportLabels: e.supportLabels, way: e.way, query: e.query, &ctx)
+            let loss = -(logP * Tensor.oneHot(e.queryLabels, classes: e.way)).sum() * (1 / Float(e.queryLabels.count))
+            let right = zip(logP.argmaxRows(), e.queryLabels).filter { $0 == Int($1) }.count
+            return StepOutput(loss: loss, scalars: [("episode_accuracy", Float(right) / Float(e.queryLabels.count))])
+        }
+
+        public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {
+            noGrad {
+                var ctx = context
+                return network.logits(support: support, supportLabels: supportLabels, way: way, query: query, &ctx)
+            }
+        }
+
+        public var evaluables: Evaluables {
+            Evaluables(classifier: nil, encoder: network.children[0].module, encoderPath: "0", featureCount: features, adapter: self)
+        }
+    }
+}

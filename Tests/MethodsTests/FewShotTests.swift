@@ -1,0 +1,155 @@
+import DataCore
+import Foundation
+import NNCore
+import Testing
+import TensorCore
+@testable import Methods
+
+/// Three steps of few-shot method `M` on 6 glyph classes: loss finite, weights move, frozen stay.
+@discardableResult
+func fewShotSmoke<M: StepMethod>(_ m: M.Type, _ extra: [String: Any] = [:]) throws -> TrainedModel {
+    let d = try Fixture.glyphs(classes: 6, instances: 10, test: 0)
+    let base: [String: Any] = ["backbone": ["name": "conv4", "width": 8],
+                               "training": ["steps": 3, "learningRate": 1e-3, "validateEvery": 0]]
+    let config = try AnyMethod.apply(base.merging(extra) { $1 }, to: M.defaultConfig(budget: .all, classes: 6), method: M.id)
+    let trained = try smokeTest(M.self, config: config, input: try Fixture.input(d, try Fixture.split(d, budget: .all, validation: 0), regime: .fewShot))
+    #expect(trained.adapter != nil, "\(M.id) adapts its own way")
+    return trained
+}
+
+/// A 3-way 2-shot episode of glyph images (labels 0..<3) and 3 queries.
+func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
+    let byClass = (0..<3).map { c in d.trainLabels.indices.filter { d.trainLabels[$0] == Int32(c) } }
+    let support = byClass.flatMap { Array($0[0..<2]) }, query = byClass.map { $0[2] }
+    return EpisodeBatch(way: 3, support: d.trainImages.gatherRows(support), supportLabels: [0, 0, 1, 1, 2, 2],
+                        query: d.trainImages.gatherRows(query), queryLabels: [0, 1, 2])
+}
+
+@Suite struct BaselineTests {
+    @Test func smoke() throws {
+        try fewShotSmoke(FineTuneBaseline.self, ["batchSize": 8])
+        try fewShotSmoke(BaselinePlusPlus.self, ["batchSize": 8])
+    }
+
+    /// The adapter fits a new head on the support features with the encoder frozen: the network's
+    /// weights do not change, and the head separates the support set it was fitted on.
+    @Test func adapterFitsANewHeadOnAFrozenEncoder() throws {
+        let d = try Fixture.glyphs(classes: 6, instances: 10, test: 0)
+        for head in [BaselineHead.linear, .cosine] {
+            var config = BaselineConfig()
+            config.backbone = Fixture.tinyBackbone
+            config.adapter.steps = 200
+            var rng = RNG(seed: 2)
+            let learner = try BaselineLearner(TrainingData(imageShape: d.imageShape, classCount: 6), config: config, head: head, rng: &rng)
+            let before = Fixture.weights(learner.network)
+            let e = glyphEpisode(d)
+            let logits = learner.logits(support: e.support, supportLabels: e.supportLabels, way: 3, query: e.support, context: .eval)
+            #expect(logits.shape == [6, 3])
+            #expect(logits.argmaxRows() == [0, 0, 1, 1, 2, 2], "\(head): the fitted head separates its support set")
+            #expect(Fixture.weights(learner.network) == before, "\(head): the encoder and base head are untouched")
+            if head == .cosine {
+                // Cosine logits are bounded by the scale (2 for 8 x 1 x 1 features).
+                #expect(logits.scalars.allSatisfy { abs($0) <= 2 + 1e-5 })
+                #expect(learner.network.children[1].module is CosineClassifier)
+            }
+        }
+    }
+}
+
+@Suite struct MatchingNetTests {
+    @Test func smoke() throws {
+        try fewShotSmoke(MatchingNet.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2])
+        try fewShotSmoke(MatchingNet.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "fullContextEmbeddings": true])
+    }
+
+    @Test func attentionSumsToOneAndPredictionsAreAttentionMass() {
+        var rng = RNG(seed: 1)
+        let q = Tensor(shape: [3, 4], scalars: (0..<12).map { _ in rng.normal() })
+        let s = Tensor(shape: [5, 4], scalars: (0..<20).map { _ in rng.normal() })
+        let a = MatchingNet.attention(query: q, support: s)
+        for i in 0..<3 { #expect(abs(a.scalars[(i * 5)..<(i * 5 + 5)].reduce(0, +) - 1) < 1e-5) }
+        let p = MatchingNet.logProbabilities(attention: a, supportLabels: [0, 1, 1, 0, 1], way: 2).exp().scalars
+        for i in 0..<3 {
+            let row = Array(a.scalars[(i * 5)..<(i * 5 + 5)])
+            #expect(abs(p[i * 2] - (row[0] + row[3])) < 1e-5 && abs(p[i * 2 + 1] - (row[1] + row[2] + row[4])) < 1e-5)
+        }
+    }
+}
+
+@Suite struct MAMLTests {
+    @Test func smoke() throws {
+        try fewShotSmoke(MAML.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "tasksPerStep": 2, "innerLearningRate": 0.1])
+        try fewShotSmoke(MAML.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "firstOrder": true, "innerLearningRate": 0.1])
+    }
+
+    /// A tiny MLP on 3-feature points, two inner steps.
+    func tinyTask() throws -> (model: MAML.Model, episode: EpisodeBatch) {
+        var config = MAML.Config()
+        config.backbone = BackboneSpec(name: "mlp", hidden: [4])
+        (config.trainWay, config.innerSteps, config.innerLearningRate) = (2, 2, 0.5)
+        var rng = RNG(seed: 21)
+        let model = try MAML.Model(TrainingData(imageShape: [1, 1, 3], classCount: 2), config: config, rng: &rng)
+        func points(_ n: Int) -> Tensor { Tensor(shape: [n, 1, 1, 3], scalars: (0..<(3 * n)).map { _ in rng.normal() }) }
+        return (model, EpisodeBatch(way: 2, support: points(4), supportLabels: [0, 1, 0, 1], query: points(4), queryLabels: [1, 0, 0, 1]))
+    }
+
+    func metaLoss(_ model: MAML.Model, _ e: EpisodeBatch, _ theta: [String: Tensor]) -> Double {
+        let start = theta.mapValues { $0.detached.requiringGrad() }
+        let fast = MAML.adapt(model.network, start: start, support: e.support, labels: e.supportLabels, way: 2, steps: 2, rate: 0.5,
+                              secondOrder: false, .eval)
+        return Double(Loss.crossEntropy(MAML.logits(model.network, e.query, way: 2, weights: fast, .eval), labels: e.queryLabels).item)
+    }
+
+    /// The second-order meta-gradient equals central finite differences of the query loss after
+    /// two inner steps; the first-order one equals the query-loss gradient at the fast weights.
+    @Test func metaGradientMatchesFiniteDifferences() throws {
+        let (model, e) = try tinyTask()
+        let theta = model.network.trainableParameters()
+        func metaGradient(firstOrder: Bool) -> [String: Tensor] {
+            return valueAndGradient(at: theta) { p in
+                let fast = MAML.adapt(model.network, start: p, support: e.support, labels: e.supportLabels, way: 2, steps: 2, rate: 0.5,
+                                      secondOrder: !firstOrder, .eval)
+                return Loss.crossEntropy(MAML.logits(model.network, e.query, way: 2, weights: fast, .eval), labels: e.queryLabels)
+            }.gradients
+        }
+        let second = metaGradient(firstOrder: false), first = metaGradient(firstOrder: true)
+        let h: Float = 1e-2
+        var worst = 0.0, differs = false
+        for path in theta.keys.sorted() {
+            for i in 0..<theta[path]!.count {
+                func shifted(_ d: Float) -> Double {
+                    var t = theta
+                    var values = t[path]!.scalars
+                    values[i] += d
+                    t[path] = Tensor(shape: t[path]!.shape, scalars: values)
+                    return metaLoss(model, e, t)
+                }
+                let fd = (shifted(h) - shifted(-h)) / Double(2 * h)
+                let g = Double(second[path]!.scalars[i])
+                worst = max(worst, abs(fd - g) / max(1e-2, abs(fd)))
+                if abs(Double(first[path]!.scalars[i]) - g) > 1e-3 { differs = true }
+            }
+        }
+        #expect(worst < 2e-2, "worst relative error \(worst)")
+        #expect(differs, "the second-order term matters on this task, so the check tells the two apart")
+        // FOMAML: the query-loss gradient at the fast weights, applied to θ.
+        let start = theta.mapValues { $0.detached.requiringGrad() }
+        let fast = MAML.adapt(model.network, start: start, support: e.support, labels: e.supportLabels, way: 2, steps: 2, rate: 0.5,
+                              secondOrder: false, .eval).mapValues { $0.detached }
+        let atFast = valueAndGradient(at: fast) { p in
+            Loss.crossEntropy(MAML.logits(model.network, e.query, way: 2, weights: p, .eval), labels: e.queryLabels)
+        }.gradients
+        for path in theta.keys { #expect(zip(atFast[path]!.scalars, first[path]!.scalars).allSatisfy { abs($0 - $1) < 1e-5 }, "\(path)") }
+    }
+
+    /// The adapter adapts from the network's weights without changing them, and a way larger than
+    /// the head repeats its rows.
+    @Test func adapterLeavesTheWeightsAndHandlesOtherWays() throws {
+        let (model, e) = try tinyTask()
+        let before = Fixture.weights(model.network)
+        let logits = model.logits(support: e.support, supportLabels: e.supportLabels, way: 2, query: e.query, context: .eval)
+        #expect(logits.shape == [4, 2] && Fixture.weights(model.network) == before)
+        let wide = MAML.logits(model.network, e.query, way: 3, weights: [:], .eval)
+        #expect(wide.shape == [4, 3] && Array(wide.scalars[0..<1]) == Array(wide.scalars[2..<3]))
+    }
+}
