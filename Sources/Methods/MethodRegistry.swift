@@ -18,6 +18,7 @@ public enum MethodRegistry {
         AnyMethod(ProtoNet.self),
         AnyMethod(MatchingNet.self),
         AnyMethod(MAML.self),
+        AnyMethod(MetaLSTM.self),
         AnyMethod(Rotation.self),
         AnyMethod(Pixels.self),
     ]

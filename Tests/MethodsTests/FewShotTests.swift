@@ -153,3 +153,46 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         #expect(wide.shape == [4, 3] && Array(wide.scalars[0..<1]) == Array(wide.scalars[2..<3]))
     }
 }
+
+@Suite struct MetaLSTMTests {
+    @Test func smoke() throws {
+        try fewShotSmoke(MetaLSTM.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "innerSteps": 2, "adaptSteps": 2])
+    }
+
+    /// With the input gate held at the learning rate and the forget gate at one, the update is SGD.
+    @Test func fixedGatesReduceToSGD() {
+        var rng = RNG(seed: 3)
+        let theta = Tensor(shape: [2, 3], scalars: (0..<6).map { _ in rng.normal() })
+        let g = Tensor(shape: [2, 3], scalars: (0..<6).map { _ in rng.normal() })
+        let lr: Float = 0.05
+        let gates = (wi: Tensor(zeros: [MetaLSTM.gateInputs, 1]), bi: Tensor(shape: [1], scalars: [log(lr / (1 - lr))]),
+                     wf: Tensor(zeros: [MetaLSTM.gateInputs, 1]), bf: Tensor(shape: [1], scalars: [40]))
+        let u = MetaLSTM.update(theta: theta, gradient: g, loss: 1.3, inputPrevious: Tensor(zeros: [6, 1]), forgetPrevious: Tensor(zeros: [6, 1]), gates: gates)
+        let sgd = zip(theta.scalars, g.scalars).map { $0 - lr * $1 }
+        #expect(u.theta.shape == [2, 3])
+        #expect(zip(u.theta.scalars, sgd).allSatisfy { abs($0 - $1) < 1e-6 })
+        #expect(u.input.scalars.allSatisfy { abs($0 - lr) < 1e-6 } && u.forget.scalars.allSatisfy { $0 == 1 })
+    }
+
+    @Test func preprocessingOfGradientsAndLosses() {
+        let (a, b) = MetaLSTM.preprocess(-0.5)
+        #expect(abs(a - log(0.5) / 10) < 1e-6 && b == -1)
+        let (c, d) = MetaLSTM.preprocess(1e-6)
+        #expect(c == -1 && abs(d - exp(10) * 1e-6) < 1e-6)
+    }
+
+    /// The gates and the initialisation both learn: the query loss reaches them through the updates.
+    @Test func gatesReceiveTheMetaGradient() throws {
+        let (_, e) = try MAMLTests().tinyTask()
+        var config = MetaLSTM.Config()
+        config.backbone = BackboneSpec(name: "mlp", hidden: [4])
+        (config.trainWay, config.innerSteps) = (2, 2)
+        var rng = RNG(seed: 5)
+        let m = try MetaLSTM.Model(TrainingData(imageShape: [1, 1, 3], classCount: 2), config: config, rng: &rng)
+        let g = valueAndGradient(at: m.network.trainableParameters()) { p in
+            var ctx = ForwardContext(training: true, overrides: p)
+            return m.step(TrainingBatch(episode: e), &ctx).loss
+        }.gradients
+        for path in ["1.wi", "1.bi", "1.wf", "1.bf", "0.1.weight"] { #expect(g[path]!.scalars.contains { $0 != 0 }, "\(path)") }
+    }
+}
