@@ -19,6 +19,7 @@ public enum MethodRegistry {
         AnyMethod(MatchingNet.self),
         AnyMethod(MAML.self),
         AnyMethod(MetaLSTM.self),
+        AnyMethod(SNAIL.self),
         AnyMethod(Rotation.self),
         AnyMethod(Pixels.self),
     ]

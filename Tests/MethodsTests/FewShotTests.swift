@@ -196,3 +196,42 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         for path in ["1.wi", "1.bi", "1.wf", "1.bf", "0.1.weight"] { #expect(g[path]!.scalars.contains { $0 != 0 }, "\(path)") }
     }
 }
+
+@Suite struct SNAILTests {
+    @Test func smoke() throws {
+        try fewShotSmoke(SNAIL.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "filters": 8, "keySize": 4, "valueSize": 4])
+    }
+
+    func tinyModel() throws -> SNAIL.Model {
+        var config = SNAIL.Config()
+        config.backbone = BackboneSpec(name: "mlp", hidden: [6])
+        (config.trainWay, config.trainShot, config.filters, config.keySize, config.valueSize) = (2, 3, 5, 4, 3)
+        var rng = RNG(seed: 8)
+        return try SNAIL.Model(TrainingData(imageShape: [1, 1, 3], classCount: 2), config: config, rng: &rng)
+    }
+
+    /// The output at a support step depends on that step and earlier ones only, and a query's
+    /// output does not depend on the other queries.
+    @Test func causality() throws {
+        let model = try tinyModel()
+        var rng = RNG(seed: 1)
+        func points(_ n: Int) -> [Float] { (0..<(3 * n)).map { _ in rng.normal() } }
+        let support = points(6), query = points(3)
+        func run(_ s: [Float], _ labels: [Int32], _ q: [Float]) -> (queries: Tensor, prefix: Tensor) {
+            var ctx = ForwardContext(training: false)
+            return model.network.logits(support: Tensor(shape: [s.count / 3, 1, 1, 3], scalars: s), supportLabels: labels, way: 2,
+                                        query: Tensor(shape: [q.count / 3, 1, 1, 3], scalars: q), &ctx)
+        }
+        let labels: [Int32] = [0, 1, 0, 1, 1, 0]
+        let base = run(support, labels, query)
+        // Change the last two support steps (images and labels): steps 0...3 keep their outputs.
+        var changed = support
+        for i in 12..<18 { changed[i] += 1 }
+        let later = run(changed, [0, 1, 0, 1, 0, 1], query)
+        #expect(Array(base.prefix.scalars[0..<8]) == Array(later.prefix.scalars[0..<8]))
+        #expect(base.prefix.scalars[8..<12] != later.prefix.scalars[8..<12], "the check is only meaningful if later steps change")
+        // A query alone scores as it did among the others.
+        let alone = run(support, labels, Array(query[3..<6]))
+        #expect(zip(alone.queries.scalars, base.queries.scalars[2..<4]).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+}
