@@ -25,7 +25,7 @@ public enum MAML: StepMethod {
     public static let adapts = true
     public static let summary = "an initialisation from which a few gradient steps on the support set fit the task (Finn et al. 2017)"
 
-    public struct Config: StepConfig {
+    public struct Config: EpisodicConfig {
         public var backbone = BackboneSpec()
         public var training = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .constant,
                                            validateEvery: 250)
@@ -41,22 +41,14 @@ public enum MAML: StepMethod {
         public init() {}
 
         public func validateOwn() throws {
-            try Check.atLeast(trainWay, 2, key: "trainWay")
-            try Check.atLeast(trainShot, 1, key: "trainShot")
-            try Check.atLeast(trainQuery, 1, key: "trainQuery")
+            try validateEpisodes()
             try Check.atLeast(tasksPerStep, 1, key: "tasksPerStep")
             try Check.positive(innerLearningRate, key: "innerLearningRate")
             try Check.atLeast(innerSteps, 1, key: "innerSteps")
             try Check.atLeast(adaptSteps, 1, key: "adaptSteps")
         }
 
-        public var samplesPerStep: Int { tasksPerStep * trainWay * (trainShot + trainQuery) }
-    }
-
-    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config {
-        var c = Config()
-        c.trainWay = max(2, min(c.trainWay, classes))
-        return c
+        public var samplesPerStep: Int { tasksPerStep * episodeSize }
     }
 
     /// The fast weights after `steps` SGD steps of rate `rate` on the support loss from `start`
@@ -97,7 +89,7 @@ public enum MAML: StepMethod {
             let (body, features) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
             network = Sequential([body, Linear(features, config.trainWay, rng: &rng)])
             (self.features, self.config) = (features, config)
-            needs = StreamNeeds(episodes: (config.trainWay, config.trainShot, config.trainQuery), episodesPerStep: config.tasksPerStep)
+            needs = StreamNeeds(episodes: config.episodeNeeds, episodesPerStep: config.tasksPerStep)
         }
 
         /// The mean query loss over the meta-batch at each task's fast weights.

@@ -20,7 +20,7 @@ public enum MatchingNet: StepMethod {
     public static let adapts = true
     public static let summary = "softmax attention over cosine similarities to the support set, optional full-context embeddings (Vinyals et al. 2016)"
 
-    public struct Config: StepConfig {
+    public struct Config: EpisodicConfig {
         public var backbone = BackboneSpec()
         public var training: TrainingSpec = {
             var t = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .step, validateEvery: 250)
@@ -36,19 +36,11 @@ public enum MatchingNet: StepMethod {
         public init() {}
 
         public func validateOwn() throws {
-            try Check.atLeast(trainWay, 2, key: "trainWay")
-            try Check.atLeast(trainShot, 1, key: "trainShot")
-            try Check.atLeast(trainQuery, 1, key: "trainQuery")
+            try validateEpisodes()
             try Check.atLeast(processingSteps, 1, key: "processingSteps")
         }
 
-        public var samplesPerStep: Int { trainWay * (trainShot + trainQuery) }
-    }
-
-    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config {
-        var c = Config()
-        c.trainWay = max(2, min(c.trainWay, classes))
-        return c
+        public var samplesPerStep: Int { episodeSize }
     }
 
     /// a(x̂, xᵢ): row q is the softmax over the support rows of the cosine similarities.
@@ -134,7 +126,7 @@ public enum MatchingNet: StepMethod {
             let (body, features) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
             network = Network(body: body, features: features, config: config, rng: &rng)
             self.features = features
-            needs = StreamNeeds(episodes: (config.trainWay, config.trainShot, config.trainQuery))
+            needs = StreamNeeds(episodes: config.episodeNeeds)
         }
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {

@@ -26,7 +26,7 @@ public enum MetaLSTM: StepMethod {
     public static let adapts = true
     public static let summary = "a coordinate-wise LSTM whose gates are the learner's learning rate and shrinkage (Ravi & Larochelle 2017)"
 
-    public struct Config: StepConfig {
+    public struct Config: EpisodicConfig {
         public var backbone = BackboneSpec()
         public var training = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .constant,
                                            validateEvery: 250)
@@ -43,9 +43,7 @@ public enum MetaLSTM: StepMethod {
         public init() {}
 
         public func validateOwn() throws {
-            try Check.atLeast(trainWay, 2, key: "trainWay")
-            try Check.atLeast(trainShot, 1, key: "trainShot")
-            try Check.atLeast(trainQuery, 1, key: "trainQuery")
+            try validateEpisodes()
             try Check.atLeast(innerSteps, 1, key: "innerSteps")
             try Check.atLeast(adaptSteps, 1, key: "adaptSteps")
             for (key, g) in [("initialInputGate", initialInputGate), ("initialForgetGate", initialForgetGate)] where !(g > 0 && g < 1) {
@@ -53,13 +51,7 @@ public enum MetaLSTM: StepMethod {
             }
         }
 
-        public var samplesPerStep: Int { trainWay * (trainShot + trainQuery) }
-    }
-
-    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config {
-        var c = Config()
-        c.trainWay = max(2, min(c.trainWay, classes))
-        return c
+        public var samplesPerStep: Int { episodeSize }
     }
 
     /// Gate features per coordinate: preprocessed ∇ (2), preprocessed L (2), θ, the previous gate.
@@ -141,7 +133,7 @@ public enum MetaLSTM: StepMethod {
             let learner = Sequential([body, Linear(features, config.trainWay, rng: &rng)])
             network = Network(learner: learner, gates: Gates(inputGate: config.initialInputGate, forgetGate: config.initialForgetGate, rng: &rng))
             (self.features, self.config) = (features, config)
-            needs = StreamNeeds(episodes: (config.trainWay, config.trainShot, config.trainQuery))
+            needs = StreamNeeds(episodes: config.episodeNeeds)
         }
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {

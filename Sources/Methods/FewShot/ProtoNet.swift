@@ -20,7 +20,7 @@ public enum ProtoNet: StepMethod {
     public static let adapts = true
     public static let summary = "class means of support embeddings as prototypes, squared Euclidean distance (Snell et al. 2017)"
 
-    public struct Config: StepConfig {
+    public struct Config: EpisodicConfig {
         public var backbone = BackboneSpec()
         public var training: TrainingSpec = {
             var t = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .step, validateEvery: 250)
@@ -34,19 +34,10 @@ public enum ProtoNet: StepMethod {
         public init() {}
 
         public func validateOwn() throws {
-            guard trainWay >= 2 else { throw ConfigError(key: "trainWay", "episodes need at least 2 classes, got \(trainWay)") }
-            guard trainShot >= 1 else { throw ConfigError(key: "trainShot", "must be at least 1, got \(trainShot)") }
-            guard trainQuery >= 1 else { throw ConfigError(key: "trainQuery", "must be at least 1, got \(trainQuery)") }
+            try validateEpisodes()
         }
 
-        public var samplesPerStep: Int { trainWay * (trainShot + trainQuery) }
-    }
-
-    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config {
-        var c = Config()
-        // Fewer base classes than the default way (a small split): train at the way there is.
-        c.trainWay = max(2, min(c.trainWay, classes))
-        return c
+        public var samplesPerStep: Int { episodeSize }
     }
 
     public static func build(_ data: TrainingData, config: Config, rng: inout RNG) throws -> Model {
@@ -61,7 +52,7 @@ public enum ProtoNet: StepMethod {
         init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
             let (body, features) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
             (network, self.features) = (body, features)
-            needs = StreamNeeds(episodes: (config.trainWay, config.trainShot, config.trainQuery))
+            needs = StreamNeeds(episodes: config.episodeNeeds)
         }
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {

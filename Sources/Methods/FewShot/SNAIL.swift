@@ -27,7 +27,7 @@ public enum SNAIL: StepMethod {
     public static let adapts = true
     public static let summary = "causal temporal convolutions and attention over the labelled support sequence, then the query (Mishra et al. 2018)"
 
-    public struct Config: StepConfig {
+    public struct Config: EpisodicConfig {
         public var backbone = BackboneSpec()
         public var training = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .constant,
                                            validateEvery: 250)
@@ -41,21 +41,13 @@ public enum SNAIL: StepMethod {
         public init() {}
 
         public func validateOwn() throws {
-            try Check.atLeast(trainWay, 2, key: "trainWay")
-            try Check.atLeast(trainShot, 1, key: "trainShot")
-            try Check.atLeast(trainQuery, 1, key: "trainQuery")
+            try validateEpisodes()
             try Check.atLeast(filters, 1, key: "filters")
             try Check.atLeast(keySize, 1, key: "keySize")
             try Check.atLeast(valueSize, 1, key: "valueSize")
         }
 
-        public var samplesPerStep: Int { trainWay * (trainShot + trainQuery) }
-    }
-
-    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config {
-        var c = Config()
-        c.trainWay = max(2, min(c.trainWay, classes))
-        return c
+        public var samplesPerStep: Int { episodeSize }
     }
 
     /// A causal layer applied to the shared prefix [T, D] and to each query's last step [Q, D]
@@ -190,7 +182,7 @@ public enum SNAIL: StepMethod {
             let (body, features) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
             network = Network(body: body, features: features, config: config, rng: &rng)
             self.features = features
-            needs = StreamNeeds(episodes: (config.trainWay, config.trainShot, config.trainQuery))
+            needs = StreamNeeds(episodes: config.episodeNeeds)
         }
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {

@@ -125,3 +125,33 @@ extension StepMethod where Model: ConfiguredLearner, Model.Settings == Config {
         try Model(data, config: config, rng: &rng)
     }
 }
+
+/// The config of a method trained on episodes of the base classes: their way, shot and queries.
+public protocol EpisodicConfig: StepConfig {
+    var trainWay: Int { get set }
+    var trainShot: Int { get set }
+    var trainQuery: Int { get set }
+}
+
+extension EpisodicConfig {
+    public func validateEpisodes() throws {
+        try Check.atLeast(trainWay, 2, key: "trainWay")
+        try Check.atLeast(trainShot, 1, key: "trainShot")
+        try Check.atLeast(trainQuery, 1, key: "trainQuery")
+    }
+
+    /// Images of one training episode.
+    public var episodeSize: Int { trainWay * (trainShot + trainQuery) }
+
+    public var episodeNeeds: (way: Int, shot: Int, query: Int) { (trainWay, trainShot, trainQuery) }
+}
+
+extension StepMethod where Config: EpisodicConfig {
+    /// The defaults, at most as many ways as the base classes (a small class split trains at the
+    /// way there is).
+    public static func defaultConfig(budget: LabelBudget, classes: Int) -> Config {
+        var c = Config()
+        c.trainWay = max(2, min(c.trainWay, classes))
+        return c
+    }
+}
