@@ -20,6 +20,7 @@ public enum MethodRegistry {
         AnyMethod(MAML.self),
         AnyMethod(MetaLSTM.self),
         AnyMethod(SNAIL.self),
+        AnyMethod(MANN.self),
         AnyMethod(Rotation.self),
         AnyMethod(Pixels.self),
     ]

@@ -235,3 +235,32 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         #expect(zip(alone.queries.scalars, base.queries.scalars[2..<4]).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 }
+
+@Suite struct MANNTests {
+    @Test func smoke() throws {
+        try fewShotSmoke(MANN.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "controllerSize": 8, "memorySlots": 6, "memoryWidth": 4, "readHeads": 2])
+    }
+
+    /// Least-recently-used addressing on a hand-built memory: the marked slot is cleared, the write
+    /// mixes the previous read and least-used weights by σ(α), reads are the softmax of cosines,
+    /// usage decays and accumulates, and the least-used slot is marked for the next step.
+    @Test func leastRecentlyUsedAddressing() {
+        var m = MANN.Memory(slots: 3, width: 2, heads: 1)
+        m.slots = Tensor(shape: [3, 2], scalars: [1, 0,  0, 1,  1, 1])
+        m.reads = [Tensor(shape: [1, 3], scalars: [1, 0, 0])]
+        (m.usage, m.leastUsed) = ([1, 0.5, 0.1], [0, 0, 1])
+        let key = Tensor(shape: [1, 2], scalars: [0, 1])
+        let out = m.step(keys: [key], writeGates: [Tensor(shape: [1, 1], scalars: [0.25])], usageDecay: 0.95)
+        // Slot 2 cleared, then w = 0.25·[1, 0, 0] + 0.75·[0, 0, 1] writes w(i)·k.
+        #expect(zip(m.slots.scalars, [1, 0.25,  0, 1,  0, 0.75]).allSatisfy { abs($0 - $1) < 1e-6 })
+        let cosines: [Float] = [0.25 / Float(1.0625).squareRoot(), 1, 1]
+        let z = cosines.map { exp($0) }.reduce(0, +)
+        let reads = cosines.map { exp($0) / z }
+        #expect(zip(m.reads[0].scalars, reads).allSatisfy { abs($0 - $1) < 1e-5 })
+        let expectedOut = [reads[0] * 1, reads[0] * 0.25 + reads[1] + reads[2] * 0.75]
+        #expect(zip(out[0].scalars, expectedOut).allSatisfy { abs($0 - $1) < 1e-5 })
+        let usage = zip(zip([0.95, 0.475, 0.095], reads), [0.25, 0, 0.75]).map { $0.0 + $0.1 + $1 }
+        #expect(zip(m.usage, usage).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(m.leastUsed == [0, 1, 0], "slot 1 is now the least used")
+    }
+}

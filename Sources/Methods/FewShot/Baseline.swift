@@ -8,8 +8,7 @@ import TensorCore
 public struct BaselineConfig: StepConfig {
     public var backbone = BackboneSpec()
     /// The paper trains with Adam at 1e-3 (batch 16, 400 epochs); 2,000 steps of 64 here.
-    public var training = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .constant,
-                                       validateEvery: 250)
+    public var training = TrainingSpec.adam()
     public var batchSize = 64
     /// The adapter's head fitting.
     public var adapter = SupportHead()

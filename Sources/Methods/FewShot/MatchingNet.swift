@@ -22,11 +22,7 @@ public enum MatchingNet: StepMethod {
 
     public struct Config: EpisodicConfig {
         public var backbone = BackboneSpec()
-        public var training: TrainingSpec = {
-            var t = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .step, validateEvery: 250)
-            t.decayEvery = 500
-            return t
-        }()
+        public var training = TrainingSpec.adam(decayEvery: 500)
         public var trainWay = 20
         public var trainShot = 5
         public var trainQuery = 15

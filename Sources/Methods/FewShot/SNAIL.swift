@@ -29,8 +29,7 @@ public enum SNAIL: StepMethod {
 
     public struct Config: EpisodicConfig {
         public var backbone = BackboneSpec()
-        public var training = TrainingSpec(steps: 2000, learningRate: 1e-3, optimizer: .adam, weightDecay: 0, schedule: .constant,
-                                           validateEvery: 250)
+        public var training = TrainingSpec.adam()
         public var trainWay = 5
         public var trainShot = 1
         public var trainQuery = 15

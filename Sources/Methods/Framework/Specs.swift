@@ -86,6 +86,15 @@ public struct TrainingSpec: Codable, Equatable, Sendable {
         (self.weightDecay, self.schedule, self.warmupSteps, self.emaDecay, self.validateEvery) = (weightDecay, schedule, warmupSteps, emaDecay, validateEvery)
     }
 
+    /// Adam at `learningRate` without weight decay, a constant rate, validated every 250 steps: what
+    /// the few-shot methods train with (`decayEvery` > 0 halves the rate that often instead).
+    public static func adam(steps: Int = 2000, learningRate: Float = 1e-3, decayEvery: Int = 0) -> TrainingSpec {
+        var t = TrainingSpec(steps: steps, learningRate: learningRate, optimizer: .adam, weightDecay: 0,
+                             schedule: decayEvery > 0 ? .step : .constant, validateEvery: 250)
+        t.decayEvery = decayEvery
+        return t
+    }
+
     public func validate() throws {
         func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(key: "training.\(key)", message) }
         guard steps >= 1 else { throw fail("steps", "must be at least 1, got \(steps)") }

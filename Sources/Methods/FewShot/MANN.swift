@@ -1,0 +1,202 @@
+import DataCore
+import Foundation
+import NNCore
+import TensorCore
+
+/// Memory-Augmented Neural Network (Santoro, Bartunov, Botvinick, Wierstra & Lillicrap, "Meta-
+/// Learning with Memory-Augmented Neural Networks", ICML 2016). An LSTM controller reads a
+/// sequence of [embedding, one-hot label of the previous item] (labels arrive one step late, so
+/// the network must bind an image to the label it sees next) and addresses an external memory
+/// with least-recently-used access: key kₜ from the controller; read weights wʳₜ = softmax of
+/// cos(kₜ, Mₜ(i)); write weights wʷₜ = σ(α)·wʳₜ₋₁ + (1 − σ(α))·wˡᵘₜ₋₁; usage wᵘₜ = γ·wᵘₜ₋₁ + wʳₜ + wʷₜ;
+/// wˡᵘₜ marks the n least-used slots (n = read heads); the least-used slot is cleared before
+/// Mₜ(i) = Mₜ₋₁(i) + wʷₜ(i)·kₜ; the read rₜ = Σᵢ wʳₜ(i)·Mₜ(i). The class at step t comes from
+/// [hₜ, rₜ]. Paper settings: γ = 0.95, cosine addressing, one-hot labels, Adam.
+///
+/// Here an episode's support set (shuffled: randomly in training, in a fixed order in the
+/// adapter) is the sequence; each query then takes one more step from the state the support left,
+/// its label slot holding the last support item's label as the sequence shows it, and is scored
+/// there (so no query sees another query's image or label).
+/// Departures: 4 read heads of 40-wide keys over 128 slots and a 128-unit controller (the paper's
+/// 200 units), a conv4 embedding instead of raw pixels; the adapter is the same forward pass.
+public enum MANN: StepMethod {
+    public static let id = "mann"
+    public static let regime = Regime.fewShot
+    public static let version = "1"
+    public static let adapts = true
+    public static let summary = "an LSTM controller with least-recently-used external memory, labels one step late (Santoro et al. 2016)"
+
+    public struct Config: EpisodicConfig {
+        public var backbone = BackboneSpec()
+        public var training = TrainingSpec.adam()
+        public var trainWay = 5
+        public var trainShot = 1
+        public var trainQuery = 15
+        public var controllerSize = 128
+        public var memorySlots = 128
+        public var memoryWidth = 40
+        public var readHeads = 4
+        /// Usage decay γ.
+        public var usageDecay: Float = 0.95
+
+        public init() {}
+
+        public func validateOwn() throws {
+            try validateEpisodes()
+            try Check.atLeast(controllerSize, 1, key: "controllerSize")
+            try Check.atLeast(memorySlots, 2, key: "memorySlots")
+            try Check.atLeast(memoryWidth, 1, key: "memoryWidth")
+            try Check.atLeast(readHeads, 1, key: "readHeads")
+            guard readHeads < memorySlots else { throw ConfigError(key: "readHeads", "must be fewer than memorySlots (\(memorySlots)), got \(readHeads)") }
+            try Check.probability(usageDecay, key: "usageDecay")
+        }
+
+        public var samplesPerStep: Int { episodeSize }
+    }
+
+    /// The memory and its addressing history between steps (one sequence).
+    public struct Memory {
+        public var slots: Tensor
+        /// Read weights of the previous step, one [1, N] row per head.
+        public var reads: [Tensor]
+        public var usage: [Float]
+        /// Least-used marks of the previous step (constants: the choice is discrete).
+        public var leastUsed: [Float]
+
+        public init(slots: Int, width: Int, heads: Int) {
+            self.slots = Tensor(zeros: [slots, width])
+            reads = Array(repeating: Tensor(zeros: [1, slots]), count: heads)
+            usage = Array(repeating: 0, count: slots)
+            leastUsed = Array(repeating: 0, count: slots)
+            for i in 0..<min(heads, slots) { leastUsed[i] = 1 }
+        }
+
+        /// Cosine read weights of `key` [1, W] over the slots: [1, N].
+        public func readWeights(_ key: Tensor) -> Tensor { pairwiseCosineSimilarity(key, slots).softmax() }
+
+        /// One step of LRU addressing for `keys` (one [1, W] per head) and write gates σ(α) (one
+        /// [1, 1] per head): clears the least-used slot, writes, reads, updates usage; returns the reads.
+        public mutating func step(keys: [Tensor], writeGates: [Tensor], usageDecay: Float) -> [Tensor] {
+            let n = slots.shape[0]
+            // Clear the slot the previous step marked least used (the smallest usage among them).
+            let clearing = leastUsed.indices.filter { leastUsed[$0] > 0 }.min { usage[$0] < usage[$1] }
+            if let clear = clearing {
+                slots = slots * Tensor(shape: [n, 1], scalars: (0..<n).map { $0 == clear ? 0 : 1 })
+            }
+            let lu = Tensor(shape: [1, n], scalars: leastUsed)
+            var writes: [Tensor] = []
+            for (h, key) in keys.enumerated() {
+                let w = writeGates[h] * reads[h] + (1 - writeGates[h]) * lu
+                slots = slots + matmul(w, key, transposeA: true)
+                writes.append(w)
+            }
+            let newReads = keys.map { readWeights($0) }
+            let out = newReads.map { matmul($0, slots) }
+            var u = usage.map { $0 * usageDecay }
+            for w in newReads + writes { for (i, v) in w.detached.scalars.enumerated() { u[i] += v } }
+            // The n least-used slots (n = heads) for the next step.
+            let order = u.indices.sorted { u[$0] < u[$1] }
+            var marks = [Float](repeating: 0, count: n)
+            for i in order.prefix(keys.count) { marks[i] = 1 }
+            (reads, usage, leastUsed) = (newReads, u, marks)
+            return out
+        }
+    }
+
+    /// Embedding `0`, controller `1`, key and gate projections `2`, output `3`; as a module, the embedding.
+    public final class Network: Module {
+        let config: Config
+
+        init(body: Module, features: Int, config: Config, rng: inout RNG) {
+            self.config = config
+            super.init()
+            let h = config.controllerSize, heads = config.readHeads
+            children = [("0", body), ("1", LSTMCell(features + config.trainWay + heads * config.memoryWidth, h, rng: &rng)),
+                        ("2", Linear(h, heads * (config.memoryWidth + 1), rng: &rng)),
+                        ("3", Linear(h + heads * config.memoryWidth, config.trainWay, rng: &rng))]
+        }
+
+        public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+            ctx.child("0") { children[0].module.forward(x, &$0) }
+        }
+
+        struct State {
+            var h: Tensor, c: Tensor, reads: Tensor, memory: Memory
+        }
+
+        /// One step: input [1, F] and the previous label one-hot [1, way]; the new state and logits.
+        func step(_ x: Tensor, previousLabel: Tensor, _ s: State, _ ctx: inout ForwardContext) -> (State, Tensor) {
+            let cell = children[1].module as! LSTMCell
+            let (h, c) = ctx.child("1") { cell.step(concat([x, previousLabel, s.reads], axis: 1), h: s.h, c: s.c, &$0) }
+            let w = config.memoryWidth, heads = config.readHeads
+            let projected = ctx.child("2") { children[2].module.forward(h, &$0) }
+            let keys = (0..<heads).map { projected.slice(axis: 1, $0 * w, ($0 + 1) * w).tanh() }
+            let gates = (0..<heads).map { projected.slice(axis: 1, heads * w + $0, heads * w + $0 + 1).sigmoid() }
+            var memory = s.memory
+            let reads = concat(memory.step(keys: keys, writeGates: gates, usageDecay: config.usageDecay), axis: 1)
+            let logits = ctx.child("3") { children[3].module.forward(concat([h, reads], axis: 1), &$0) }
+            return (State(h: h, c: c, reads: reads, memory: memory), logits)
+        }
+
+        /// Query logits over the way after the support sequence in `order`.
+        func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, order: [Int], _ ctx: inout ForwardContext) -> Tensor {
+            let s = support.shape[0], k = config.trainWay
+            let z = forward(concat([support, query], axis: 0), &ctx)
+            let labels = Tensor.oneHot(supportLabels.map { $0 % Int32(k) }, classes: k)
+            var state = State(h: Tensor(zeros: [1, config.controllerSize]), c: Tensor(zeros: [1, config.controllerSize]),
+                              reads: Tensor(zeros: [1, config.readHeads * config.memoryWidth]),
+                              memory: Memory(slots: config.memorySlots, width: config.memoryWidth, heads: config.readHeads))
+            var previous = Tensor(zeros: [1, k])
+            for i in order {
+                state = step(z.slice(axis: 0, i, i + 1), previousLabel: previous, state, &ctx).0
+                previous = labels.slice(axis: 0, i, i + 1)
+            }
+            // Each query from the support's final state; its label slot holds the last support label,
+            // as the sequence would show it.
+            let rows = (0..<query.shape[0]).map { q in step(z.slice(axis: 0, s + q, s + q + 1), previousLabel: previous, state, &ctx).1 }
+            return concat(rows, axis: 0).slice(axis: 1, 0, min(way, k))
+        }
+    }
+
+    public final class Model: ConfiguredLearner, FewShotAdapter {
+        public let network: Network
+        public let needs: StreamNeeds
+        let features: Int
+        let orderSeed: UInt64
+
+        public init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
+            let (body, features) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
+            network = Network(body: body, features: features, config: config, rng: &rng)
+            (self.features, orderSeed) = (features, rng.next())
+            needs = StreamNeeds(episodes: config.episodeNeeds)
+        }
+
+        static func shuffled(_ n: Int, rng: inout RNG) -> [Int] {
+            var order = Array(0..<n)
+            for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            return order
+        }
+
+        public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
+            let e = batch.episode!
+            var rng = ctx.rng.derive("order")
+            let q = network.logits(support: e.support, supportLabels: e.supportLabels, way: e.way, query: e.query,
+                                   order: Model.shuffled(e.supportLabels.count, rng: &rng), &ctx)
+            let right = zip(q.argmaxRows(), e.queryLabels).filter { $0 == Int($1) }.count
+            return StepOutput(loss: Loss.crossEntropy(q, labels: e.queryLabels), scalars: [("episode_accuracy", Float(right) / Float(e.queryLabels.count))])
+        }
+
+        public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {
+            var rng = RNG(seed: orderSeed)
+            let order = Model.shuffled(supportLabels.count, rng: &rng)
+            return noGrad {
+                var ctx = context
+                return network.logits(support: support, supportLabels: supportLabels, way: way, query: query, order: order, &ctx)
+            }
+        }
+
+        public var evaluables: Evaluables {
+            Evaluables(classifier: nil, encoder: network.children[0].module, encoderPath: "0", featureCount: features, adapter: self)
+        }
+    }
+}
