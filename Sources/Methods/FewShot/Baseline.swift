@@ -58,9 +58,7 @@ public final class BaselineLearner: Learner, FewShotAdapter {
 
     public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
         let x = batch.labeled!
-        let logits = network.forward(x.images, &ctx)
-        let right = zip(logits.argmaxRows(), x.labels).filter { $0 == Int($1) }.count
-        return StepOutput(loss: Loss.crossEntropy(logits, labels: x.labels), scalars: [("train_accuracy", Float(right) / Float(x.labels.count))])
+        return .classification(network.forward(x.images, &ctx), labels: x.labels, accuracyName: "train_accuracy")
     }
 
     /// The frozen backbone's features under `context`'s weights.

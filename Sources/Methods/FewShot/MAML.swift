@@ -93,17 +93,17 @@ public enum MAML: StepMethod {
 
         /// The mean query loss over the meta-batch at each task's fast weights.
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
-            var losses: [Tensor] = [], right = 0, total = 0
+            var losses: [Tensor] = [], accuracies: [Float] = []
             for e in batch.episodes {
                 let fast = MAML.adapt(network, start: ctx.overrides, support: e.support, labels: e.supportLabels, way: e.way,
                                       steps: config.innerSteps, rate: config.innerLearningRate, secondOrder: !config.firstOrder, ctx)
                 let q = MAML.logits(network, e.query, way: e.way, weights: fast, ctx)
                 losses.append(Loss.crossEntropy(q, labels: e.queryLabels))
-                right += zip(q.argmaxRows(), e.queryLabels).filter { $0 == Int($1) }.count
-                total += e.queryLabels.count
+                accuracies.append(StepOutput.accuracy(q, e.queryLabels))
             }
             let loss = losses.dropFirst().reduce(losses[0], +) * (1 / Float(losses.count))
-            return StepOutput(loss: loss, scalars: [("episode_accuracy", Float(right) / Float(max(1, total)))])
+            // Every task of a meta-batch has as many queries, so the mean of the tasks' accuracies is the batch's.
+            return StepOutput(loss: loss, scalars: [("episode_accuracy", accuracies.reduce(0, +) / Float(accuracies.count))])
         }
 
         public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {

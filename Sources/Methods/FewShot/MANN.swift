@@ -182,8 +182,7 @@ public enum MANN: StepMethod {
             var rng = ctx.rng.derive("order")
             let q = network.logits(support: e.support, supportLabels: e.supportLabels, way: e.way, query: e.query,
                                    order: Model.shuffled(e.supportLabels.count, rng: &rng), &ctx)
-            let right = zip(q.argmaxRows(), e.queryLabels).filter { $0 == Int($1) }.count
-            return StepOutput(loss: Loss.crossEntropy(q, labels: e.queryLabels), scalars: [("episode_accuracy", Float(right) / Float(e.queryLabels.count))])
+            return .classification(q, labels: e.queryLabels, accuracyName: "episode_accuracy")
         }
 
         public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {

@@ -129,8 +129,7 @@ public enum MatchingNet: StepMethod {
             let e = batch.episode!
             let logP = network.logits(support: e.support, supportLabels: e.supportLabels, way: e.way, query: e.query, &ctx)
             let loss = -(logP * Tensor.oneHot(e.queryLabels, classes: e.way)).sum() * (1 / Float(e.queryLabels.count))
-            let right = zip(logP.argmaxRows(), e.queryLabels).filter { $0 == Int($1) }.count
-            return StepOutput(loss: loss, scalars: [("episode_accuracy", Float(right) / Float(e.queryLabels.count))])
+            return StepOutput(loss: loss, scalars: [("episode_accuracy", StepOutput.accuracy(logP, e.queryLabels))])
         }
 
         public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {

@@ -140,9 +140,7 @@ public enum MetaLSTM: StepMethod {
             let fast = MetaLSTM.adapt(network, start: ctx.overrides, support: e.support, labels: e.supportLabels, way: e.way,
                                       steps: config.innerSteps, ctx)
             let q = MAML.logits(network, e.query, way: e.way, weights: fast, ctx)
-            let right = zip(q.argmaxRows(), e.queryLabels).filter { $0 == Int($1) }.count
-            return StepOutput(loss: Loss.crossEntropy(q, labels: e.queryLabels),
-                              scalars: [("episode_accuracy", Float(right) / Float(e.queryLabels.count))])
+            return .classification(q, labels: e.queryLabels, accuracyName: "episode_accuracy")
         }
 
         public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {

@@ -54,9 +54,7 @@ public enum ProtoNet: StepMethod {
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
             let e = batch.episode!
             let logits = ProtoNet.logits(network, support: e.support, supportLabels: e.supportLabels, way: e.way, query: e.query, &ctx)
-            let loss = Loss.crossEntropy(logits, labels: e.queryLabels)
-            let right = zip(logits.argmaxRows(), e.queryLabels).filter { $0 == Int($1) }.count
-            return StepOutput(loss: loss, scalars: [("episode_accuracy", Float(right) / Float(e.queryLabels.count))])
+            return .classification(logits, labels: e.queryLabels, accuracyName: "episode_accuracy")
         }
 
         public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {

@@ -85,7 +85,7 @@ public enum SNAIL: StepMethod {
             let shifted = d == t ? Tensor(zeros: prefix.shape)
                 : concat([Tensor(zeros: [d, inputWidth]), prefix.slice(axis: 0, 0, t - d)], axis: 0)
             let earlier = t - dilation >= 0
-                ? prefix.slice(axis: 0, t - dilation, t - dilation + 1) * Tensor(shape: [queries.shape[0], 1], scalars: Array(repeating: 1, count: queries.shape[0]))
+                ? prefix.gatherRows(Array(repeating: t - dilation, count: queries.shape[0]))
                 : Tensor(zeros: queries.shape)
             return (concat([prefix, gate(prefix, shifted, ctx)], axis: 1), concat([queries, gate(queries, earlier, ctx)], axis: 1))
         }
@@ -187,8 +187,7 @@ public enum SNAIL: StepMethod {
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
             let e = batch.episode!
             let q = network.logits(support: e.support, supportLabels: e.supportLabels, way: e.way, query: e.query, &ctx).queries
-            let right = zip(q.argmaxRows(), e.queryLabels).filter { $0 == Int($1) }.count
-            return StepOutput(loss: Loss.crossEntropy(q, labels: e.queryLabels), scalars: [("episode_accuracy", Float(right) / Float(e.queryLabels.count))])
+            return .classification(q, labels: e.queryLabels, accuracyName: "episode_accuracy")
         }
 
         public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {

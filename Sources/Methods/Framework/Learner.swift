@@ -66,6 +66,19 @@ public struct StepOutput {
     }
 }
 
+extension StepOutput {
+    /// Cross-entropy of `logits` against `labels`, with the batch's accuracy recorded as `name`
+    /// (`episode_accuracy`, `rotation_accuracy`, ...).
+    public static func classification(_ logits: Tensor, labels: [Int32], accuracyName name: String) -> StepOutput {
+        StepOutput(loss: Loss.crossEntropy(logits, labels: labels), scalars: [(name, accuracy(logits, labels))])
+    }
+
+    /// Fraction of rows whose arg-max is the label.
+    public static func accuracy(_ logits: Tensor, _ labels: [Int32]) -> Float {
+        Float(zip(logits.argmaxRows(), labels).filter { $0 == Int($1) }.count) / Float(max(1, labels.count))
+    }
+}
+
 /// A method's model and step: what a gradient-trained method writes. The trainer owns the rest.
 public protocol Learner: AnyObject {
     associatedtype Network: Module

@@ -70,10 +70,7 @@ public enum Rotation: StepMethod {
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
             let (images, labels) = Pretext.rotations(batch.unlabeled!.views[0])
-            let logits = network.forward(images, &ctx)
-            let loss = Loss.crossEntropy(logits, labels: labels)
-            let right = zip(logits.argmaxRows(), labels).filter { $0 == Int($1) }.count
-            return StepOutput(loss: loss, scalars: [("rotation_accuracy", Float(right) / Float(labels.count))])
+            return .classification(network.forward(images, &ctx), labels: labels, accuracyName: "rotation_accuracy")
         }
 
         public var evaluables: Evaluables {

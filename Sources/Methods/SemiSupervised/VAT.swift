@@ -14,13 +14,16 @@ import TensorCore
 /// Departures: ξ = 1e-3 instead of the paper's 1e-6: in Float32 a logit moved by 1e-6 is within
 /// rounding of the clean one, so the gradient would be noise (the direction is the same in exact
 /// arithmetic while D stays quadratic). ε depends on the input's scale: 2.0 for 28×28 images in
-/// [0, 1] (the paper uses 8.0 on ZCA-whitened CIFAR-10 and 3.5 on SVHN). The power iteration and
-/// the clean prediction run in training mode without touching batch-norm running statistics.
+/// [0, 1] (the paper uses 8.0 on ZCA-whitened CIFAR-10 and 3.5 on SVHN). As in the reference code,
+/// the clean prediction is the training pass's (its entropy term too), and the power iteration
+/// and the perturbed pass run in training mode without touching batch-norm running statistics.
 /// conv4 instead of the paper's 13-layer network; weak augmentation.
 public enum VAT: StepMethod {
     public static let id = "vat"
     public static let regime = Regime.semiSupervised
-    public static let version = "1"
+    /// 2: the clean prediction comes from the training pass over labeled and unlabeled images (no
+    /// separate no-gradient pass), the perturbed images form their own batch-norm batch.
+    public static let version = "2"
     public static let summary = "predictions must resist the most sensitive small perturbation, found by power iteration (Miyato et al. 2018)"
 
     public struct Config: StepConfig {
@@ -99,12 +102,16 @@ public enum VAT: StepMethod {
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
             let (x, u) = (batch.labeled!.images, batch.unlabeled!.views[0])
-            let logP = noGrad { guessLogits(network, u, ctx).logSoftmax() }
+            let out = network.forwardParts([x, u], &ctx)
+            // The clean prediction is the target, a constant; the same pass carries the entropy term.
+            let logP = out[1].detached.logSoftmax()
             var rng = ctx.rng.derive("vat")
             let d = VAT.adversarialDirection(network, x: u, logP: logP, xi: config.xi, iterations: config.powerIterations, ctx, rng: &rng)
-            let out = network.forwardParts([x, u, u + d * config.epsilon], &ctx)
+            // The perturbed pass leaves batch-norm running statistics alone (as the reference code).
+            var adversarial = ctx
+            adversarial.updatesRunningStatistics = false
             let lossX = Loss.crossEntropy(out[0], labels: batch.labeled!.labels)
-            let lossV = Loss.klDivergence(pLog: logP, qLog: out[2].logSoftmax())
+            let lossV = Loss.klDivergence(pLog: logP, qLog: network.forward(u + d * config.epsilon, &adversarial).logSoftmax())
             let entropy = Loss.entropy(logits: out[1])
             return StepOutput(loss: lossX + lossV * config.unlabeledWeight + entropy * config.entropyWeight,
                               scalars: [("loss_x", lossX.item), ("loss_vat", lossV.item), ("entropy", entropy.item)])
