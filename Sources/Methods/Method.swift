@@ -100,9 +100,30 @@ public struct Evaluables {
     public var featureCount: Int
     /// The method's own adaptation to a few-shot episode, scored by `episodes`.
     public var adapter: FewShotAdapter?
+    /// What the method measures of itself on the test images (its clusters, a likelihood, a
+    /// reconstruction error), scored by `native`.
+    public var measures: SelfMeasures?
 
-    public init(classifier: Module?, encoder: Module, encoderPath: String, featureCount: Int, adapter: FewShotAdapter? = nil) {
+    public init(classifier: Module?, encoder: Module, encoderPath: String, featureCount: Int, adapter: FewShotAdapter? = nil,
+                measures: SelfMeasures? = nil) {
         (self.classifier, self.encoder, self.encoderPath, self.featureCount, self.adapter) = (classifier, encoder, encoderPath, featureCount, adapter)
+        self.measures = measures
+    }
+}
+
+/// What a model that has no classifier measures of itself on images, without their labels: the
+/// cluster of each image (the framework scores them against the labels as `cluster_accuracy` and
+/// `nmi`) and named values (`reconstruction_error`, `log_likelihood` per dimension). Evaluation
+/// calls them once, on the test images.
+public struct SelfMeasures {
+    /// Cluster (0..<clusterCount) of each image of a batch [N, C, H, W].
+    public var clusters: ((Tensor) -> [Int])?
+    public var clusterCount: Int
+    /// Named values over a batch of images (means over its images).
+    public var values: ((Tensor) -> [(name: String, value: Double)])?
+
+    public init(clusters: ((Tensor) -> [Int])? = nil, clusterCount: Int = 0, values: ((Tensor) -> [(name: String, value: Double)])? = nil) {
+        (self.clusters, self.clusterCount, self.values) = (clusters, clusterCount, values)
     }
 }
 
@@ -172,10 +193,14 @@ public protocol Method {
     static func train(_ input: TrainingInput, config: Config) throws -> TrainedModel
     /// Whether its trained model carries its own few-shot adapter (scored by `episodes`).
     static var adapts: Bool { get }
+    /// Whether its trained model measures itself (`SelfMeasures`, scored by `native`) though it
+    /// has no classifier.
+    static var measuresItself: Bool { get }
 }
 
 extension Method {
     public static var adapts: Bool { false }
+    public static var measuresItself: Bool { false }
 }
 
 /// A config problem, naming the key (the suite layer adds file and line).
@@ -205,11 +230,13 @@ public struct AnyMethod: Sendable {
     /// The Swift type behind it (the registry test matches these against the declared methods).
     public let typeName: String
     public let adapts: Bool
+    public let measuresItself: Bool
     private let resolveConfig: @Sendable (LabelBudget, Int, [String: Any]) throws -> ResolvedConfig
     private let trainWith: @Sendable (TrainingInput, String) throws -> TrainedModel
 
     public init<M: Method>(_ method: M.Type) {
         (id, regime, version, summary, typeName, adapts) = (M.id, M.regime, M.version, M.summary, String(describing: M.self), M.adapts)
+        measuresItself = M.measuresItself
         resolveConfig = { budget, classes, overrides in
             let config: M.Config = try AnyMethod.apply(overrides, to: M.defaultConfig(budget: budget, classes: classes), method: M.id)
             do { try config.validate() } catch let e as ConfigError { throw e } catch { throw ConfigError(key: nil, "\(error)") }

@@ -23,6 +23,14 @@ public enum MethodRegistry {
         AnyMethod(MANN.self),
         AnyMethod(Rotation.self),
         AnyMethod(Pixels.self),
+        AnyMethod(PCA.self),
+        AnyMethod(KMeansClustering.self),
+        AnyMethod(GMM.self),
+        AnyMethod(Autoencoder.self),
+        AnyMethod(Jigsaw.self),
+        AnyMethod(DeepCluster.self),
+        AnyMethod(MoCo.self),
+        AnyMethod(SimCLR.self),
     ]
 
     public static func method(_ id: String) -> AnyMethod? { all.first { $0.id == id } }

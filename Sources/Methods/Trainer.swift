@@ -194,8 +194,7 @@ struct Streams {
             labeled = try pool.stream(batchSize: n.batchSize, view: n.view, rng: input.rng("labeled"))
         }
         if let n = needs.unlabeled {
-            guard let pool = data.unlabeled else { throw TrainingError(message: "\(method) needs unlabeled images, which its regime does not grant") }
-            unlabeled = try pool.stream(batchSize: n.batchSize, views: n.views, rng: input.rng("unlabeled"))
+            unlabeled = try data.unlabeledPool(for: method).stream(batchSize: n.batchSize, views: n.views, rng: input.rng("unlabeled"))
         }
         if let n = needs.episodes {
             guard let pool = data.episodes else { throw TrainingError(message: "\(method) needs training episodes, which its regime does not grant") }

@@ -60,14 +60,27 @@ struct Evaluator {
 
     static let all: [Evaluator] = [native, linear, knn, finetune, episodes, episodesLinear]
 
-    /// The method's own classifier on the test images of its training classes.
+    /// The method's own classifier on the test images of its training classes, and what it
+    /// measures of itself there (clusters scored against the labels, likelihoods, errors).
     static let native = Evaluator(kind: .native) { trained, c, _ in
         let d = c.training
-        guard let classifier = trained.classifier, !d.testLabels.isEmpty else { return [] }
-        let r = Evaluate.accuracy(classifier, images: d.testImages, labels: d.testLabels, classes: d.classCount)
+        guard !d.testLabels.isEmpty else { return [] }
         let budget = "\(c.trial.trainBudget)"
-        return [Score(.native, budget, "accuracy", r.accuracy, n: r.count)]
-            + r.perClass.enumerated().map { Score(.native, budget, "class_accuracy/\(d.classNames[$0.offset])", $0.element, show: false) }
+        var scores: [Score] = []
+        if let classifier = trained.classifier {
+            let r = Evaluate.accuracy(classifier, images: d.testImages, labels: d.testLabels, classes: d.classCount)
+            scores += [Score(.native, budget, "accuracy", r.accuracy, n: r.count)]
+                + r.perClass.enumerated().map { Score(.native, budget, "class_accuracy/\(d.classNames[$0.offset])", $0.element, show: false) }
+        }
+        if let m = trained.parts.measures {
+            if let clusters = m.clusters {
+                let a = clusters(d.testImages), n = d.testLabels.count
+                scores.append(Score(.native, budget, "cluster_accuracy", Clustering.accuracy(a, d.testLabels, clusters: m.clusterCount, classes: d.classCount), n: n))
+                scores.append(Score(.native, budget, "nmi", Clustering.nmi(a, d.testLabels, clusters: m.clusterCount, classes: d.classCount), n: n))
+            }
+            for (name, value) in m.values?(d.testImages) ?? [] { scores.append(Score(.native, budget, name, value, n: d.testLabels.count)) }
+        }
+        return scores
     }
 
     static let linear = frozen(.linear) { trained, c, budget, eval, train, test in

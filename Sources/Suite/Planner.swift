@@ -114,7 +114,7 @@ public enum Planner {
     public static func applies(_ p: EvaluationProtocol, method: AnyMethod, dataset: DatasetSpec) -> Bool {
         let regime = method.regime
         switch p {
-        case .native: return (regime == .supervised || regime == .semiSupervised) && dataset.hasTestSet
+        case .native: return (regime == .supervised || regime == .semiSupervised || method.measuresItself) && dataset.hasTestSet
         case .linear, .knn, .finetune: return regime != .fewShot && dataset.hasTestSet
         case .episodes: return method.adapts && dataset.hasClassSplit
         case .episodesLinear: return dataset.hasClassSplit

@@ -22,8 +22,12 @@ public enum TimeEstimate {
         let shape = spec.knownImageShape ?? [1, 28, 28]
         let perSample = trainSecondsPerSample(trial.config.workload, imageShape: shape)
         let forward = perSample / 3    // a forward pass costs about a third of a training step
-        let training = Double(trial.config.workload.steps * trial.config.workload.samplesPerStep) * perSample
         let (train, test) = (Double(spec.knownTrainCount ?? 60_000), Double(spec.knownTestCount ?? 10_000))
+        let w = trial.config.workload
+        // Methods fitted by passes over the pool ("fit": PCA, k-means, a mixture) cost a GEMM of
+        // the pool against `width` vectors per pass, at about 10 GFLOP/s.
+        let training = w.backbone == "fit" ? Double(max(w.steps, 1)) * train * Double(shape.reduce(1, *)) * Double(max(w.width, 1)) * 4 / 1e10
+                                           : Double(w.steps * w.samplesPerStep) * perSample
         let classes = Double(spec.trainingClassCount ?? 10)
         // As the executor does: the validation split is capped at a fifth of a class.
         let perClassValidation = min(trial.validationPerClass ?? (trial.trainBudget == .all ? 300 : 100), max(1, (spec.knownImagesPerClass ?? 6000) / 5))

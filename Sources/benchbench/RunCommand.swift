@@ -26,8 +26,8 @@ struct Run: ParsableCommand {
     @Option(help: "Training steps (default: the method's own for the budget).")
     var steps: Int?
 
-    @Option(help: "Backbone: conv4 or mlp.")
-    var backbone = "conv4"
+    @Option(help: "Backbone: conv4 or mlp (default: the method's own, conv4; methods without a network take none).")
+    var backbone: String?
 
     @Option(help: "Use an exponential moving average of the weights (this decay, e.g. 0.999) for validation and the result.")
     var ema: Float?
@@ -103,7 +103,9 @@ struct Run: ParsableCommand {
         do { budget = try LabelBudget(parsing: self.budget) } catch let e as DataError { throw ValidationError("--budget: \(e.message)") }
         let spec = try data.spec(dataset)
         var overrides = try settingOverrides()
-        overrides["backbone"] = (overrides["backbone"] as? [String: Any] ?? [:]).merging(["name": backbone]) { own, _ in own }
+        if let backbone {
+            overrides["backbone"] = (overrides["backbone"] as? [String: Any] ?? [:]).merging(["name": backbone]) { own, _ in own }
+        }
         var training = overrides["training"] as? [String: Any] ?? [:]
         if let steps { training["steps"] = steps }
         if let ema { training["emaDecay"] = Double(ema) }

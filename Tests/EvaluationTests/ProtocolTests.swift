@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TensorCore
 import DataCore
@@ -47,5 +48,43 @@ import DataCore
         #expect(abs(r.mean - 0.65) < 1e-12)
         // std (n-1) = 0.1291; 1.96 * 0.1291 / 2
         #expect(abs(r.ci95 - 0.126_51) < 1e-4)
+    }
+}
+
+@Suite struct ClusteringScoreTests {
+    /// Clusters that are the classes renamed score 1 on both; the Hungarian matching finds the
+    /// renaming; a clustering independent of the classes has NMI 0.
+    @Test func accuracyAndNMI() {
+        let labels: [Int32] = [0, 0, 1, 1, 2, 2]
+        #expect(Clustering.accuracy([2, 2, 0, 0, 1, 1], labels, clusters: 3, classes: 3) == 1)
+        #expect(abs(Clustering.nmi([2, 2, 0, 0, 1, 1], labels, clusters: 3, classes: 3) - 1) < 1e-12)
+        // One example in the wrong cluster: 5 of 6 matched.
+        #expect(abs(Clustering.accuracy([1, 1, 0, 0, 2, 0], labels, clusters: 3, classes: 3) - 5.0 / 6) < 1e-12)
+        // Two clusters, each half of each of two classes: independent.
+        #expect(abs(Clustering.nmi([0, 1, 0, 1], [0, 0, 1, 1], clusters: 2, classes: 2)) < 1e-12)
+        // NMI against a direct computation: I = Σ p log(p / (p_u p_v)), arithmetic normalisation.
+        let a = [0, 0, 1, 1, 1], y: [Int32] = [0, 0, 0, 1, 1]
+        let pu = [0.4, 0.6], pv = [0.6, 0.4]
+        let joint = [[0.4, 0.0], [0.2, 0.4]]
+        var mi = 0.0
+        for i in 0..<2 { for j in 0..<2 where joint[i][j] > 0 { mi += joint[i][j] * log(joint[i][j] / (pu[i] * pv[j])) } }
+        let h = -pu.reduce(0) { $0 + $1 * log($1) }
+        #expect(abs(Clustering.nmi(a, y, clusters: 2, classes: 2) - mi / h) < 1e-12)
+    }
+
+    /// The Hungarian method against every permutation of a 5 x 5 cost matrix.
+    @Test func hungarianIsOptimal() {
+        var rng = RNG(seed: 3)
+        for _ in 0..<5 {
+            let cost = (0..<5).map { _ in (0..<5).map { _ in Double(rng.uniform(0, 10)) } }
+            let match = Clustering.assignment(minimizing: cost)
+            #expect(Set(match).count == 5)
+            func permutations(_ items: [Int]) -> [[Int]] {
+                items.count <= 1 ? [items] : items.indices.flatMap { i in permutations(items.enumerated().filter { $0.offset != i }.map(\.element)).map { [items[i]] + $0 } }
+            }
+            let best = permutations(Array(0..<5)).map { p in p.enumerated().reduce(0.0) { $0 + cost[$1.offset][$1.element] } }.min()!
+            let found = match.enumerated().reduce(0.0) { $0 + cost[$1.offset][$1.element] }
+            #expect(abs(found - best) < 1e-9)
+        }
     }
 }

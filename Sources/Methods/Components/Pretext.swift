@@ -87,9 +87,16 @@ public enum Pretext {
 
     /// `images` [N, C, H, W] cut into a grid × grid of tiles, rearranged so that tile position i
     /// holds original tile `permutation[i]` (H and W divisible by grid).
-    public static func shuffleTiles(_ images: Tensor, grid: Int, permutation: [Int]) -> Tensor {
+    public static func shuffleTiles(_ images: Tensor, grid: Int, permutation: [Int], gap: Int = 0) -> Tensor {
+        shuffleTiles(images, grid: grid, permutations: [[Int]](repeating: permutation, count: images.shape[0]), gap: gap)
+    }
+
+    /// Each image with its own permutation of tiles; with `gap`, the `gap` outermost pixels of every
+    /// tile set to 0 (the dataset mean), so no tile can be placed by continuing its neighbour's
+    /// edges (the gaps between tiles of Noroozi & Favaro 2016).
+    public static func shuffleTiles(_ images: Tensor, grid: Int, permutations: [[Int]], gap: Int = 0) -> Tensor {
         let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
-        precondition(h % grid == 0 && w % grid == 0 && permutation.count == grid * grid,
+        precondition(h % grid == 0 && w % grid == 0 && permutations.count == n && permutations.allSatisfy { $0.count == grid * grid },
                      "Pretext.shuffleTiles: \(h)x\(w) images do not split into \(grid)x\(grid) tiles")
         let (th, tw) = (h / grid, w / grid)
         var out = Tensor(zeros: images.shape)
@@ -97,14 +104,23 @@ public enum Pretext {
             out.withUnsafeMutableBufferPointer { dst in
                 for plane in 0..<(n * c) {
                     let base = plane * h * w
-                    for (position, tile) in permutation.enumerated() {
+                    for (position, tile) in permutations[plane / c].enumerated() {
                         let (py, px) = (position / grid * th, position % grid * tw)
                         let (sy, sx) = (tile / grid * th, tile % grid * tw)
-                        for y in 0..<th { for x in 0..<tw { dst[base + (py + y) * w + px + x] = src[base + (sy + y) * w + sx + x] } }
+                        for y in gap..<max(gap, th - gap) {
+                            for x in gap..<max(gap, tw - gap) { dst[base + (py + y) * w + px + x] = src[base + (sy + y) * w + sx + x] }
+                        }
                     }
                 }
             }
         }
         return out
+    }
+
+    /// Jigsaw puzzles (Noroozi & Favaro 2016): each image's tiles shuffled by a permutation drawn
+    /// from `permutations`, labelled with its index.
+    public static func jigsaw(_ images: Tensor, grid: Int, permutations: [[Int]], gap: Int, rng: inout RNG) -> (images: Tensor, labels: [Int32]) {
+        let labels = (0..<images.shape[0]).map { _ in rng.int(permutations.count) }
+        return (shuffleTiles(images, grid: grid, permutations: labels.map { permutations[$0] }, gap: gap), labels.map(Int32.init))
     }
 }

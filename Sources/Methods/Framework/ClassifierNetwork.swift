@@ -69,3 +69,32 @@ public enum Check {
         guard value >= 0 && value <= 1 else { throw ConfigError(key: key, "must be in [0, 1], got \(value)") }
     }
 }
+
+/// The network of a pretext task that classifies transformed images (rotation, jigsaw):
+/// `Sequential([lower, upper, Linear])`. The representation is the backbone's first
+/// `featureBlocks` conv4 blocks (`lower`, path "0"); the remaining blocks and a linear layer over
+/// `outputs` pretext classes form the head. Gidaris et al. 2018 (Table 1) find a middle block's
+/// features best for classification, the last specialising in the pretext task. An MLP backbone
+/// has no blocks to cut: all of it is the representation.
+public enum PretextNetwork {
+    public static func build(_ data: TrainingData, backbone: BackboneSpec, featureBlocks: Int, outputs: Int, rng: inout RNG) throws -> (network: Sequential, features: Int) {
+        let (body, width) = try backbone.build(imageShape: data.imageShape, rng: &rng)
+        // conv4 is four blocks then a Flatten: cut after `featureBlocks` blocks (the Flatten stays
+        // with the head). An MLP is kept whole.
+        let layers = body.children.map(\.module)
+        let cut = backbone.name == "conv4" ? featureBlocks : layers.count
+        let lower = Sequential(Array(layers[0..<cut])), upper = Sequential(Array(layers[cut...]))
+        let network = Sequential([lower, upper, Linear(width, outputs, rng: &rng)])
+        // The representation's width: its output on one image.
+        let features = noGrad { FlattenedOutput(lower, name: "0")(Tensor(zeros: [2] + data.imageShape)).shape[1] }
+        return (network, features)
+    }
+
+    public static func evaluables(_ network: Sequential, features: Int) -> Evaluables {
+        Evaluables(classifier: nil, encoder: FlattenedOutput(network.children[0].module, name: "0"), encoderPath: "", featureCount: features)
+    }
+
+    public static func checkBlocks(_ featureBlocks: Int) throws {
+        guard (1...4).contains(featureBlocks) else { throw ConfigError(key: "featureBlocks", "conv4 has 4 blocks: give 1 to 4, got \(featureBlocks)") }
+    }
+}

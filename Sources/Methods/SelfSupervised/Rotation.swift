@@ -38,7 +38,7 @@ public enum Rotation: StepMethod {
 
         public func validateOwn() throws {
             guard batchSize >= 1 else { throw ConfigError(key: "batchSize", "must be at least 1, got \(batchSize)") }
-            guard (1...4).contains(featureBlocks) else { throw ConfigError(key: "featureBlocks", "conv4 has 4 blocks: give 1 to 4, got \(featureBlocks)") }
+            try PretextNetwork.checkBlocks(featureBlocks)
         }
 
         public var samplesPerStep: Int { batchSize * 4 }
@@ -56,15 +56,7 @@ public enum Rotation: StepMethod {
         let features: Int
 
         init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
-            let (body, width) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
-            // conv4 is four blocks then a Flatten: cut after `featureBlocks` blocks (the Flatten stays
-            // with the head). An MLP is kept whole.
-            let layers = body.children.map(\.module)
-            let cut = config.backbone.name == "conv4" ? config.featureBlocks : layers.count
-            let lower = Sequential(Array(layers[0..<cut])), upper = Sequential(Array(layers[cut...]))
-            network = Sequential([lower, upper, Linear(width, 4, rng: &rng)])
-            // The representation's width: its output on one image.
-            features = noGrad { FlattenedOutput(lower, name: "0")(Tensor(zeros: [2] + data.imageShape)).shape[1] }
+            (network, features) = try PretextNetwork.build(data, backbone: config.backbone, featureBlocks: config.featureBlocks, outputs: 4, rng: &rng)
             needs = StreamNeeds(unlabeled: (config.batchSize, [config.augment ? .weak : .plain]))
         }
 
@@ -73,8 +65,6 @@ public enum Rotation: StepMethod {
             return .classification(network.forward(images, &ctx), labels: labels, accuracyName: "rotation_accuracy")
         }
 
-        public var evaluables: Evaluables {
-            Evaluables(classifier: nil, encoder: FlattenedOutput(network.children[0].module, name: "0"), encoderPath: "", featureCount: features)
-        }
+        public var evaluables: Evaluables { PretextNetwork.evaluables(network, features: features) }
     }
 }

@@ -86,10 +86,7 @@ public enum LabelPropagation: StepMethod {
         public func propagate() -> PropagatedLabels {
             var rng = RNG(seed: 0)   // plain views draw no randomness
             let encoder = network.children[0].module
-            let parts = [labeled.all(rng: &rng).images] + stride(from: 0, to: unlabeled.count, by: 500).map {
-                unlabeled.images(at: Array($0..<min($0 + 500, unlabeled.count)), rng: &rng)
-            }
-            let f = concat(parts.map { chunk in noGrad { encoder(chunk) } }, axis: 0)
+            let f = concat([noGrad { encoder(labeled.all(rng: &rng).images) }, unlabeled.mapAll { encoder($0) }], axis: 0)
             let graph = AffinityGraph.nearestNeighbours(f, k: config.neighbours, gamma: config.gamma).symmetricallyNormalized()
             var y = [Float](repeating: 0, count: graph.count * classes)
             for (i, label) in labeled.labels.enumerated() { y[i * classes + Int(label)] = 1 }

@@ -57,8 +57,7 @@ public enum NoisyStudent: StepMethod {
     }
 
     public static func build(_ data: TrainingData, config: Config, rng: inout RNG) throws -> Model {
-        guard let pool = data.unlabeled else { throw TrainingError(message: "\(id) needs unlabeled images, which its regime does not grant") }
-        return try Model(data, pool: pool, config: config, rng: &rng)
+        try Model(data, pool: try data.unlabeledPool(for: id), config: config, rng: &rng)
     }
 
     public final class Model: Learner {
@@ -87,11 +86,7 @@ public enum NoisyStudent: StepMethod {
 
         /// softmax(teacher logits / T) of every pool image, unaugmented, in evaluation mode.
         func teacherTargets() -> Tensor {
-            var rng = RNG(seed: 0)   // plain views draw no randomness
-            let chunks = stride(from: 0, to: pool.count, by: 500).map { start in
-                noGrad { (network(pool.images(at: Array(start..<min(start + 500, pool.count)), rng: &rng)) * (1 / config.temperature)).softmax() }
-            }
-            return concat(chunks, axis: 0)
+            pool.mapAll { (network($0) * (1 / config.temperature)).softmax() }
         }
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
