@@ -37,10 +37,12 @@ public struct Dataset {
     /// augmentations that work on intensities undo and redo it.
     public let channelMean: [Float]
     public let channelStd: [Float]
+    /// Whether the channels are the frames of a sequence (glyph-motion) rather than colours.
+    public let channelsAreFrames: Bool
 
     public init(name: String, trainImages: Tensor, trainLabels: [Int32], testImages: Tensor, testLabels: [Int32],
                 classNames: [String], contentHash: String, allowsHorizontalFlip: Bool, classSplit: ClassSplit? = nil,
-                channelMean: [Float]? = nil, channelStd: [Float]? = nil) throws {
+                channelMean: [Float]? = nil, channelStd: [Float]? = nil, channelsAreFrames: Bool = false) throws {
         guard trainImages.rank == 4, testImages.rank == 4, trainImages.shape.dropFirst() == testImages.shape.dropFirst() else {
             throw DataError("\(name): train images \(trainImages.shape) and test images \(testImages.shape) must both be [N, C, H, W] of one image shape")
         }
@@ -64,6 +66,7 @@ public struct Dataset {
         self.contentHash = contentHash
         self.allowsHorizontalFlip = allowsHorizontalFlip
         self.classSplit = classSplit
+        self.channelsAreFrames = channelsAreFrames
         let channels = trainImages.shape[1]
         self.channelMean = channelMean ?? [Float](repeating: 0, count: channels)
         self.channelStd = channelStd ?? [Float](repeating: 1, count: channels)
@@ -74,6 +77,8 @@ public struct Dataset {
 
     /// [C, H, W].
     public var imageShape: [Int] { Array(trainImages.shape.dropFirst()) }
+    /// What its images are, for methods that need colour or sequences.
+    public var kind: ImageKind { ImageKind(shape: imageShape, channelsAreFrames: channelsAreFrames) }
     public var classCount: Int { classNames.count }
 
     /// Training examples per class.
@@ -200,5 +205,26 @@ extension Dataset {
         return try Dataset(name: "\(name)[\(classes.count) classes]", trainImages: train, trainLabels: ytrain, testImages: test,
                            testLabels: ytest, classNames: classes.map { classNames[$0] }, contentHash: hash.hex,
                            allowsHorizontalFlip: allowsHorizontalFlip, channelMean: channelMean, channelStd: channelStd)
+    }
+}
+
+/// What a dataset's images hold, as far as a method that needs a kind of image cares: their shape
+/// and whether their channels are colours or the frames of a sequence.
+public struct ImageKind: Equatable, Sendable {
+    /// [C, H, W].
+    public var shape: [Int]
+    public var channelsAreFrames: Bool
+
+    public init(shape: [Int], channelsAreFrames: Bool = false) { (self.shape, self.channelsAreFrames) = (shape, channelsAreFrames) }
+
+    /// Three colour channels.
+    public var isColor: Bool { !channelsAreFrames && shape.first == 3 }
+    /// Frames of a sequence, when the channels are frames.
+    public var frames: Int? { channelsAreFrames ? shape.first : nil }
+
+    public var description: String {
+        let size = shape.map(String.init).joined(separator: "x")
+        if let frames { return "sequences of \(frames) frames of \(shape.dropFirst().map(String.init).joined(separator: "x"))" }
+        return (isColor ? "colour" : shape.first == 1 ? "greyscale" : "\(shape.first ?? 0)-channel") + " \(size) images"
     }
 }

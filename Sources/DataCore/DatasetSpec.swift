@@ -4,7 +4,10 @@ import Foundation
 /// way every command turns a name into a `Dataset`.
 public struct DatasetSpec: Equatable, Sendable {
     public enum Kind: String, CaseIterable, Sendable {
-        case fashionMNIST = "fashion-mnist", glyphs, glyphsColor = "glyphs-color", idx
+        case fashionMNIST = "fashion-mnist", glyphs, glyphsColor = "glyphs-color", glyphMotion = "glyph-motion", idx
+
+        /// The procedural datasets drawn from glyph shapes (their options are `glyphs`'s).
+        public var isGlyphs: Bool { self == .glyphs || self == .glyphsColor || self == .glyphMotion }
 
         /// One line for `benchbench list datasets`.
         public var summary: String {
@@ -12,14 +15,17 @@ public struct DatasetSpec: Equatable, Sendable {
             case .fashionMNIST: return "Fashion-MNIST: 60,000 + 10,000 greyscale 28x28 images of 10 clothing classes (Debian's dataset-fashion-mnist)"
             case .glyphs: return "procedural handwriting-like glyphs, greyscale 28x28; default 1,600 classes x 20 (1,200 base / 100 val / 300 novel), Omniglot-sized"
             case .glyphsColor: return "the glyphs in colour (3 channels): for methods that need RGB (colorization)"
+            case .glyphMotion: return "sequences of a glyph moving and turning (4 frames of 28x28, stored as channels); 20 classes x 200 + 50 test: for next-frame prediction"
             case .idx: return "any four IDX files (train/test images and labels, gzipped or not), with an optional few-shot class split"
             }
         }
     }
 
     public var kind: Kind
-    /// For glyphs and glyphs-color.
+    /// For glyphs, glyphs-color and glyph-motion.
     public var glyphs: GlyphsConfig
+    /// For glyph-motion: frames per sequence.
+    public var frames = 4
     /// For idx: train images, train labels, test images, test labels.
     public var idxFiles: [String]
     /// Few-shot class split as base, validation, novel class counts (classes in label order);
@@ -30,7 +36,7 @@ public struct DatasetSpec: Equatable, Sendable {
 
     public init(kind: Kind, glyphs: GlyphsConfig? = nil, idxFiles: [String] = [], classSplit: [Int]? = nil, flips: Bool = false) {
         self.kind = kind
-        self.glyphs = glyphs ?? DatasetSpec.defaultGlyphs(color: kind == .glyphsColor)
+        self.glyphs = glyphs ?? (kind == .glyphMotion ? GlyphMotionConfig.defaultGlyphs : DatasetSpec.defaultGlyphs(color: kind == .glyphsColor))
         (self.idxFiles, self.classSplit, self.flips) = (idxFiles, classSplit, flips)
     }
 
@@ -49,6 +55,7 @@ public struct DatasetSpec: Equatable, Sendable {
     public func validate() throws {
         switch kind {
         case .glyphs, .glyphsColor: try glyphs.validate()
+        case .glyphMotion: try motion.validate()
         case .idx:
             guard idxFiles.count == 4 else {
                 throw DataError("dataset 'idx' needs four files: train images, train labels, test images, test labels (got \(idxFiles.count))")
@@ -84,6 +91,7 @@ public struct DatasetSpec: Equatable, Sendable {
             var config = glyphs
             config.color = kind == .glyphsColor
             return try Glyphs.make(config)
+        case .glyphMotion: return try GlyphMotion.make(motion)
         case .idx:
             let files = resolvedIDXFiles(baseDirectory: baseDirectory)
             return try DatasetSource.idx(name: "idx", trainImages: files[0], trainLabels: files[1], testImages: files[2],
@@ -99,12 +107,25 @@ public struct DatasetSpec: Equatable, Sendable {
         }
     }
 
+    /// The glyph-motion generator's settings.
+    public var motion: GlyphMotionConfig {
+        var m = GlyphMotionConfig(glyphs: glyphs)
+        m.frames = frames
+        return m
+    }
+
+    /// What the images are (shape, colour or frames), without loading them.
+    public func imageKind(baseDirectory: String? = nil) throws -> ImageKind {
+        ImageKind(shape: try imageShape(baseDirectory: baseDirectory), channelsAreFrames: kind == .glyphMotion)
+    }
+
     /// [C, H, W] of the images, without loading them: fixed for the built-in datasets, read from
     /// the training images' IDX header otherwise.
     public func imageShape(baseDirectory: String? = nil) throws -> [Int] {
         switch kind {
         case .glyphs, .fashionMNIST: return [1, 28, 28]
         case .glyphsColor: return [3, 28, 28]
+        case .glyphMotion: return [frames, 28, 28]
         case .idx:
             let file = resolvedIDXFiles(baseDirectory: baseDirectory)[0]
             return Array(try Dataset.imageShape(try IDX.dimensions(file), source: file).dropFirst())

@@ -62,35 +62,57 @@ public enum Glyphs {
         return Shape(strokes: strokes)
     }
 
-    /// Renders one instance into `out` (28 x 28 intensities in [0, 1], or 3 channels when colored).
-    static func render(_ shape: Shape, config: GlyphsConfig, rng: inout RNG, into out: UnsafeMutablePointer<Float>) {
-        let n = size
-        // Instance transform about the canvas centre.
+    /// How one instance redraws its class's glyph: an affine transform about the canvas centre,
+    /// a stroke width and noise on every control point (canvas fractions, per stroke).
+    struct Instance {
+        var angle: Double, scale: Double, shear: Double
+        var shift: SIMD2<Double>
+        var width: Double
+        var noise: [[SIMD2<Double>]]
+    }
+
+    /// An instance's jitter, drawn in the order the generator has always drawn it (so datasets of
+    /// earlier versions are reproduced exactly).
+    static func instance(_ shape: Shape, config: GlyphsConfig, rng: inout RNG) -> Instance {
         let angle = Double(rng.uniform(-1, 1)) * config.rotation
         let scale = 1 + Double(rng.uniform(-1, 1)) * config.scaleSpread
         let shear = Double(rng.uniform(-1, 1)) * config.shear
         let shift = SIMD2(Double(rng.uniform(-1, 1)), Double(rng.uniform(-1, 1))) * config.translation
-        let (ca, sa) = (cos(angle) * scale, sin(angle) * scale)
+        let width = Double(rng.uniform(1.3, 2.3))
+        let noise = shape.strokes.map { stroke in stroke.map { _ in SIMD2(Double(rng.normal()), Double(rng.normal())) * config.pointNoise } }
+        return Instance(angle: angle, scale: scale, shear: shear, shift: shift, width: width, noise: noise)
+    }
+
+    /// The instance's glyph as 28 x 28 coverage in [0, 1].
+    static func rasterize(_ shape: Shape, _ instance: Instance) -> [Float] {
+        let n = size
+        let (ca, sa) = (cos(instance.angle) * instance.scale, sin(instance.angle) * instance.scale)
         func place(_ p: SIMD2<Double>) -> SIMD2<Double> {
             let q = p - 0.5
-            let sheared = SIMD2(q.x + shear * q.y, q.y)
+            let sheared = SIMD2(q.x + instance.shear * q.y, q.y)
             let r = SIMD2(ca * sheared.x - sa * sheared.y, sa * sheared.x + ca * sheared.y)
-            return (r + 0.5) * Double(n) + shift
+            return (r + 0.5) * Double(n) + instance.shift
         }
-        let width = Double(rng.uniform(1.3, 2.3))
         var canvas = [Float](repeating: 0, count: n * n)
-        for stroke in shape.strokes {
-            let p = stroke.map { place($0 + SIMD2(Double(rng.normal()), Double(rng.normal())) * config.pointNoise) }
+        for (stroke, noise) in zip(shape.strokes, instance.noise) {
+            let p = zip(stroke, noise).map { place($0 + $1) }
             // The curve as a polyline, each segment stamped with an anti-aliased round brush.
             let steps = 16
             var previous = p[0]
             for k in 1...steps {
                 let t = Double(k) / Double(steps), u = 1 - t
                 let point = p[0] * (u * u * u) + p[1] * (3 * u * u * t) + p[2] * (3 * u * t * t) + p[3] * (t * t * t)
-                stamp(segment: previous, point, width: width, canvas: &canvas)
+                stamp(segment: previous, point, width: instance.width, canvas: &canvas)
                 previous = point
             }
         }
+        return canvas
+    }
+
+    /// Renders one instance into `out` (28 x 28 intensities in [0, 1], or 3 channels when colored).
+    static func render(_ shape: Shape, config: GlyphsConfig, rng: inout RNG, into out: UnsafeMutablePointer<Float>) {
+        let n = size
+        let canvas = rasterize(shape, instance(shape, config: config, rng: &rng))
         if config.color {
             var stroke = [Float](repeating: 0, count: 3), background = stroke
             repeat {

@@ -28,6 +28,8 @@ public enum Regime: String, Codable, CaseIterable, Sendable {
 /// The validation split is in none of them: it is the `Validator`'s.
 public struct TrainingData {
     public let imageShape: [Int]
+    /// Whether the channels are a sequence's frames (glyph-motion) rather than colours.
+    public var channelsAreFrames = false
     /// Classes of the labeled (or base) data: the width of a classifier's head.
     public let classCount: Int
     public let labeled: LabeledPool?
@@ -55,7 +57,9 @@ public struct TrainingData {
         case .selfSupervised:
             (unlabeled, heldBack) = try UnlabeledPool.hiding(dataset: d, indices: split.unlabeled)
         }
-        return (TrainingData(imageShape: d.imageShape, classCount: d.classCount, labeled: labeled, unlabeled: unlabeled, episodes: episodes), heldBack)
+        var data = TrainingData(imageShape: d.imageShape, classCount: d.classCount, labeled: labeled, unlabeled: unlabeled, episodes: episodes)
+        data.channelsAreFrames = d.channelsAreFrames
+        return (data, heldBack)
     }
 }
 
@@ -196,11 +200,19 @@ public protocol Method {
     /// Whether its trained model measures itself (`SelfMeasures`, scored by `native`) though it
     /// has no classifier.
     static var measuresItself: Bool { get }
+    /// Why the method cannot learn from images of this kind (nil when it can): colorization needs
+    /// colour, next-frame prediction sequences. The planner leaves such pairs out and says why.
+    static func unsuitable(_ images: ImageKind) -> String?
 }
 
 extension Method {
     public static var adapts: Bool { false }
     public static var measuresItself: Bool { false }
+    public static func unsuitable(_ images: ImageKind) -> String? { nil }
+}
+
+extension TrainingData {
+    public var imageKind: ImageKind { ImageKind(shape: imageShape, channelsAreFrames: channelsAreFrames) }
 }
 
 /// A config problem, naming the key (the suite layer adds file and line).
@@ -231,12 +243,14 @@ public struct AnyMethod: Sendable {
     public let typeName: String
     public let adapts: Bool
     public let measuresItself: Bool
+    private let unsuitableFor: @Sendable (ImageKind) -> String?
     private let resolveConfig: @Sendable (LabelBudget, Int, [String: Any]) throws -> ResolvedConfig
     private let trainWith: @Sendable (TrainingInput, String) throws -> TrainedModel
 
     public init<M: Method>(_ method: M.Type) {
         (id, regime, version, summary, typeName, adapts) = (M.id, M.regime, M.version, M.summary, String(describing: M.self), M.adapts)
         measuresItself = M.measuresItself
+        unsuitableFor = { M.unsuitable($0) }
         resolveConfig = { budget, classes, overrides in
             let config: M.Config = try AnyMethod.apply(overrides, to: M.defaultConfig(budget: budget, classes: classes), method: M.id)
             do { try config.validate() } catch let e as ConfigError { throw e } catch { throw ConfigError(key: nil, "\(error)") }
@@ -260,6 +274,9 @@ public struct AnyMethod: Sendable {
     }
 
     public func train(_ input: TrainingInput, configJSON: String) throws -> TrainedModel { try trainWith(input, configJSON) }
+
+    /// Why the method cannot learn from images of this kind, nil when it can.
+    public func unsuitable(_ images: ImageKind) -> String? { unsuitableFor(images) }
 
     /// The keys a suite may set for this method (those of its default config).
     public func configKeys() -> [String] {

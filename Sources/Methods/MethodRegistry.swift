@@ -31,6 +31,8 @@ public enum MethodRegistry {
         AnyMethod(DeepCluster.self),
         AnyMethod(MoCo.self),
         AnyMethod(SimCLR.self),
+        AnyMethod(Colorization.self),
+        AnyMethod(NextFrame.self),
     ]
 
     public static func method(_ id: String) -> AnyMethod? { all.first { $0.id == id } }

@@ -43,12 +43,23 @@ public struct PlannedTrial: Sendable {
 /// per seed on the base classes and scored on novel-class episodes; self-supervised methods
 /// pre-trained once per seed without labels, then scored by each protocol at each budget.
 public enum Planner {
-    public static func plan(_ suite: Suite) throws -> [PlannedTrial] {
-        var trials: [PlannedTrial] = []
+    public static func plan(_ suite: Suite) throws -> [PlannedTrial] { try planWithNotes(suite).trials }
+
+    /// The trials, and a line for each method left out of a dataset whose images it cannot learn
+    /// from (colorization on greyscale data), saying why.
+    public static func planWithNotes(_ suite: Suite) throws -> (trials: [PlannedTrial], notes: [String]) {
+        var trials: [PlannedTrial] = [], notes: [String] = []
+        let base = URL(fileURLWithPath: suite.path).deletingLastPathComponent().path
         for entry in suite.methods {
             let regime = entry.method.regime
+            if let named = entry.datasets, let field = entry.datasetsField {
+                for id in named where !suite.datasets.contains(where: { $0.id == id }) {
+                    throw field.fail("no dataset '\(id)' in the suite; its datasets: \(suite.datasets.map(\.id).joined(separator: ", "))")
+                }
+            }
             let datasets = zip(suite.datasets, suite.datasetFields).filter { d, _ in
-                d.regimes.map { $0.contains(regime) } ?? (regime != .fewShot || d.spec.hasClassSplit)
+                (entry.datasets?.contains(d.id) ?? true)
+                    && (d.regimes.map { $0.contains(regime) } ?? (regime != .fewShot || d.spec.hasClassSplit))
             }
             guard !datasets.isEmpty else {
                 throw entry.field.failAtKey("no dataset of the suite is used for \(regime.rawValue) methods"
@@ -60,6 +71,10 @@ public enum Planner {
                 ?? (regime == .fewShot ? ([], []) : (suite.budgets, suite.budgetFields))
             try checkBudgets(budgets, fields: budgetFields, regime: regime, method: entry)
             for (dataset, field) in datasets {
+                if let kind = try? dataset.spec.imageKind(baseDirectory: base), let reason = entry.method.unsuitable(kind) {
+                    notes.append("\(entry.method.id) left out on dataset '\(dataset.id)': \(reason)")
+                    continue
+                }
                 if regime == .fewShot && !dataset.spec.hasClassSplit {
                     throw field.fail("few-shot methods need a dataset with a class split (set 'split: [base, validation, novel]')")
                 }
@@ -99,7 +114,7 @@ public enum Planner {
                 }
             }
         }
-        return trials
+        return (trials, notes)
     }
 
     static func trial(_ dataset: SuiteDataset, _ entry: SuiteMethod, _ budget: LabelBudget, _ seed: UInt64, _ config: ResolvedConfig,
@@ -157,14 +172,14 @@ public enum Planner {
 extension DatasetSpec {
     var hasClassSplit: Bool {
         switch kind {
-        case .glyphs, .glyphsColor: return glyphs.novelClasses > 0
+        case .glyphs, .glyphsColor, .glyphMotion: return glyphs.novelClasses > 0
         default: return classSplit != nil
         }
     }
 
     var hasTestSet: Bool {
         switch kind {
-        case .glyphs, .glyphsColor: return glyphs.testInstancesPerClass > 0
+        case .glyphs, .glyphsColor, .glyphMotion: return glyphs.testInstancesPerClass > 0
         default: return true
         }
     }
@@ -172,7 +187,7 @@ extension DatasetSpec {
     /// Training images per class, where known without reading files.
     var knownImagesPerClass: Int? {
         switch kind {
-        case .glyphs, .glyphsColor: return glyphs.instancesPerClass
+        case .glyphs, .glyphsColor, .glyphMotion: return glyphs.instancesPerClass
         case .fashionMNIST: return 6000
         case .idx: return nil
         }
@@ -181,7 +196,7 @@ extension DatasetSpec {
     /// Classes a method trains on (the base classes with a split), where known without reading files.
     var trainingClassCount: Int? {
         switch kind {
-        case .glyphs, .glyphsColor: return hasClassSplit ? glyphs.baseClasses : glyphs.classes
+        case .glyphs, .glyphsColor, .glyphMotion: return hasClassSplit ? glyphs.baseClasses : glyphs.classes
         case .fashionMNIST: return classSplit?[0] ?? 10
         case .idx: return classSplit?[0]
         }
@@ -192,6 +207,7 @@ extension DatasetSpec {
         switch kind {
         case .glyphs: return [1, 28, 28]
         case .glyphsColor: return [3, 28, 28]
+        case .glyphMotion: return [frames, 28, 28]
         case .fashionMNIST: return [1, 28, 28]
         case .idx: return nil
         }
@@ -200,7 +216,7 @@ extension DatasetSpec {
     /// Training images of the classes a method trains on, where known without reading files.
     var knownTrainCount: Int? {
         switch kind {
-        case .glyphs, .glyphsColor: return (trainingClassCount ?? 0) * glyphs.instancesPerClass
+        case .glyphs, .glyphsColor, .glyphMotion: return (trainingClassCount ?? 0) * glyphs.instancesPerClass
         case .fashionMNIST: return (trainingClassCount ?? 10) * 6000
         case .idx: return nil
         }
@@ -208,7 +224,7 @@ extension DatasetSpec {
 
     var knownTestCount: Int? {
         switch kind {
-        case .glyphs, .glyphsColor: return (trainingClassCount ?? 0) * glyphs.testInstancesPerClass
+        case .glyphs, .glyphsColor, .glyphMotion: return (trainingClassCount ?? 0) * glyphs.testInstancesPerClass
         case .fashionMNIST: return (trainingClassCount ?? 10) * 1000
         case .idx: return nil
         }

@@ -24,9 +24,12 @@ public struct SuiteMethod: @unchecked Sendable {   // overrides hold Foundation 
     /// The entry's own seeds and protocols, where it narrows the suite's (nil: the suite's).
     public var seeds: [UInt64]?
     public var protocols: [EvaluationProtocol]?
+    /// The ids of the suite's datasets the entry runs on (nil: every dataset of its regime).
+    public var datasets: [String]?
     /// Where the entry and its budgets are written, for errors found while planning.
     let field: YAMLField
     let budgetFields: [YAMLField]
+    var datasetsField: YAMLField?
 }
 
 /// A suite file, parsed and checked (its format is documented in README.md, "Suite files").
@@ -196,6 +199,7 @@ public struct Suite: @unchecked Sendable {
         let kindKeys: [String]
         switch kind {
         case .glyphs, .glyphsColor: kindKeys = glyphKeys
+        case .glyphMotion: kindKeys = ["classes", "instances", "test_instances", "seed", "frames"]
         case .idx: kindKeys = ["files", "split", "flips"]
         case .fashionMNIST: kindKeys = ["split"]
         }
@@ -226,6 +230,7 @@ public struct Suite: @unchecked Sendable {
             case "classes": spec.glyphs.classes = try value.int(atLeast: 2)
             case "instances": spec.glyphs.instancesPerClass = try value.int(atLeast: 1)
             case "test_instances": spec.glyphs.testInstancesPerClass = try value.int(atLeast: 0)
+            case "frames": spec.frames = try value.int(atLeast: 2)
             default: spec.glyphs.seed = UInt64(try value.int(atLeast: 0))
             }
         }
@@ -243,7 +248,7 @@ public struct Suite: @unchecked Sendable {
         }
         var overrides: [String: Any] = [:]
         var budgetFields: [YAMLField]?
-        var seeds: [UInt64]?, protocols: [EvaluationProtocol]?
+        var seeds: [UInt64]?, protocols: [EvaluationProtocol]?, datasets: [String]?, datasetsField: YAMLField?
         if case .scalar = field.node, field.node.null != nil {
             // `supervised:` with nothing after it: the defaults.
         } else {
@@ -251,13 +256,14 @@ public struct Suite: @unchecked Sendable {
                 if key == "budgets" { budgetFields = try value.list(); continue }
                 if key == "seeds" { seeds = try parseSeeds(value); continue }
                 if key == "protocols" { protocols = try parseProtocols(value); continue }
+                if key == "datasets" { (datasets, datasetsField) = (try value.list().map { try $0.string() }, value); continue }
                 overrides[key] = try value.json()
             }
         }
         let budgets = try budgetFields?.map(parseBudget)
         // Check the overrides now (unknown keys, types, validate()), at the trial's likely budget.
-        let entry = SuiteMethod(method: method, overrides: overrides, budgets: budgets, seeds: seeds, protocols: protocols, field: field,
-                                budgetFields: budgetFields ?? [])
+        let entry = SuiteMethod(method: method, overrides: overrides, budgets: budgets, seeds: seeds, protocols: protocols, datasets: datasets,
+                                field: field, budgetFields: budgetFields ?? [], datasetsField: datasetsField)
         _ = try entry.resolve(budget: budgets?.first ?? .all, classes: 10, backbone: [:])
         return entry
     }

@@ -12,7 +12,7 @@ struct DataCommand: ParsableCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Sizes, class counts, pixel statistics and the content hash of a dataset.")
 
-        @Argument(help: "Dataset: fashion-mnist, glyphs, glyphs-color, idx (with --idx-files).")
+        @Argument(help: "Dataset: fashion-mnist, glyphs, glyphs-color, glyph-motion, idx (with --idx-files).")
         var name: String
 
         @Option(help: "Few-shot episodes for the pixel-space nearest-class-mean baseline (datasets with a class split).")

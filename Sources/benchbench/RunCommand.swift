@@ -14,7 +14,7 @@ struct Run: ParsableCommand {
     @Option(help: "Method (see 'benchbench list methods').")
     var method: String
 
-    @Option(help: "Dataset: fashion-mnist, glyphs, glyphs-color, idx (with --idx-files).")
+    @Option(help: "Dataset: fashion-mnist, glyphs, glyphs-color, glyph-motion, idx (with --idx-files).")
     var dataset: String
 
     @Option(help: "Label budget: all, or labels per class (10, 100, ...); 'none' for self-supervised methods.")
@@ -113,6 +113,9 @@ struct Run: ParsableCommand {
         let config: ResolvedConfig
         do { config = try method.resolve(budget: budget, classes: 10, overrides: overrides) } catch let e as ConfigError {
             throw ValidationError("\(method.id): \(e)")
+        }
+        if let kind = try? spec.imageKind(), let reason = method.unsuitable(kind) {
+            throw ValidationError("\(method.id) cannot run on dataset '\(dataset)': \(reason)")
         }
         let evaluation = EvaluationPlan(protocols: try protocolList().filter { Planner.applies($0, method: method, dataset: spec) }, budgets: try evaluationBudgets(default: budget), episodes: EpisodeSettings())
         var trial = PlannedTrial(dataset: SuiteDataset(id: dataset, spec: spec, regimes: nil), method: method, trainBudget: budget, seed: seed,

@@ -30,7 +30,8 @@ struct SuiteCommand: ParsableCommand {
                                   + (available.isEmpty ? "" : "; available: \(available.joined(separator: ", "))"))
         }
         let suite = try Suite.load(path: path)
-        let plan = try Planner.plan(suite)
+        let (plan, notes) = try Planner.planWithNotes(suite)
+        for note in notes { print("note: \(note)") }
         if dryRun { return try printPlan(suite, plan) }
 
         let db = try store.open()

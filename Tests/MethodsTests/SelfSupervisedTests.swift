@@ -218,3 +218,98 @@ func tinyConfig<M: StepMethod>(_ method: M.Type) throws -> M.Config {
         #expect(DeepCluster.Model.inverseSizeWeights([0, 0, 0, 1], clusters: 3) == [Float(4) / 6, Float(4) / 6, Float(4) / 6, 2])
     }
 }
+
+@Suite struct ColorizationTests {
+    static func colorInput() throws -> (Dataset, TrainingInput) {
+        var g = GlyphsConfig()
+        (g.classes, g.instancesPerClass, g.testInstancesPerClass, g.color) = (4, 12, 3, true)
+        let d = try Glyphs.make(g)
+        return (d, try Fixture.input(d, try Fixture.split(d, budget: .none), regime: .selfSupervised))
+    }
+
+    @Test func smokeBothModes() throws {
+        let (d, input) = try Self.colorInput()
+        for mode in [Colorization.Mode.classification, .regression] {
+            var config = try tinyConfig(Colorization.self)
+            config.mode = mode
+            let trained = try smokeTest(Colorization.self, config: config, input: input)
+            #expect(trained.featureCount == 8 * 7 * 7 && trained.encoder(d.testImages.gatherRows([0, 1])).shape == [2, 8 * 7 * 7])
+            let error = trained.parts.measures!.values!(d.testImages)
+            #expect(error.map(\.name) == ["chroma_error"] && error[0].value.isFinite && error[0].value > 0)
+        }
+    }
+
+    /// Lightness and chroma are the luma / colour-difference split; grey pixels have no chroma.
+    @Test func lightnessAndChroma() {
+        let rgb = Tensor(shape: [1, 3, 1, 2], scalars: [1, 0.5,  0, 0.5,  0, 0.5])
+        let (y, c) = Colorization.split(rgb)
+        #expect(abs(y.scalars[0] - 0.299) < 1e-6 && abs(y.scalars[1] - 0.5) < 1e-6)
+        #expect(abs(c.scalars[0] + 0.299) < 1e-6 && abs(c.scalars[2] - 0.701) < 1e-6, "U = B - Y, V = R - Y")
+        #expect(abs(c.scalars[1]) < 1e-6 && abs(c.scalars[3]) < 1e-6)
+    }
+
+    /// Sub-pixel rearrangement: channel (o, i, j) of cell (y, x) lands at pixel (y·f + i, x·f + j).
+    @Test func pixelShuffle() {
+        let x = Tensor(shape: [1, 8, 1, 2], scalars: (0..<16).map(Float.init))   // O = 2, f = 2, h = 1, w = 2
+        let y = Colorization.pixelShuffle(x, factor: 2)
+        #expect(y.shape == [1, 2, 2, 4])
+        // Output channel 0 row 0: cell 0 (i=0: j=0,1 → channels 0,1), cell 1 (same channels at x = 1).
+        #expect(Array(y.scalars[0..<8]) == [0, 2, 1, 3, 4, 6, 5, 7])
+    }
+
+    /// Bins cover [−range, range] in a grid; rebalancing weights are 1 for a uniform distribution,
+    /// favour rare bins, average 1 under the frequencies, and are uniform at λ = 1.
+    @Test func binsAndRebalancing() {
+        let bins = Colorization.ChromaBins(levels: 2, range: 1)
+        let chroma = Tensor(shape: [1, 2, 1, 4], scalars: [-0.5, -0.5, 0.5, 0.9,  -0.5, 0.5, -0.5, 0.9])
+        #expect(bins.classes(chroma) == [0, 1, 2, 3])
+        #expect(bins.centres.scalars == [-0.5, -0.5, -0.5, 0.5, 0.5, -0.5, 0.5, 0.5])
+        #expect(Colorization.ChromaBins.rebalancingWeights(frequencies: [0.25, 0.25, 0.25, 0.25], lambda: 0.5).allSatisfy { abs($0 - 1) < 1e-6 })
+        let p: [Float] = [0.7, 0.1, 0.1, 0.1]
+        let w = Colorization.ChromaBins.rebalancingWeights(frequencies: p, lambda: 0.5)
+        #expect(w[1] > w[0] && abs(zip(p, w).reduce(0) { $0 + $1.0 * $1.1 } - 1) < 1e-5)
+        #expect(Colorization.ChromaBins.rebalancingWeights(frequencies: p, lambda: 1).allSatisfy { abs($0 - 1) < 1e-6 })
+    }
+
+    @Test func greyscaleIsRefused() {
+        #expect(Colorization.unsuitable(ImageKind(shape: [1, 28, 28]))?.contains("greyscale 1x28x28") == true)
+        #expect(Colorization.unsuitable(ImageKind(shape: [3, 28, 28])) == nil)
+        #expect(Colorization.unsuitable(ImageKind(shape: [3, 28, 28], channelsAreFrames: true)) != nil)
+    }
+}
+
+@Suite struct NextFrameTests {
+    static func motionInput() throws -> (Dataset, TrainingInput) {
+        var g = GlyphsConfig()
+        (g.classes, g.instancesPerClass, g.testInstancesPerClass) = (4, 12, 3)
+        let d = try GlyphMotion.make(GlyphMotionConfig(glyphs: g))
+        return (d, try Fixture.input(d, try Fixture.split(d, budget: .none), regime: .selfSupervised))
+    }
+
+    @Test func smoke() throws {
+        let (d, input) = try Self.motionInput()
+        let trained = try smokeTest(NextFrame.self, config: try tinyConfig(NextFrame.self), input: input)
+        #expect(trained.featureCount == 8 && trained.encoder(d.testImages.gatherRows([0, 1, 2])).shape == [3, 8])
+        let errors = trained.parts.measures!.values!(d.testImages)
+        #expect(errors.map(\.name) == ["next_frame_error", "copy_frame_error"] && errors.allSatisfy { $0.value.isFinite && $0.value > 0 })
+    }
+
+    /// Frames are encoded one by one, in time order per sequence; the sequence's representation is
+    /// their mean. An encoder that reads a pixel shows where each frame went.
+    @Test func framesAreEncodedInTimeOrder() {
+        final class FirstPixel: Module {
+            override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { x.flattened().slice(axis: 1, 0, 1) }
+        }
+        // Two sequences of three 1x2 frames; pixel 0 of frame t of sequence n is 10n + t.
+        let x = Tensor(shape: [2, 3, 1, 2], scalars: [0, 0, 1, 0, 2, 0,  10, 0, 11, 0, 12, 0])
+        var ctx = ForwardContext.eval
+        let f = NextFrame.Model.encodeFrames(FirstPixel(), x, 0..<3, &ctx)
+        #expect(f.shape == [2, 3, 1] && f.scalars == [0, 1, 2, 10, 11, 12])
+        #expect(NextFrame.SequenceEncoder(FirstPixel(), frames: 3)(x).scalars == [1, 11])
+    }
+
+    @Test func onlySequencesAreSuitable() {
+        #expect(NextFrame.unsuitable(ImageKind(shape: [3, 28, 28]))?.contains("colour 3x28x28") == true)
+        #expect(NextFrame.unsuitable(ImageKind(shape: [4, 28, 28], channelsAreFrames: true)) == nil)
+    }
+}

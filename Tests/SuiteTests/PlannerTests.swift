@@ -57,6 +57,36 @@ import Testing
         #expect { _ = try Suite.parse(twice, file: "t.yaml", name: "t", methods: testMethods) } throws: { "\($0)".contains("listed twice") }
     }
 
+    /// An entry's `datasets` narrows where it runs; a name the suite lacks is an error at its line.
+    /// A method that cannot learn from a dataset's images (colorization on greyscale) is left out
+    /// of it with a note saying why, and kept on the colour dataset.
+    @Test func entriesNarrowDatasetsAndUnsuitableImagesAreLeftOutWithANote() throws {
+        let text = """
+            datasets:
+              - name: glyphs
+                classes: 12
+                instances: 12
+                test_instances: 4
+              - name: glyphs-color
+                classes: 12
+                instances: 12
+                test_instances: 4
+            seeds: [0]
+            budgets: [5]
+            methods:
+              supervised: {training: {steps: 4}, datasets: [glyphs-color]}
+              colorization:
+            """
+        let (plan, notes) = try Planner.planWithNotes(try Suite.parse(text, file: "t.yaml", name: "t"))
+        #expect(plan.filter { $0.method.id == "supervised" }.map(\.dataset.id) == ["glyphs-color"])
+        #expect(plan.filter { $0.method.id == "colorization" }.map(\.dataset.id) == ["glyphs-color"])
+        #expect(notes == ["colorization left out on dataset 'glyphs': colorization needs colour images (3 channels); these are greyscale 1x28x28 images"])
+        let wrong = text.replacingOccurrences(of: "datasets: [glyphs-color]", with: "datasets: [glyph-color]")
+        #expect { _ = try Planner.plan(try Suite.parse(wrong, file: "t.yaml", name: "t")) } throws: {
+            "\($0)".contains("t.yaml:13") && "\($0)".contains("no dataset 'glyph-color'")
+        }
+    }
+
     /// conv4 on images too small for its four poolings is refused at planning, naming the shapes
     /// that fit; the image shape of an IDX dataset comes from its files' headers.
     @Test func aBackboneThatCannotTakeTheImagesIsRefusedWhenPlanned() throws {

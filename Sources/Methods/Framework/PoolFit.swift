@@ -54,3 +54,10 @@ extension UnlabeledPool {
         return concat(chunks, axis: 0)
     }
 }
+
+extension Tensor {
+    /// Blocks of at most `size` rows, in order: a pass over many images in batches of a bounded size.
+    public func rowChunks(_ size: Int = 500) -> [Tensor] {
+        stride(from: 0, to: shape[0], by: size).map { slice(axis: 0, $0, Swift.min($0 + size, shape[0])) }
+    }
+}

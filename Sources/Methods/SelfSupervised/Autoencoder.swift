@@ -116,8 +116,7 @@ public enum Autoencoder: StepMethod {
         /// Mean squared error per pixel of the clean images' reconstructions, in evaluation mode.
         func reconstructionError(_ images: Tensor) -> Double {
             var total = 0.0
-            for start in stride(from: 0, to: images.shape[0], by: 500) {
-                let chunk = images.slice(axis: 0, start, min(start + 500, images.shape[0]))
+            for chunk in images.rowChunks() {
                 let error = noGrad { (network(chunk) - chunk.flattened()).pow(2).sum() }
                 total += Double(error.item)
             }
