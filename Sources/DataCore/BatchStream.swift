@@ -28,7 +28,7 @@ public struct BatchStream: Sendable {
         batch.reserveCapacity(batchSize)
         while batch.count < batchSize {
             if position == order.count {
-                order.shuffle(using: &rng)
+                rng.shuffle(&order)
                 position = 0
                 epoch += 1
             }

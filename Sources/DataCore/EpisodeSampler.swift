@@ -41,11 +41,11 @@ public struct EpisodeSampler: Sendable {
     public func episode(_ index: Int) -> Episode {
         var rng = RNG(seed: seed, key: key, stream: "episode-\(index)")
         var picks = Array(0..<classIDs.count)
-        picks.shuffle(using: &rng)
+        rng.shuffle(&picks)
         var support: [Int] = [], supportLabels: [Int32] = [], queryIdx: [Int] = [], queryLabels: [Int32] = []
         for (label, p) in picks.prefix(way).enumerated() {
             var examples = members[p]
-            examples.shuffle(using: &rng)
+            rng.shuffle(&examples)
             support += examples.prefix(shot)
             supportLabels += [Int32](repeating: Int32(label), count: shot)
             queryIdx += examples.dropFirst(shot).prefix(query)

@@ -29,7 +29,7 @@ public struct LabelSplit: Equatable, Sendable {
             // class its own stream: the same class gets the same examples whatever else changes.
             var order = members
             var rng = RNG(seed: seed, key: "\(datasetHash)/class-\(c)", stream: "split")
-            order.shuffle(using: &rng)
+            rng.shuffle(&order)
             validation += order.prefix(validationPerClass)
             let rest = Array(order.dropFirst(validationPerClass))
             unlabeled += rest

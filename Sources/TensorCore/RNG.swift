@@ -60,8 +60,33 @@ public struct RNG: RandomNumberGenerator, Sendable {
         return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
     }
 
-    /// Uniform integer in 0..<n.
-    public mutating func int(_ n: Int) -> Int { Int.random(in: 0..<n, using: &self) }
+    /// Uniform integer in 0..<n, by Lemire's multiply-and-reject ("Fast Random Integer Generation
+    /// in an Interval", ACM TOMACS 2019): the high word of a 64 x 64-bit product, redrawn while the
+    /// low word falls in the biased zone. Written out rather than left to `Int.random(in:using:)`,
+    /// whose algorithm Swift does not promise to keep. FROZEN: every label split, batch order and
+    /// episode is drawn through it, so changing it changes every stored result's split hash; a
+    /// test pins its values.
+    public mutating func int(_ n: Int) -> Int {
+        precondition(n > 0, "RNG.int: the bound must be positive, got \(n)")
+        let bound = UInt64(n)
+        var m = next().multipliedFullWidth(by: bound)
+        if m.low < bound {
+            let threshold = (0 &- bound) % bound
+            while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
+        }
+        return Int(m.high)
+    }
+
+    /// Shuffles `items` in place by Fisher-Yates (Durstenfeld's form) from the front: position i
+    /// swaps with i + int(count − i). FROZEN for the same reason as `int`: it orders every split,
+    /// batch and episode (pinned by a test), independently of the standard library's `shuffle`.
+    public mutating func shuffle<T>(_ items: inout [T]) {
+        guard items.count > 1 else { return }
+        for i in 0..<(items.count - 1) {
+            let j = i + int(items.count - i)
+            if j != i { items.swapAt(i, j) }
+        }
+    }
 }
 
 // Glibc and Darwin name these differently; keep the RNG free of Foundation.

@@ -26,6 +26,15 @@ import TensorCore
         }
     }
 
+    /// Config hashes are frozen: a trial's config hash is part of its key and of what comparisons
+    /// match, so a change of a default or of the canonical JSON must show here (then bump the
+    /// method's version).
+    @Test func configHashesArePinned() throws {
+        let supervised = try #require(MethodRegistry.method("supervised")).resolve(budget: .perClass(10), classes: 10)
+        let fixmatch = try #require(MethodRegistry.method("fixmatch")).resolve(budget: .perClass(10), classes: 10, overrides: ["threshold": 0.9])
+        #expect([supervised.sha, fixmatch.sha] == ["a0f0c4c3ee0d711a", "90d493c92636e06e"], "\([supervised.sha, fixmatch.sha])")
+    }
+
     @Test func overridesAreCheckedByKeyAndType() throws {
         let m = try #require(MethodRegistry.method("supervised"))
         let r = try m.resolve(budget: .all, classes: 10, overrides: ["training": ["steps": 12, "learningRate": 0.5], "backbone": ["hidden": [32, 16]]])

@@ -4,6 +4,16 @@ import Testing
 
 /// One finite-difference gradient test per op, on random inputs (odd sizes, broadcasting).
 @Suite struct OpGradientTests {
+    /// The check is relative: a gradient of 0.01 off by 18% fails it, where the former check
+    /// (absolute error against max(1, largest)) let it pass at 2e-3.
+    @Test func smallGradientsAreHeldToTheirOwnSize() {
+        let engine: [Float] = [0.0118, -0.5], reference: [Double] = [0.01, -0.5]
+        #expect(relativeError(engine, reference) > 0.1)
+        let former = zip(engine, reference).map { Swift.abs(Double($0) - $1) }.max()! / max(1, 0.5)
+        #expect(former <= 2e-3, "the former check passed it")
+        #expect(relativeError([1e-9, 1], [0, 1]) < 1e-6, "near zero, elements are judged against a fraction of the largest")
+    }
+
     var rng = RNG(seed: 1)
 
     @Test mutating func addSubMulDivBroadcast() {

@@ -89,4 +89,52 @@ import Testing
             return (p / r[1]).map { $0 * $0 }.sumAll()
         })
     }
+
+    /// Stride 2 and a rectangular 2 x 3 kernel, with padding on one axis only.
+    @Test mutating func hvpThroughStridedRectangularConv() {
+        let x = randomRef([2, 2, 5, 6], &rng), w = randomRef([3, 2, 2, 3], &rng), v = randomRef([3 * 2 * 3, 2], &rng)
+        let labels: [Int32] = [1, 0]
+        checkHessianVector([x, w, v], engine: { t in
+            let h = conv2d(t[0], t[1], stride: (2, 2), padding: (0, 1)).tanh()
+            return softmaxCrossEntropy(logits: matmul(h.reshaped([2, 18]), t[2]), labels: labels)
+        }, reference: { r in
+            let h = Ref.conv2d(r[0], r[1], stride: (2, 2), padding: (0, 1)).map(Foundation.tanh)
+            return Ref.crossEntropy(Ref.matmul(Ref([2, 18], h.data), r[2]), labels: labels)
+        })
+    }
+
+    /// Batch norm in training mode without the fused ReLU (its own backward, not the fused one).
+    @Test mutating func hvpThroughBatchNormWithoutReLU() {
+        let x = randomRef([4, 2, 1, 2], &rng), gamma = randomRef([2], &rng, low: 0.5, high: 1.5), beta = randomRef([2], &rng)
+        let v = randomRef([4, 3], &rng)
+        let labels: [Int32] = [0, 2, 1, 1]
+        checkHessianVector([x, gamma, beta, v], engine: { t in
+            let h = batchNorm(t[0], gamma: t[1], beta: t[2]).output.tanh()
+            return softmaxCrossEntropy(logits: matmul(h.reshaped([4, 4]), t[3]), labels: labels)
+        }, reference: { r in
+            let mean = r[0].sum(to: [1, 2, 1, 1]).map { $0 / 8 }
+            let c = r[0] - mean
+            let inv = (c * c).sum(to: [1, 2, 1, 1]).map { 1 / ($0 / 8 + 1e-5).squareRoot() }
+            let h = (c * inv * Ref([1, 2, 1, 1], r[1].data) + Ref([1, 2, 1, 1], r[2].data)).map(Foundation.tanh)
+            return Ref.crossEntropy(Ref.matmul(Ref([4, 4], h.data), r[3]), labels: labels)
+        })
+    }
+
+    /// Batch norm in inference mode (running statistics as constants), as MAML's adapted networks
+    /// are evaluated.
+    @Test mutating func hvpThroughBatchNormInference() {
+        let x = randomRef([3, 2, 1, 2], &rng), gamma = randomRef([2], &rng, low: 0.5, high: 1.5), beta = randomRef([2], &rng)
+        let v = randomRef([4, 2], &rng)
+        let mean: [Double] = [0.3, -0.2], variance: [Double] = [1.5, 0.7]
+        let labels: [Int32] = [0, 1, 1]
+        checkHessianVector([x, gamma, beta, v], engine: { t in
+            let h = batchNormInference(t[0], gamma: t[1], beta: t[2], mean: Tensor(shape: [2], scalars: mean.map(Float.init)),
+                                       variance: Tensor(shape: [2], scalars: variance.map(Float.init))).tanh()
+            return softmaxCrossEntropy(logits: matmul(h.reshaped([3, 4]), t[3]), labels: labels)
+        }, reference: { r in
+            let inv = Ref([1, 2, 1, 1], variance.map { 1 / ($0 + 1e-5).squareRoot() })
+            let h = ((r[0] - Ref([1, 2, 1, 1], mean)) * inv * Ref([1, 2, 1, 1], r[1].data) + Ref([1, 2, 1, 1], r[2].data)).map(Foundation.tanh)
+            return Ref.crossEntropy(Ref.matmul(Ref([3, 4], h.data), r[3]), labels: labels)
+        })
+    }
 }

@@ -75,7 +75,7 @@ public enum Pretext {
             var best: [Int]?, bestDistance = -1
             for _ in 0..<candidates {
                 var p = Array(0..<tiles)
-                p.shuffle(using: &rng)
+                rng.shuffle(&p)
                 let d = chosen.map { hamming($0, p) }.min()!
                 if d > bestDistance { (best, bestDistance) = (p, d) }
             }

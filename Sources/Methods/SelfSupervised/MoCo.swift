@@ -77,7 +77,7 @@ public enum MoCo: StepMethod {
         /// shuffled batch-norm groups (running statistics are the average's, not updated here).
         public func keys(_ images: Tensor, rng: inout RNG) -> Tensor {
             var order = Array(0..<images.shape[0])
-            order.shuffle(using: &rng)
+            rng.shuffle(&order)
             var ctx = ForwardContext(training: true, rng: rng.derive("key"), overrides: keyEncoder.shadow, updatesRunningStatistics: false)
             return noGrad { Contrastive.groupedForward(network, images, groups: config.shuffleGroups, order: order, &ctx).l2Normalized() }
         }
