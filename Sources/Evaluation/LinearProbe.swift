@@ -50,14 +50,19 @@ public struct LinearProbe {
         return Result(fit: best!.0, validationAccuracy: best!.1, testAccuracy: LinearProbe.accuracy(best!.0, t, testLabels, classes))
     }
 
-    /// Per-feature mean and deviation ([1, D] each; deviations floored so constant features stay finite).
+    /// Per-feature mean and deviation ([1, D] each), accumulated in Double; a deviation below 1e-6
+    /// is raised to it so constant features stay finite (a floor added to the variance instead
+    /// would leave features of small but real spread short of unit variance).
     public static func statistics(_ x: Tensor) -> (Tensor, Tensor) {
-        noGrad {
-            let mean = x.mean(axis: 0, keepDims: true)
-            let c = x - mean
-            let std = ((c * c).mean(axis: 0, keepDims: true) + 1e-8).sqrt()
-            return (mean, std)
+        let (n, d) = (x.shape[0], x.shape[1])
+        var mean = [Double](repeating: 0, count: d), square = mean
+        x.withUnsafeBufferPointer { p in
+            for i in 0..<n { for j in 0..<d { mean[j] += Double(p[i * d + j]) } }
+            for j in 0..<d { mean[j] /= Double(max(n, 1)) }
+            for i in 0..<n { for j in 0..<d { let c = Double(p[i * d + j]) - mean[j]; square[j] += c * c } }
         }
+        let std = square.map { Swift.max(($0 / Double(max(n, 1))).squareRoot(), 1e-6) }
+        return (Tensor(shape: [1, d], scalars: mean.map(Float.init)), Tensor(shape: [1, d], scalars: std.map(Float.init)))
     }
 
     static func accuracy(_ fit: Fit, _ x: Tensor, _ y: [Int32], _ classes: Int) -> AccuracyReport {

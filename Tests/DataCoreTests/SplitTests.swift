@@ -80,7 +80,9 @@ import TensorCore
     }
 
     @Test func impossibleSettingsAreErrors() {
-        #expect { try EpisodeSampler(labels: labels, classes: [0, 1, 2], way: 5, shot: 1, query: 1, seed: 0, datasetHash: "h") } throws: { _ in true }
+        #expect { try EpisodeSampler(labels: labels, classes: [0, 1, 2], way: 5, shot: 1, query: 1, seed: 0, datasetHash: "h") } throws: {
+            ($0 as? DataError)?.message == "episodes: 5-way episodes need at least 5 classes, the split has 3"
+        }
         #expect { try EpisodeSampler(labels: labels, classes: Array(0..<10), way: 5, shot: 15, query: 10, seed: 0, datasetHash: "h") } throws: {
             ($0 as? DataError)?.message.contains("fewer than shot + query") == true
         }

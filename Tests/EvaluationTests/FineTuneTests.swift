@@ -5,7 +5,7 @@ import TensorCore
 @testable import Evaluation
 
 @Suite struct FineTuneTests {
-    @Test func learnsAboveChanceAndLeavesTheEncoderAsItWas() throws {
+    @Test func learnsAndLeavesTheEncoderAsItWas() throws {
         var c = GlyphsConfig()
         (c.classes, c.instancesPerClass, c.testInstancesPerClass, c.seed) = (3, 20, 10, 8)
         let d = try Glyphs.make(c)
@@ -18,7 +18,8 @@ import TensorCore
         (probe.steps, probe.batchSize, probe.validateEvery, probe.patience) = (60, 16, 20, 10)
         let r = try probe.evaluate(encoder: encoder, features: features, dataset: d, split: split, seed: 1)
         #expect(r.testAccuracy.count == 30)
-        #expect(r.testAccuracy.accuracy > 0.5, "chance is 1/3, got \(r.testAccuracy.accuracy)")
+        // It reaches 0.9 (27 of 30) with these seeds; chance is 1/3.
+        #expect(r.testAccuracy.accuracy >= 0.85, "got \(r.testAccuracy.accuracy)")
         let after = (encoder.namedParameters() + encoder.namedBuffers()).flatMap { $0.tensor.scalars }
         #expect(before == after, "evaluation must not change the encoder")
     }

@@ -64,4 +64,79 @@ import TensorCore
         #expect(r.testAccuracy.accuracy > 0.85)
         #expect(LinearProbe().l2Grid.contains(r.fit.l2))
     }
+
+    /// Overlapping classes so that the L2 strength matters on validation.
+    func noisyBlobs(_ n: Int, dims: Int = 6, rng: inout RNG) -> (Tensor, [Int32]) {
+        var values: [Float] = [], labels: [Int32] = []
+        for i in 0..<n {
+            let c = i % 3
+            for j in 0..<dims { values.append((j == c ? 1.2 : 0) + rng.normal()) }
+            labels.append(Int32(c))
+        }
+        return (Tensor(shape: [n, dims], scalars: values), labels)
+    }
+
+    /// The chosen fit is the one with the best validation accuracy among fits at each L2 (scored
+    /// here independently), and among equal scores the strongest L2.
+    @Test func selectionIsTheBestValidationScoreTiesToTheStrongerPenalty() {
+        var rng = RNG(seed: 17)
+        let (a, ya) = noisyBlobs(30, rng: &rng), (v, yv) = noisyBlobs(60, rng: &rng), (t, yt) = noisyBlobs(60, rng: &rng)
+        var probe = LinearProbe()
+        probe.l2Grid = [1e-4, 1e-2, 1, 10, 100]
+        let r = probe.evaluate(labeled: a, labels: ya, validation: v, validationLabels: yv, test: t, testLabels: yt, classes: 3)
+        let (mean, std) = LinearProbe.statistics(a)
+        let x = (a - mean) / std, vs = (v - mean) / std
+        let scores = probe.l2Grid.map { l2 in (l2, LinearProbe.accuracy(probe.fit(x, ya, classes: 3, l2: l2), vs, yv, 3).accuracy) }
+        let best = scores.map(\.1).max()!
+        #expect(abs(r.validationAccuracy - best) < 1e-12, "\(scores)")
+        #expect(r.fit.l2 == scores.filter { abs($0.1 - best) < 1e-12 }.map(\.0).max(), "ties go to the stronger L2: \(scores)")
+        // Separable validation data: every L2 scores 1, so the strongest is kept.
+        let (s, ys) = noisyBlobs(30, rng: &rng)
+        let far = s * 0.01 + Tensor.oneHot(ys, classes: 3).reshaped([30, 3]).pad(toWidth: 6) * 50
+        let tie = probe.evaluate(labeled: far, labels: ys, validation: far, validationLabels: ys, test: far, testLabels: ys, classes: 3)
+        #expect(tie.validationAccuracy == 1 && tie.fit.l2 == 100)
+    }
+
+    /// Features are standardised with the labeled set's statistics: a per-feature change of units
+    /// (scales from 1/1024 to 1024, shifts) leaves the choice and the scores unchanged (up to one
+    /// borderline test point of Float32 rounding), and standardised features have mean 0 and
+    /// variance 1 even where their spread is small.
+    @Test func standardisationMakesUnitsIrrelevant() {
+        var rng = RNG(seed: 5)
+        let (a, ya) = noisyBlobs(45, rng: &rng), (v, yv) = noisyBlobs(30, rng: &rng), (t, yt) = noisyBlobs(90, rng: &rng)
+        let scale = Tensor(shape: [1, 6], scalars: [1024, 1.0 / 1024, 1, 8, 1024, 4]), shift = Tensor(shape: [1, 6], scalars: [64, -2, 0, 1, 0, 8])
+        func units(_ x: Tensor) -> Tensor { x * scale + shift }
+        let plain = LinearProbe().evaluate(labeled: a, labels: ya, validation: v, validationLabels: yv, test: t, testLabels: yt, classes: 3)
+        let scaled = LinearProbe().evaluate(labeled: units(a), labels: ya, validation: units(v), validationLabels: yv, test: units(t),
+                                            testLabels: yt, classes: 3)
+        #expect(plain.fit.l2 == scaled.fit.l2 && plain.validationAccuracy == scaled.validationAccuracy)
+        #expect(abs(plain.testAccuracy.accuracy - scaled.testAccuracy.accuracy) <= 1.0 / 90 + 1e-12)
+        let (mean, std) = LinearProbe.statistics(units(a))
+        let z = ((units(a) - mean) / std)
+        #expect(z.mean(axis: 0).scalars.allSatisfy { abs($0) < 1e-3 } && (z * z).mean(axis: 0).scalars.allSatisfy { abs($0 - 1) < 1e-3 })
+        let constant = LinearProbe.statistics(Tensor(repeating: 3, shape: [4, 2]))
+        #expect(constant.0.scalars == [3, 3] && constant.1.scalars == [1e-6, 1e-6])
+    }
+
+    /// Above 8,192 rows the objective is summed in chunks on several threads: its loss and
+    /// gradient equal the Double reference written out above.
+    @Test func parallelObjectiveMatchesTheReference() {
+        var rng = RNG(seed: 8)
+        let n = 9_000, d = 3, k = 3
+        let (features, labels) = noisyBlobs(n, dims: d, rng: &rng)
+        let theta = (0..<(d * k + k)).map { _ in Double(rng.normal()) * 0.3 }
+        let objective = LogisticObjective(features, labels, classes: k, l2: 0.01)
+        let (loss, gradient) = objective(theta)
+        let x = (0..<n).map { i in (0..<d).map { Double(features.scalars[i * d + $0]) } }
+        let w = (0..<d).map { j in (0..<k).map { theta[j * k + $0] } }
+        let (rl, rw, rb) = reference(x, labels.map(Int.init), w, Array(theta[(d * k)...]), l2: 0.01)
+        #expect(abs(loss - rl) < 1e-9 * max(1, abs(rl)))
+        let expected = rw.flatMap { $0 } + rb
+        #expect(zip(gradient, expected).map { abs($0 - $1) }.max()! < 1e-9)
+    }
+}
+
+private extension Tensor {
+    /// [N, C] padded with zero columns to [N, width].
+    func pad(toWidth width: Int) -> Tensor { concat([self, Tensor(zeros: [shape[0], width - shape[1]])], axis: 1) }
 }

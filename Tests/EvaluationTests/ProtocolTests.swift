@@ -5,6 +5,42 @@ import DataCore
 @testable import Evaluation
 
 @Suite struct ProtocolTests {
+    /// The class kNN predicts for one query (the label under which its accuracy is 1).
+    func predicted(_ reference: [Float], _ labels: [Int32], query: [Float], k: Int, temperature: Float = 0.07, batchSize: Int = 1024) -> Int? {
+        let d = query.count
+        return (0..<3).first { c in
+            KNN.accuracy(reference: Tensor(shape: [labels.count, d], scalars: reference), referenceLabels: labels,
+                         query: Tensor(shape: [1, d], scalars: query), queryLabels: [Int32(c)], classes: 3, k: k,
+                         temperature: temperature, batchSize: batchSize).accuracy == 1
+        }
+    }
+
+    /// Votes are weighted by exp(similarity / τ): one very close neighbour outweighs two farther
+    /// ones at τ = 0.07, while at a large τ the weights are nearly equal and the two win.
+    @Test func knnWeightsVotesBySimilarity() {
+        let angle: (Float) -> [Float] = { [cos($0), sin($0)] }
+        let reference = angle(0.1) + angle(0.8) + angle(-0.8)   // cosines 0.995, 0.70, 0.70 with the query
+        #expect(predicted(reference, [0, 1, 1], query: [1, 0], k: 3) == 0)
+        #expect(predicted(reference, [0, 1, 1], query: [1, 0], k: 3, temperature: 100) == 1)
+    }
+
+    /// Equal votes go to the lower class, whichever order the neighbours come in.
+    @Test func knnTiesGoToTheLowerClass() {
+        #expect(predicted([1, 1, 1, -1], [2, 1], query: [1, 0], k: 2) == 1)
+        #expect(predicted([1, 1, 1, -1], [1, 2], query: [1, 0], k: 2) == 1)
+    }
+
+    /// Queries are scored in batches; the batch size changes nothing.
+    @Test func knnBatchingChangesNothing() {
+        var rng = RNG(seed: 6)
+        let reference = Tensor.randn([50, 4], rng: &rng), query = Tensor.randn([37, 4], rng: &rng)
+        let labels = (0..<50).map { Int32($0 % 3) }, queryLabels = (0..<37).map { Int32($0 % 3) }
+        let reports = [1, 5, 36, 1024].map {
+            KNN.accuracy(reference: reference, referenceLabels: labels, query: query, queryLabels: queryLabels, classes: 3, k: 7, batchSize: $0)
+        }
+        #expect(reports.allSatisfy { $0.accuracy == reports[0].accuracy && $0.perClass == reports[0].perClass && $0.count == 37 })
+    }
+
     @Test func knnOnTwoClusters() {
         // Class 0 points along +x, class 1 along +y: cosine kNN separates them exactly.
         let reference = Tensor(shape: [4, 2], scalars: [1, 0.1, 2, -0.1, 0.1, 1, -0.1, 3])
