@@ -53,10 +53,10 @@ public struct TrialExecutor {
         let context = try TrialContext(trial: trial, full: full)
         let input = try context.trainingInput(observer: observer)
 
-        KernelProfiler.shared.reset()
+        let profile = KernelProfiler.shared.mark()
         PeakMemory.reset()
         let trained = try trial.method.train(input, configJSON: trial.config.json)
-        let kernels = KernelProfiler.shared.snapshot().filter { !$0.entry.composite }.map {
+        let kernels = KernelProfiler.shared.snapshot(since: profile).filter { !$0.entry.composite }.map {
             KernelRecord(name: $0.key.name, shape: $0.key.shape, calls: $0.entry.calls, flops: $0.entry.flops, seconds: $0.entry.seconds)
         }
         let peak = PeakMemory.megabytes()

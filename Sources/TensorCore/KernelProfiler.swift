@@ -71,6 +71,25 @@ public final class KernelProfiler: @unchecked Sendable {
         return entries.map { ($0.key, $0.value) }.sorted { $0.entry.seconds > $1.entry.seconds }
     }
 
+    /// The counts as they stand, to measure a stretch of work against without a reset (which
+    /// would erase what other work running at the same time is counting, e.g. other tests).
+    public func mark() -> [Key: Entry] {
+        lock.lock(); defer { lock.unlock() }
+        return entries
+    }
+
+    /// What has been counted since `mark`, heaviest first (kernels with no call since are left out).
+    public func snapshot(since mark: [Key: Entry]) -> [(key: Key, entry: Entry)] {
+        snapshot().compactMap { key, entry in
+            guard let before = mark[key] else { return (key, entry) }
+            guard entry.calls > before.calls else { return nil }
+            var e = entry
+            (e.calls, e.flops, e.bytes, e.seconds) = (entry.calls - before.calls, entry.flops - before.flops, entry.bytes - before.bytes,
+                                                      entry.seconds - before.seconds)
+            return (key, e)
+        }.sorted { $0.entry.seconds > $1.entry.seconds }
+    }
+
     public func reset() {
         lock.lock(); entries.removeAll(keepingCapacity: true); lock.unlock()
     }

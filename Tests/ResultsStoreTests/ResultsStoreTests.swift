@@ -31,6 +31,18 @@ func temporaryDatabase() -> String {
         #expect(try store.runs().isEmpty)
         // Opening again runs no migration twice.
         _ = try ResultsStore(path: store.path)
+        // Foreign keys are enforced: a trial of a run that does not exist is refused; deleting a
+        // run deletes its trials and their metrics; a machine a run names cannot be deleted.
+        #expect(try store.pool.read { try Int.fetchOne($0, sql: "PRAGMA foreign_keys") } == 1)
+        #expect(throws: (any Error).self) { _ = try store.plan(runID: 999, trials: [trial(999)]) }
+        let runID = try run(store)
+        let trialID = try store.plan(runID: runID, trials: [trial(runID)])[0]
+        try store.finishTrial(trialID, status: "done", metrics: [MetricRecord(protocolName: "native", evalBudget: "10", name: "accuracy", value: 0.5, ci95: nil, n: 4)],
+                              curves: [], kernels: [])
+        #expect(throws: (any Error).self) { try store.pool.write { try $0.execute(sql: "DELETE FROM machine") } }
+        try store.pool.write { try $0.execute(sql: "DELETE FROM run WHERE id = ?", arguments: [runID]) }
+        #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM trial") } == 0)
+        #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM metric") } == 0)
     }
 
     @Test func everyRecordRoundTrips() throws {

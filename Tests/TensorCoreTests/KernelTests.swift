@@ -44,8 +44,10 @@ import Testing
         // Few rows and columns with a long inner dimension (a first conv's weight gradient) leave
         // OpenBLAS for a loop of ours; odd sizes exercise the block and vector remainders.
         let a = randomRef([5, 9001], &rng), b = randomRef([3, 9001], &rng)
+        // Counted since a mark, not after a reset: other tests use the profiler at the same time.
+        let mark = KernelProfiler.shared.mark()
         close(matmul(a.tensor, b.tensor, transposeB: true), Ref.matmul(a, b, tb: true), 1e-5)
-        #expect(KernelProfiler.shared.snapshot().contains { $0.key.name == "gemm_nt_long_k" })
+        #expect(KernelProfiler.shared.snapshot(since: mark).contains { $0.key.name == "gemm_nt_long_k" && $0.key.dims == SIMD4(5, 3, 9001, 0) })
     }
 
     @Test mutating func convForwardRandomGeometries() {
@@ -144,13 +146,19 @@ import Testing
     }
 
     @Test func profilerCountsKernelCalls() {
-        let profiler = KernelProfiler.shared
-        let a = Tensor(repeating: 1, shape: [8, 4]), b = Tensor(repeating: 1, shape: [4, 3])
-        _ = matmul(a, b)
+        // An isolated profiler: the shared one counts whatever else runs at the same time.
+        let profiler = KernelProfiler()
+        for _ in 0..<3 { profiler.measure("gemm_nn", SIMD4(8, 3, 4, 0), flops: 192) {} }
         let entry = profiler.snapshot().first { $0.key.name == "gemm_nn" && $0.key.dims == SIMD4(8, 3, 4, 0) }
-        #expect(entry != nil)
-        #expect((entry?.entry.calls ?? 0) >= 1)
-        #expect(entry.map { $0.entry.flops.truncatingRemainder(dividingBy: 192) == 0 } ?? false)
+        #expect(entry?.entry.calls == 3 && entry?.entry.flops == 576)
+        let mark = profiler.mark()
+        profiler.measure("gemm_nn", SIMD4(8, 3, 4, 0), flops: 192) {}
+        #expect(profiler.snapshot(since: mark).map { $0.entry.calls } == [1])
+        // And the engine's GEMM reports to the shared one, with 2·m·n·k FLOPs per call.
+        let shared = KernelProfiler.shared.mark()
+        _ = matmul(Tensor(repeating: 1, shape: [8, 4]), Tensor(repeating: 1, shape: [4, 3]))
+        let counted = KernelProfiler.shared.snapshot(since: shared).first { $0.key.name == "gemm_nn" && $0.key.dims == SIMD4(8, 3, 4, 0) }
+        #expect((counted?.entry.calls ?? 0) >= 1 && counted.map { $0.entry.flops.truncatingRemainder(dividingBy: 192) == 0 } ?? false)
     }
 
     @Test func rngStreamsAreDeterministicAndDistinct() {
