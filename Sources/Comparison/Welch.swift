@@ -7,15 +7,22 @@ public struct WelchTest: Equatable, Sendable {
     /// Two-sided p-value.
     public var p: Double
 
-    /// nil when either side has fewer than two values or both have no spread (no test is possible).
+    /// nil when either side has fewer than two values (no spread to test against). When neither
+    /// side has any spread, the test degenerates: identical means give t = 0 and p = 1, distinct
+    /// ones t = ±∞ (the sign of B − A) and p = 0.
     public init?(_ a: [Double], _ b: [Double]) {
         guard a.count >= 2, b.count >= 2, let sa = Aggregate(a), let sb = Aggregate(b), let da = sa.std, let db = sb.std else { return nil }
         let va = da * da / Double(a.count), vb = db * db / Double(b.count)
-        guard va + vb > 0 else {
+        // Spreads and differences at the level of floating-point rounding of the values count as
+        // none: [0.7, 0.7] and [0.7, 0.7, 0.7] have the same mean even if their sums round apart.
+        let scale = Swift.max(abs(sa.mean), abs(sb.mean), 1)
+        let rounding = 1e-12 * scale
+        guard (va + vb).squareRoot() > rounding else {
             // No spread on either side: identical means are not different; distinct ones are.
-            t = sa.mean == sb.mean ? 0 : .infinity
+            let delta = sb.mean - sa.mean
+            t = abs(delta) <= rounding ? 0 : (delta > 0 ? .infinity : -.infinity)
             degreesOfFreedom = Double(a.count + b.count - 2)
-            p = sa.mean == sb.mean ? 1 : 0
+            p = t == 0 ? 1 : 0
             return
         }
         t = (sb.mean - sa.mean) / (va + vb).squareRoot()

@@ -47,4 +47,16 @@ import Reporting
         #expect(abs(w.t - 2.9824045) < 1e-6 && abs(w.p - 0.0442361) < 1e-6)
         #expect(WelchTest([0.7], [0.8, 0.9]) == nil)
     }
+
+    /// With no spread on either side, as the doc comment says: equal means p = 1, distinct p = 0
+    /// with t of the sign of B − A.
+    @Test func zeroSpreadOnBothSides() throws {
+        let same = try #require(WelchTest([0.7, 0.7], [0.7, 0.7, 0.7]))
+        #expect(same.t == 0 && same.p == 1)
+        let up = try #require(WelchTest([0.7, 0.7], [0.8, 0.8])), down = try #require(WelchTest([0.8, 0.8], [0.7, 0.7]))
+        #expect(up.p == 0 && up.t == .infinity && down.p == 0 && down.t == -.infinity)
+        // Spread on one side only is an ordinary test.
+        let one = try #require(WelchTest([0.7, 0.7, 0.7], [0.72, 0.74, 0.76]))
+        #expect(one.p > 0 && one.p < 1 && one.t > 0)
+    }
 }

@@ -60,6 +60,69 @@ import Testing
         #expect(v.category == .notComparable && v.note.contains("method version 1 → 2"))
     }
 
+    /// Cells on different data (dataset hash) or different label splits (split hash) are not
+    /// comparable, and say why.
+    @Test func differentDatasetOrSplitHashesAreNotComparable() throws {
+        var other = StoreBuilder.seeds([0.80, 0.82, 0.84])
+        for i in other.indices { other[i].datasetSha = "d2" }
+        let d = try only(try compare(StoreBuilder.seeds([0.70, 0.72, 0.74]), other))
+        #expect(d.category == .notComparable && d.note.contains("dataset d → d2"))
+        var resplit = StoreBuilder.seeds([0.80, 0.82, 0.84])
+        resplit[1].splitSha = "another"
+        let s = try only(try compare(StoreBuilder.seeds([0.70, 0.72, 0.74]), resplit))
+        #expect(s.category == .notComparable && s.note.contains("split hash differs"))
+    }
+
+    /// A group that fails on both sides is no change (and no regression), with both reasons shown.
+    @Test func failingOnBothSidesIsUnchanged() throws {
+        let both = try compare([StoreBuilder.Trial(failure: "out of memory")], [StoreBuilder.Trial(failure: "training diverged")])
+        let cell = try #require(both.cells.first { $0.key.protocolName == "trial" })
+        #expect(cell.category == .unchanged && both.regressions == 0)
+        #expect(cell.note == "A: seed 0: out of memory | B: seed 0: training diverged")
+    }
+
+    /// For a lower-is-better metric (an error, a loss) a drop is an improvement and a rise a regression.
+    @Test func lowerIsBetterMetricsAreJudgedTheRightWay() throws {
+        func errors(_ values: [Double]) -> [StoreBuilder.Trial] {
+            values.enumerated().map { var t = StoreBuilder.Trial(seed: Int64($0.offset)); t.values = ["native@10:reconstruction_error": $0.element]; return t }
+        }
+        func cell(_ a: [Double], _ b: [Double]) throws -> CellComparison {
+            let s = try StoreBuilder()
+            let ra = try s.run(commit: "aaaa1111", trials: errors(a)), rb = try s.run(commit: "bbbb2222", trials: errors(b))
+            let c = Comparison(a: try #require(try s.store.runData(ra)), b: try #require(try s.store.runData(rb)), metrics: ["reconstruction_error"])
+            return try #require(c.cells.first { $0.key.metric == "reconstruction_error" })
+        }
+        #expect(try cell([0.30, 0.31, 0.32], [0.20, 0.21, 0.22]).category == .improved)
+        #expect(try cell([0.20, 0.21, 0.22], [0.30, 0.31, 0.32]).category == .worsened)
+    }
+
+    /// The minimum effect (`--threshold`) and the significance level (`--alpha`) decide the verdict.
+    @Test func thresholdAndAlphaDecide() throws {
+        let s = try StoreBuilder()
+        let ra = try s.run(commit: "aaaa1111", trials: StoreBuilder.seeds([0.700, 0.705, 0.710]))
+        let rb = try s.run(commit: "bbbb2222", trials: StoreBuilder.seeds([0.722, 0.725, 0.728]))
+        let (a, b) = (try #require(try s.store.runData(ra)), try #require(try s.store.runData(rb)))
+        func category(threshold: Double, alpha: Double) -> Category? {
+            var settings = CompareSettings()
+            (settings.minimumEffect, settings.alpha) = (threshold, alpha)
+            return Comparison(a: a, b: b, settings: settings).cells.first { $0.key.metric == "accuracy" }?.category
+        }
+        let p = try #require(Comparison(a: a, b: b).cells.first { $0.key.metric == "accuracy" }?.p)
+        #expect(p > 0.001 && p < 0.05, "p = \(p)")
+        #expect(category(threshold: 0.01, alpha: 0.05) == .improved)         // +2 points, significant
+        #expect(category(threshold: 0.03, alpha: 0.05) == .unchanged)        // smaller than the threshold
+        #expect(category(threshold: 0.01, alpha: p / 2) == .unchanged)       // not significant at this level
+    }
+
+    /// Throughput on another CPU (not only another BLAS core) is not comparable.
+    @Test func throughputOnAnotherCPUIsNotComparable() throws {
+        let bench = [KernelBenchRecord(name: "gemm", shape: "1024x1024x1024", unit: "GFLOP/s", reps: 7, min: 99, median: 100, max: 101)]
+        var other = StoreBuilder.machine
+        other.cpu = "Intel Xeon"
+        let c = try compare([], [], kernelsA: bench, kernelsB: bench, machineB: other)
+        #expect(c.throughput.first?.category == .notComparable && c.throughput.first?.note.contains("machine differs (AMD EPYC, 2 cores → Intel Xeon, 2 cores)") == true)
+    }
+
     @Test func failuresAndCellsOnOneSideOnly() throws {
         let introduced = try compare(StoreBuilder.seeds([0.7, 0.72]), [StoreBuilder.Trial(failure: "training diverged: loss is nan at step 3")])
         let i = try #require(introduced.cells.first { $0.key.protocolName == "trial" })

@@ -29,6 +29,11 @@ public struct StoreBuilder {
         public var episodes: (setting: String, mean: Double, ci95: Double)? = nil
         public var failure: String? = nil
         public var samplesPerSecond = 700.0
+        public var datasetSha = "d"
+        /// The seed's split hash (default "split-SEED").
+        public var splitSha: String?
+        /// Other metrics: "protocol@budget:name" → value.
+        public var values: [String: Double] = [:]
 
         public init(method: String = "supervised", budget: String = "10", seed: Int64 = 0, accuracy: [String: Double] = [:],
                     failure: String? = nil, configSha: String = "c0", version: String = "1") {
@@ -44,8 +49,9 @@ public struct StoreBuilder {
         let runID = try store.startRun(RunRecord(suite: suite, suiteSha: "s", commit: commit, branch: branch, dirty: false,
                                                  machineId: try store.machineID(machine), argv: "benchbench suite \(suite)", startedAt: started))
         let records = trials.map { t in
-            TrialRecord(runId: runID, dataset: t.dataset, datasetSha: "d", method: t.method, methodVersion: t.version, configJson: "{}",
-                        configSha: t.configSha, trainBudget: t.budget, seed: t.seed, splitSha: "split-\(t.seed)", status: "pending", startedAt: started)
+            TrialRecord(runId: runID, dataset: t.dataset, datasetSha: t.datasetSha, method: t.method, methodVersion: t.version, configJson: "{}",
+                        configSha: t.configSha, trainBudget: t.budget, seed: t.seed, splitSha: t.splitSha ?? "split-\(t.seed)", status: "pending",
+                        startedAt: started)
         }
         let ids = try store.plan(runID: runID, trials: records)
         for (id, t) in zip(ids, trials) {
@@ -57,8 +63,12 @@ public struct StoreBuilder {
                 let parts = key.split(separator: "@").map(String.init)
                 return MetricRecord(protocolName: parts[0], evalBudget: parts[1], name: "accuracy", value: value, n: 10_000)
             }
+            for (key, value) in t.values {
+                let parts = key.split(separator: ":").map(String.init), at = parts[0].split(separator: "@").map(String.init)
+                metrics.append(MetricRecord(protocolName: at[0], evalBudget: at[1], name: parts[1], value: value, n: 10_000))
+            }
             if let e = t.episodes { metrics.append(MetricRecord(protocolName: "episodes", evalBudget: e.setting, name: "accuracy", value: e.mean, ci95: e.ci95, n: 600)) }
-            try store.finishTrial(id, status: TrialStatus.done, datasetSha: "d", splitSha: "split-\(t.seed)", seconds: 30, steps: 200,
+            try store.finishTrial(id, status: TrialStatus.done, datasetSha: t.datasetSha, splitSha: t.splitSha ?? "split-\(t.seed)", seconds: 30, steps: 200,
                                   samplesPerSecond: t.samplesPerSecond, metrics: metrics,
                                   curves: [CurveRecord(step: 100, name: "loss", value: 1.0), CurveRecord(step: 200, name: "loss", value: 0.5)],
                                   kernels: [KernelRecord(name: "gemm_nn", shape: "128x256x784", calls: 200, flops: 1e11, seconds: 1)])
