@@ -42,6 +42,13 @@ public final class SuiteRunner {
             }
             if t.status == TrialStatus.done || t.status == TrialStatus.failed { kept += 1 } else { todo.append((t.id!, planned)) }
         }
+        // A planned trial the run does not hold would otherwise never run, silently.
+        let storedKeys = Set(stored.map(\.key))
+        let missing = plan.filter { !storedKeys.contains($0.key) }
+        guard missing.isEmpty else {
+            let names = missing.prefix(3).map { "\($0.method.id) on \($0.dataset.id), budget \($0.trainBudget), seed \($0.seed)" }
+            throw StoreError("run \(runID) lacks \(missing.count) planned trial(s) (\(names.joined(separator: "; "))\(missing.count > 3 ? "; ..." : "")); start a new run instead of resuming")
+        }
         return (todo, kept)
     }
 

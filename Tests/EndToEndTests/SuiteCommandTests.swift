@@ -118,6 +118,20 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
         #expect(again.status == 64 && again.stderr.contains("no unfinished run of suite 'tiny'"))
     }
 
+    /// `--resume` refuses a suite file edited since the run started (its hash differs), naming
+    /// the run and both hashes, and stores nothing.
+    @Test func resumeRefusesAnEditedSuiteFile() throws {
+        let (dir, path) = try writeSuite(tinySuite())
+        let store = try ResultsStore(path: dir + "/benchbench.sqlite")
+        let machine = try store.machineID(MachineRecord(hostname: "h", cpu: "c", cores: 2, os: "o", swift: "s", blas: "b", blasCore: "k"))
+        let runID = try store.startRun(RunRecord(suite: "tiny", suiteSha: "0123456789abcdef", commit: "unknown", branch: "unknown", dirty: false,
+                                                 machineId: machine, argv: "benchbench suite tiny", startedAt: Date()))
+        let r = try runBenchbench(["suite", path, "--resume"], in: dir)
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("changed since run \(runID) started (suite hash 0123456789abcdef, now"), "\(r.stderr)")
+        #expect(try store.trials(run: runID).isEmpty && store.runs().count == 1)
+    }
+
     @Test func badSuiteFilesGiveFileLineKeyAndExitCode65() throws {
         let cases: [(String, String)] = [
             (tinySuite().replacingOccurrences(of: "supervised: {training", with: "mixmatcher: {training"), "tiny.yaml:11:3: methods.mixmatcher: unknown method 'mixmatcher'"),

@@ -2,7 +2,7 @@ import DataCore
 import Evaluation
 import Foundation
 import Methods
-import ResultsStore
+@testable import ResultsStore
 import Testing
 @testable import Suite
 
@@ -143,6 +143,21 @@ import Testing
             """
         let suite = try Suite.parse(text, file: "t.yaml", name: "t", methods: testMethods)
         return (suite, try Planner.plan(suite))
+    }
+
+    /// Resuming matches stored trials to the plan: a planned trial the run lacks is reported (it
+    /// would otherwise never run), as is a stored trial the plan no longer has.
+    @Test func resumingReportsPlannedTrialsTheRunLacks() throws {
+        let (suite, plan) = try suite("  fake-semi:\n  fake-ssl:\n")
+        let store = try ResultsStore(path: temporaryDatabase())
+        let runner = SuiteRunner(store: store, data: DatasetCache(), output: { _ in })
+        let (runID, trials) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: plan, git: .unknown, argv: ["test"])
+        #expect(try runner.remaining(runID: runID, plan: plan).todo.count == 2)
+        try store.pool.write { try $0.execute(sql: "DELETE FROM trial WHERE id = ?", arguments: [trials[1].0]) }
+        #expect { _ = try runner.remaining(runID: runID, plan: plan) } throws: {
+            "\($0)".contains("lacks 1 planned trial(s) (fake-ssl on glyphs, budget none, seed 0)")
+        }
+        #expect { _ = try runner.remaining(runID: runID, plan: [plan[1]]) } throws: { "\($0)".contains("no longer plans") }
     }
 
     @Test func aFailedTrialIsStoredWithItsReasonAndTheRunGoesOn() throws {

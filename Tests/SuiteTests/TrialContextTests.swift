@@ -22,6 +22,22 @@ import TensorCore
           rotation: {training: {steps: 3, validateEvery: 2}, batchSize: 8}
         """
 
+    /// Every few-shot method, tiny: none of them may read a novel class while training.
+    static let fewShotText = """
+        datasets: [{name: glyphs, classes: 12, instances: 20, test_instances: 4, split: [6, 2, 4]}]
+        backbone: {name: conv4, width: 8}
+        seeds: [0]
+        episodes: {way: 2, shots: [1], query: 3, count: 6}
+        methods:
+          finetune-baseline: {training: {steps: 3, validateEvery: 3}, batchSize: 8}
+          baseline-plus-plus: {training: {steps: 3, validateEvery: 3}, batchSize: 8}
+          matching-net: {training: {steps: 3, validateEvery: 3}, trainWay: 3, trainShot: 1, trainQuery: 2}
+          maml: {training: {steps: 2, validateEvery: 2}, trainWay: 3, trainShot: 1, trainQuery: 2, tasksPerStep: 1}
+          meta-lstm: {training: {steps: 2, validateEvery: 2}, trainWay: 3, trainShot: 1, trainQuery: 2}
+          snail: {training: {steps: 2, validateEvery: 2}, trainWay: 3, trainShot: 1, trainQuery: 2}
+          mann: {training: {steps: 2, validateEvery: 2}, trainWay: 3, trainShot: 1, trainQuery: 2}
+        """
+
     /// The trial's dataset with NaN in every image of `poisonedClasses` and in the whole test split.
     func poisoned(_ trial: PlannedTrial, classes poisonedClasses: (ClassSplit) -> [Int]) throws -> Dataset {
         let d = try trial.dataset.spec.load(dataDir: nil, baseDirectory: nil)
@@ -52,6 +68,25 @@ import TensorCore
             #expect(trained.summary.finalLoss.isFinite, "\(trial.method.id)")
             let best = try #require(trained.summary.best, "\(trial.method.id) is validated")
             #expect(best.score.isFinite && best.score >= 0 && best.score <= 1, "\(trial.method.id)")
+        }
+    }
+
+    /// The same for every few-shot method: trained with the novel classes (and the test split)
+    /// poisoned, each stays finite; and the evaluation episodes draw novel classes only.
+    @Test func fewShotMethodsNeverReadNovelClassesAndEpisodesAreNovel() throws {
+        let trials = try Planner.plan(try Suite.parse(Self.fewShotText, file: "t.yaml", name: "t", methods: MethodRegistry.all))
+        #expect(Set(trials.map(\.method.id)) == Set(MethodRegistry.all.filter { $0.regime == .fewShot && $0.id != "protonet" }.map(\.id)))
+        for trial in trials {
+            let full = try poisoned(trial) { $0.novel }
+            let context = try TrialContext(trial: trial, full: full)
+            let trained = try trial.method.train(try context.trainingInput(observer: nil), configJSON: trial.config.json)
+            #expect(trained.summary.finalLoss.isFinite, "\(trial.method.id)")
+        }
+        let trial = trials[0]
+        let context = try TrialContext(trial: trial, full: try trial.dataset.spec.load(dataDir: nil, baseDirectory: nil))
+        let novel = Set(try #require(context.full.classSplit).novel)
+        for (_, stream, settings) in try Evaluator.novelEpisodes(context) {
+            for i in 0..<settings.count { #expect(Set(stream.sampler.episode(i).classes).isSubset(of: novel)) }
         }
     }
 
