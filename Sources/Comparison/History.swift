@@ -26,16 +26,17 @@ public struct History: Sendable {
     public var series: [CellKey: [Point?]]
 
     /// `runs`: finished runs with their data; `commitRank`: position of each commit in the
-    /// repository's history (commits it does not know go by the run's start time).
+    /// repository's history (commits it does not know go by the run's start time). A commit's
+    /// value of a series is that of its newest run holding the series: one suite run holds them
+    /// all, while `benchbench run` stores one trial per run, so several runs at one commit each
+    /// hold their own series.
     public init(runs: [RunData], metric: String, commitRank: [String: Int] = [:], include: (CellKey) -> Bool = { _ in true }) {
         self.metric = metric
         suite = runs.first?.run.suite
-        var newest: [String: RunData] = [:]
-        for r in runs where r.run.finishedAt != nil {
-            if let seen = newest[r.run.commit], seen.run.id! > r.run.id! { continue }
-            newest[r.run.commit] = r
-        }
-        let ordered = newest.values.sorted { x, y in
+        var byCommit: [String: [RunData]] = [:]
+        for r in runs where r.run.finishedAt != nil { byCommit[r.run.commit, default: []].append(r) }
+        for (commit, list) in byCommit { byCommit[commit] = list.sorted { $0.run.id! > $1.run.id! } }   // newest first
+        let ordered = byCommit.values.map { $0[0] }.sorted { x, y in
             switch (commitRank[x.run.commit], commitRank[y.run.commit]) {
             case let (a?, b?): return a < b
             default: return x.run.startedAt < y.run.startedAt
@@ -43,10 +44,12 @@ public struct History: Sendable {
         }
         commits = ordered.map { Commit(commit: $0.run.commit, branch: $0.run.branch, dirty: $0.run.dirty, runID: $0.run.id!, date: $0.run.startedAt) }
         var series: [CellKey: [Point?]] = [:]
-        for (i, r) in ordered.enumerated() {
-            for (key, cell) in RunCells(r, metrics: [metric]).cells where include(key) {
-                let a = cell.aggregate
-                series[key, default: Array(repeating: nil, count: ordered.count)][i] = Point(mean: a.mean, ci95: cell.ci95, n: a.n)
+        for (i, newest) in ordered.enumerated() {
+            for r in byCommit[newest.run.commit]! {
+                for (key, cell) in RunCells(r, metrics: [metric]).cells where include(key) && series[key]?[i] == nil {
+                    let a = cell.aggregate
+                    series[key, default: Array(repeating: nil, count: ordered.count)][i] = Point(mean: a.mean, ci95: cell.ci95, n: a.n)
+                }
             }
         }
         self.series = series

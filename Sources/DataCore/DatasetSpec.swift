@@ -94,7 +94,7 @@ public struct DatasetSpec: Equatable, Sendable {
         case .glyphMotion: return try GlyphMotion.make(motion)
         case .idx:
             let files = resolvedIDXFiles(baseDirectory: baseDirectory)
-            return try DatasetSource.idx(name: "idx", trainImages: files[0], trainLabels: files[1], testImages: files[2],
+            return try DatasetSource.idx(name: defaultID, trainImages: files[0], trainLabels: files[1], testImages: files[2],
                                          testLabels: files[3], allowsHorizontalFlip: flips, classSplit: split)
         }
     }
@@ -105,6 +105,18 @@ public struct DatasetSpec: Equatable, Sendable {
             guard let base = baseDirectory, !path.hasPrefix("/") else { return path }
             return URL(fileURLWithPath: base).appendingPathComponent(path).path
         }
+    }
+
+    /// How results name the dataset unless a suite's `id` (or `run --dataset-id`) says otherwise:
+    /// the kind, and for IDX files the folder and name of the training images
+    /// (`kmnist/train-images-idx3-ubyte`), so runs on different files are told apart.
+    public var defaultID: String {
+        guard kind == .idx, let train = idxFiles.first else { return kind.rawValue }
+        // The path as written (not resolved against the working directory).
+        let parts = train.split(separator: "/").map(String.init).filter { $0 != "." }
+        var stem = parts.last ?? train
+        if stem.hasSuffix(".gz") { stem = String(stem.dropLast(3)) }
+        return parts.count >= 2 && parts[parts.count - 2] != ".." ? "\(parts[parts.count - 2])/\(stem)" : stem
     }
 
     /// The glyph-motion generator's settings.

@@ -288,7 +288,8 @@ public struct AnyMethod: Sendable {
     static func apply<C: MethodConfig>(_ overrides: [String: Any], to config: C, method: String) throws -> C {
         guard !overrides.isEmpty else { return config }
         let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as? [String: Any] ?? [:]
-        let merged = try merge(overrides, into: defaults, path: "", method: method)
+        var merged = try merge(overrides, into: defaults, path: "", method: method)
+        followStepBudget(&merged, defaults: defaults, overrides: overrides)
         do {
             return try JSONDecoder().decode(C.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
@@ -299,6 +300,23 @@ public struct AnyMethod: Sendable {
         } catch let DecodingError.dataCorrupted(context) {
             throw ConfigError(key: dotted(context.codingPath), context.debugDescription)
         }
+    }
+
+    /// The training settings counted in steps (warm-up, validation period, decay period) keep
+    /// their share of the run when an override changes `training.steps` and leaves them alone: a
+    /// 5-step run of a method whose 1,450-step default validates every 181 steps validates every
+    /// step, not never. Zero (off) stays zero; a setting the override gives is kept as given.
+    static let stepCountedSettings = ["warmupSteps", "validateEvery", "decayEvery"]
+
+    static func followStepBudget(_ merged: inout [String: Any], defaults: [String: Any], overrides: [String: Any]) {
+        guard let given = overrides["training"] as? [String: Any], let steps = (given["steps"] as? NSNumber)?.doubleValue,
+              let original = defaults["training"] as? [String: Any], let before = (original["steps"] as? NSNumber)?.doubleValue,
+              before > 0, steps != before, var training = merged["training"] as? [String: Any] else { return }
+        for key in stepCountedSettings where given[key] == nil {
+            guard let value = (original[key] as? NSNumber)?.doubleValue, value > 0 else { continue }
+            training[key] = Swift.max(1, Int((value * steps / before).rounded()))
+        }
+        merged["training"] = training
     }
 
     /// Overrides merged into the defaults key by key, nested settings (`training`, `backbone`)

@@ -239,6 +239,7 @@ public struct Suite: @unchecked Sendable {
             spec.glyphs.baseClasses = 0; spec.glyphs.validationClasses = 0; spec.glyphs.novelClasses = 0
         }
         do { try spec.validate() } catch let e as DataError { throw field.fail(e.message) }
+        if !options.contains(where: { $0.name == "id" }) { id = spec.defaultID }
         return SuiteDataset(id: id, spec: spec, regimes: regimes)
     }
 

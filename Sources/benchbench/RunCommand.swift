@@ -17,6 +17,9 @@ struct Run: ParsableCommand {
     @Option(help: "Dataset: fashion-mnist, glyphs, glyphs-color, glyph-motion, idx (with --idx-files).")
     var dataset: String
 
+    @Option(help: "How results name the dataset (default: its name; for idx, the folder and name of the training images file).")
+    var datasetId: String?
+
     @Option(help: "Label budget: all, or labels per class (10, 100, ...); 'none' for self-supervised methods.")
     var budget: String
 
@@ -118,7 +121,7 @@ struct Run: ParsableCommand {
             throw ValidationError("\(method.id) cannot run on dataset '\(dataset)': \(reason)")
         }
         let evaluation = EvaluationPlan(protocols: try protocolList().filter { Planner.applies($0, method: method, dataset: spec) }, budgets: try evaluationBudgets(default: budget), episodes: EpisodeSettings())
-        var trial = PlannedTrial(dataset: SuiteDataset(id: dataset, spec: spec, regimes: nil), method: method, trainBudget: budget, seed: seed,
+        var trial = PlannedTrial(dataset: SuiteDataset(id: datasetId ?? spec.defaultID, spec: spec, regimes: nil), method: method, trainBudget: budget, seed: seed,
                                  config: config, evaluation: evaluation, validationPerClass: validationPerClass, estimatedSeconds: 0)
         trial.estimatedSeconds = TimeEstimate.seconds(for: trial)
 

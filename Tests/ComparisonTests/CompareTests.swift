@@ -187,4 +187,18 @@ import Testing
         #expect(abs(series[0]!.mean - 0.61) < 1e-12 && abs(series[1]!.mean - 0.81) < 1e-12, "the newer run at c2 wins")
         #expect(h.series.count == 1)
     }
+
+    /// `benchbench run` stores one trial per run (suite "run"): several runs at one commit each
+    /// hold their own series, and the history keeps every one of them, not only the newest run's.
+    @Test func historyOfSingleTrialRunsKeepsEverySeries() throws {
+        let s = try StoreBuilder()
+        _ = try s.run(suite: "run", commit: "c1", trials: StoreBuilder.seeds([0.70], method: "supervised"))
+        _ = try s.run(suite: "run", commit: "c1", trials: StoreBuilder.seeds([0.75], method: "fixmatch"))
+        _ = try s.run(suite: "run", commit: "c1", trials: StoreBuilder.seeds([0.71], method: "supervised"))
+        let runs = try s.store.runs().compactMap { try s.store.runData($0.id!) }
+        let h = History(runs: runs, metric: "accuracy")
+        #expect(h.commits.count == 1 && h.suite == "run")
+        let byMethod = Dictionary(uniqueKeysWithValues: h.series.map { ($0.key.method, $0.value[0]!.mean) })
+        #expect(byMethod == ["supervised": 0.71, "fixmatch": 0.75], "the newest run holding each series: \(byMethod)")
+    }
 }

@@ -35,6 +35,22 @@ import TensorCore
         #expect([supervised.sha, fixmatch.sha] == ["a0f0c4c3ee0d711a", "90d493c92636e06e"], "\([supervised.sha, fixmatch.sha])")
     }
 
+    /// Settings counted in steps follow an overridden step budget unless given themselves.
+    @Test func stepCountedSettingsFollowTheStepBudget() throws {
+        let m = try #require(MethodRegistry.method("supervised"))
+        func training(_ overrides: [String: Any]) throws -> [String: Any] {
+            let json = try m.resolve(budget: .all, classes: 10, overrides: ["training": overrides]).json
+            return try #require((try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["training"] as? [String: Any])
+        }
+        // Defaults at all labels: 1,450 steps, warm-up 100, validation every 181.
+        let defaults = try training([:])
+        #expect(defaults["warmupSteps"] as? Int == 100 && defaults["validateEvery"] as? Int == 181)
+        let short = try training(["steps": 5])
+        #expect(short["warmupSteps"] as? Int == 1 && short["validateEvery"] as? Int == 1)
+        let half = try training(["steps": 725, "warmupSteps": 7])
+        #expect(half["warmupSteps"] as? Int == 7 && half["validateEvery"] as? Int == 91 && half["decayEvery"] as? Int == 0)
+    }
+
     @Test func overridesAreCheckedByKeyAndType() throws {
         let m = try #require(MethodRegistry.method("supervised"))
         let r = try m.resolve(budget: .all, classes: 10, overrides: ["training": ["steps": 12, "learningRate": 0.5], "backbone": ["hidden": [32, 16]]])

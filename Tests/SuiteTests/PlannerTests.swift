@@ -57,6 +57,24 @@ import Testing
         #expect { _ = try Suite.parse(twice, file: "t.yaml", name: "t", methods: testMethods) } throws: { "\($0)".contains("listed twice") }
     }
 
+    /// IDX datasets are named by their folder and training-images file unless given an `id`, so
+    /// runs on different files are told apart (they were all "idx").
+    @Test func idxDatasetsAreNamedByTheirFiles() throws {
+        let text = """
+            datasets:
+              - {name: idx, files: [kmnist/train-images-idx3-ubyte.gz, kmnist/l.gz, kmnist/t.gz, kmnist/tl.gz]}
+              - {name: idx, files: [/data/mnist/train-images-idx3-ubyte, a, b, c]}
+              - {name: idx, id: mine, files: [x/y.gz, a, b, c]}
+            seeds: [0]
+            budgets: [5]
+            methods:
+              supervised:
+            """
+        let suite = try Suite.parse(text, file: "t.yaml", name: "t")
+        #expect(suite.datasets.map(\.id) == ["kmnist/train-images-idx3-ubyte", "mnist/train-images-idx3-ubyte", "mine"])
+        #expect(DatasetSpec(kind: .glyphs).defaultID == "glyphs")
+    }
+
     /// An entry's `datasets` narrows where it runs; a name the suite lacks is an error at its line.
     /// A method that cannot learn from a dataset's images (colorization on greyscale) is left out
     /// of it with a note saying why, and kept on the colour dataset.
@@ -111,7 +129,7 @@ import Testing
         }
         let path = dir + "/t.yaml"
         #expect { _ = try Planner.plan(try Suite.parse(suite("small.idx", backbone: "conv4"), file: path, name: "t", methods: testMethods)) } throws: {
-            "\($0)".contains("methods.supervised: dataset 'idx': conv4 cannot take 1x8x8 inputs") && "\($0)".contains("at least 16x16")
+            "\($0)".contains("methods.supervised: dataset 'small.idx': conv4 cannot take 1x8x8 inputs") && "\($0)".contains("at least 16x16")
         }
         _ = try Planner.plan(try Suite.parse(suite("small.idx", backbone: "mlp"), file: path, name: "t", methods: testMethods))
         _ = try Planner.plan(try Suite.parse(suite("signals.idx", backbone: "conv4"), file: path, name: "t", methods: testMethods))
