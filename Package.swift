@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "DataCore", "NNCore", "TensorCore"]),
         .testTarget(name: "ResultsStoreTests", dependencies: ["ResultsStore"]),
         .target(name: "TestSupport", dependencies: ["ResultsStore"], path: "Tests/TestSupport"),
-        .testTarget(name: "SuiteTests", dependencies: ["Suite", "Methods", "Evaluation", "DataCore", "ResultsStore"]),
+        .testTarget(name: "SuiteTests", dependencies: ["Suite", "Methods", "Evaluation", "DataCore", "ResultsStore", "Comparison"]),
         .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Reporting", "ResultsStore", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["benchbench", "ResultsStore", "TestSupport"]),
     ],

@@ -81,8 +81,10 @@ public struct RunCells: Sendable {
             let trial = t.trial
             let group = TrialGroup(dataset: trial.dataset, method: trial.method, trainBudget: trial.trainBudget)
             if trial.status == TrialStatus.failed { failures[group, default: []].append("seed \(trial.seed): \(trial.error ?? "no reason stored")") }
-            guard trial.status == TrialStatus.done else { continue }
-            if let s = trial.samplesPerS { throughput[group, default: []].append(s) }
+            // A trial whose training finished but one of whose protocols failed is stored as failed
+            // with the scores its other protocols made: those cells count.
+            guard trial.status == TrialStatus.done || !t.metrics.isEmpty else { continue }
+            if trial.status == TrialStatus.done, let s = trial.samplesPerS { throughput[group, default: []].append(s) }
             for m in t.metrics where metrics.map({ $0.contains(m.name) }) ?? !m.name.hasPrefix("class_accuracy/") {
                 let key = CellKey(dataset: trial.dataset, method: trial.method, trainBudget: trial.trainBudget,
                                   protocolName: m.protocolName, evalBudget: m.evalBudget, metric: m.name)

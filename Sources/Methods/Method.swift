@@ -123,10 +123,11 @@ public struct SelfMeasures {
     /// Cluster (0..<clusterCount) of each image of a batch [N, C, H, W].
     public var clusters: ((Tensor) -> [Int])?
     public var clusterCount: Int
-    /// Named values over a batch of images (means over its images).
-    public var values: ((Tensor) -> [(name: String, value: Double)])?
+    /// Named values over a batch of images (means over its images); it may fail (a measure that
+    /// cannot be taken fails the `native` protocol only).
+    public var values: ((Tensor) throws -> [(name: String, value: Double)])?
 
-    public init(clusters: ((Tensor) -> [Int])? = nil, clusterCount: Int = 0, values: ((Tensor) -> [(name: String, value: Double)])? = nil) {
+    public init(clusters: ((Tensor) -> [Int])? = nil, clusterCount: Int = 0, values: ((Tensor) throws -> [(name: String, value: Double)])? = nil) {
         (self.clusters, self.clusterCount, self.values) = (clusters, clusterCount, values)
     }
 }

@@ -78,7 +78,7 @@ struct Evaluator {
                 scores.append(Score(.native, budget, "cluster_accuracy", Clustering.accuracy(a, d.testLabels, clusters: m.clusterCount, classes: d.classCount), n: n))
                 scores.append(Score(.native, budget, "nmi", Clustering.nmi(a, d.testLabels, clusters: m.clusterCount, classes: d.classCount), n: n))
             }
-            for (name, value) in m.values?(d.testImages) ?? [] { scores.append(Score(.native, budget, name, value, n: d.testLabels.count)) }
+            for (name, value) in try m.values?(d.testImages) ?? [] { scores.append(Score(.native, budget, name, value, n: d.testLabels.count)) }
         }
         return scores
     }

@@ -80,6 +80,9 @@ public enum Planner {
                 }
                 let classes = dataset.spec.trainingClassCount ?? 10
                 let protocols = (entry.protocols ?? suite.protocols).filter { applies($0, method: entry.method, dataset: dataset.spec) }
+                if protocols.contains(where: \.isEpisodic), let problem = dataset.spec.episodeProblem(suite.episodes) {
+                    throw field.fail("dataset '\(dataset.id)': \(problem)")
+                }
                 let seeds = entry.seeds ?? suite.seeds
                 if let perClass = dataset.spec.knownImagesPerClass {
                     // As the executor will: validation examples come first, at most a fifth of a class.
@@ -182,6 +185,20 @@ extension DatasetSpec {
         case .glyphs, .glyphsColor, .glyphMotion: return glyphs.testInstancesPerClass > 0
         default: return true
         }
+    }
+
+    /// Why the novel classes cannot hold these evaluation episodes (nil when they can or it is
+    /// not known without reading files): too few classes for the way, or too few images per class
+    /// for the largest shot plus the queries.
+    func episodeProblem(_ e: EpisodeSettings) -> String? {
+        let novel: Int? = kind.isGlyphs ? glyphs.novelClasses : classSplit?[2]
+        guard let novel, novel > 0 else { return nil }
+        if e.way > novel { return "\(e.way)-way episodes need \(e.way) novel classes; the class split has \(novel)" }
+        let need = (e.shots.max() ?? 1) + e.query
+        if let perClass = knownImagesPerClass, need > perClass {
+            return "episodes of \(e.shots.max() ?? 1) shots and \(e.query) queries need \(need) images of each novel class; these classes have \(perClass)"
+        }
+        return nil
     }
 
     /// Training images per class, where known without reading files.

@@ -69,11 +69,18 @@ public final class SuiteRunner {
                 let r = try executor.run(trial)
                 // A method that takes no steps (pixels, a closed-form fit) has no throughput to store.
                 let throughput = r.summary.steps > 0 ? r.summary.samplesPerSecond : nil
-                try store.finishTrial(id, status: TrialStatus.done, datasetSha: r.datasetSha, splitSha: r.splitSha, seconds: r.summary.seconds,
-                                      steps: r.summary.steps, samplesPerSecond: throughput,
+                // A protocol that failed fails the trial, with its reason, and the scores made are kept.
+                let reason = r.protocolFailures.isEmpty ? nil : "protocol failed: " + r.protocolFailures.joined(separator: "; ")
+                try store.finishTrial(id, status: reason == nil ? TrialStatus.done : TrialStatus.failed, error: reason, datasetSha: r.datasetSha,
+                                      splitSha: r.splitSha, seconds: r.summary.seconds, steps: r.summary.steps, samplesPerSecond: throughput,
                                       metrics: r.metrics, curves: r.curves, kernels: r.kernels)
-                output(String(format: "  done in %.1f s (training %.1f s, %.0f samples/s)", Date().timeIntervalSince(started),
-                              r.summary.seconds, r.summary.samplesPerSecond))
+                if let reason {
+                    failed += 1
+                    output("  FAILED: \(reason) (the other protocols' scores are stored)")
+                } else {
+                    output(String(format: "  done in %.1f s (training %.1f s, %.0f samples/s)", Date().timeIntervalSince(started),
+                                  r.summary.seconds, r.summary.samplesPerSecond))
+                }
             } catch let error as StoreError {
                 throw error
             } catch {

@@ -14,6 +14,9 @@ public struct TrialResult {
     public var metrics: [MetricRecord]
     public var curves: [CurveRecord]
     public var kernels: [KernelRecord]
+    /// Protocols that could not score the trained model, each "protocol: reason"; the others' scores
+    /// are in `metrics`.
+    public var protocolFailures: [String] = []
 }
 
 /// Where a trial's data comes from: each dataset is loaded (or generated) once per process.
@@ -52,6 +55,7 @@ public struct TrialExecutor {
         let full = try data.dataset(trial.dataset.spec)
         let context = try TrialContext(trial: trial, full: full)
         let input = try context.trainingInput(observer: observer)
+        try checkEvaluation(trial, context)
 
         let profile = KernelProfiler.shared.mark()
         PeakMemory.reset()
@@ -77,14 +81,35 @@ public struct TrialExecutor {
         if s.steps > 0 { add(Score.train(trainBudget, "final_loss", Double(s.finalLoss))) }
         if let peak { add(Score.train(trainBudget, "peak_rss_mb", peak)) }
         let features = FrozenFeatures(trained: trained, context: context)
+        var failures: [String] = []
         for p in trial.evaluation.protocols {
             guard let evaluator = Evaluator.all.first(where: { $0.kind == p }) else { continue }
-            for score in try evaluator.score(trained, context, features) { add(score) }
+            // One protocol failing (a budget larger than a class, too few examples for an episode)
+            // must not throw away the training or the other protocols' scores.
+            do {
+                for score in try evaluator.score(trained, context, features) { add(score) }
+            } catch {
+                failures.append("\(p.rawValue): \(error)")
+                log("protocol \(p.rawValue) FAILED: \(error)")
+            }
         }
         add(Score.train(trainBudget, "eval_seconds", Date().timeIntervalSince(evaluationStart)))
         let curves = s.curves.map { CurveRecord(step: $0.step, name: $0.name, value: $0.value) }
         return TrialResult(datasetSha: full.contentHash, splitSha: context.trainSplit.hash, summary: s, metrics: metrics, curves: curves,
-                           kernels: kernels)
+                           kernels: kernels, protocolFailures: failures)
+    }
+}
+
+extension TrialExecutor {
+    /// What evaluation will need, checked before training so a trial that cannot be scored fails
+    /// in a second rather than after its training: each budget's split (a budget larger than a
+    /// class) and the novel-class episodes (too few classes or examples).
+    func checkEvaluation(_ trial: PlannedTrial, _ context: TrialContext) throws {
+        let p = trial.evaluation.protocols
+        if p.contains(where: { [.linear, .knn, .finetune].contains($0) }) && !context.training.testLabels.isEmpty {
+            for budget in trial.evaluation.budgets { _ = try context.split(budget) }
+        }
+        if p.contains(where: \.isEpisodic) { _ = try Evaluator.novelEpisodes(context) }
     }
 }
 

@@ -167,7 +167,7 @@ private func blobs(per: Int = 30, seed: UInt64 = 2) -> (x: Tensor, blob: [Int]) 
         let posterior = m.encoder(images)
         #expect(posterior.shape == [3, 3])
         for i in 0..<3 { #expect(abs((0..<3).reduce(Float(0)) { $0 + posterior.scalars[i * 3 + $1] } - 1) < 1e-4) }
-        let values = m.parts.measures!.values!(images)
+        let values = try m.parts.measures!.values!(images)
         #expect(values.count == 1 && values[0].name == "log_likelihood" && values[0].value.isFinite)
     }
 

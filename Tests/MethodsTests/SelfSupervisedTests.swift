@@ -29,7 +29,7 @@ func tinyConfig<M: StepMethod>(_ method: M.Type) throws -> M.Config {
     @Test func autoencoderEveryCorruption() throws {
         for corruption in [Autoencoder.Corruption.none, .denoising, .masked] {
             let trained = try selfSupervisedSmoke(Autoencoder.self) { $0.corruption = corruption }
-            let values = trained.parts.measures!.values!(try Fixture.glyphs().testImages)
+            let values = try trained.parts.measures!.values!(try Fixture.glyphs().testImages)
             #expect(values.map(\.name) == ["reconstruction_error"] && values[0].value > 0 && values[0].value.isFinite)
         }
     }
@@ -234,7 +234,7 @@ func tinyConfig<M: StepMethod>(_ method: M.Type) throws -> M.Config {
             config.mode = mode
             let trained = try smokeTest(Colorization.self, config: config, input: input)
             #expect(trained.featureCount == 8 * 7 * 7 && trained.encoder(d.testImages.gatherRows([0, 1])).shape == [2, 8 * 7 * 7])
-            let error = trained.parts.measures!.values!(d.testImages)
+            let error = try trained.parts.measures!.values!(d.testImages)
             #expect(error.map(\.name) == ["chroma_error"] && error[0].value.isFinite && error[0].value > 0)
         }
     }
@@ -290,7 +290,7 @@ func tinyConfig<M: StepMethod>(_ method: M.Type) throws -> M.Config {
         let (d, input) = try Self.motionInput()
         let trained = try smokeTest(NextFrame.self, config: try tinyConfig(NextFrame.self), input: input)
         #expect(trained.featureCount == 8 && trained.encoder(d.testImages.gatherRows([0, 1, 2])).shape == [3, 8])
-        let errors = trained.parts.measures!.values!(d.testImages)
+        let errors = try trained.parts.measures!.values!(d.testImages)
         #expect(errors.map(\.name) == ["next_frame_error", "copy_frame_error"] && errors.allSatisfy { $0.value.isFinite && $0.value > 0 })
     }
 

@@ -47,4 +47,18 @@ enum FakeSelfSupervised: Method {
     }
 }
 
-let testMethods = MethodRegistry.all + [AnyMethod(FakeSemiSupervised.self), AnyMethod(FakeFewShot.self), AnyMethod(FakeSelfSupervised.self)]
+/// A self-supervised method whose own measure fails at evaluation (its `native` protocol).
+enum FakeFailingMeasure: Method {
+    static let id = "fake-failing-measure", regime = Regime.selfSupervised, version = "1", summary = "test double"
+    static let measuresItself = true
+    static func defaultConfig(budget: LabelBudget, classes: Int) -> FakeConfig { FakeConfig() }
+    static func train(_ input: TrainingInput, config: FakeConfig) throws -> TrainedModel {
+        let trained = try fakeTrain(input, config, classifier: false)
+        var parts = trained.parts
+        parts.measures = SelfMeasures(values: { _ in throw TrainingError(message: "the measure is not finite") })
+        return TrainedModel(parts, summary: trained.summary)
+    }
+}
+
+let testMethods = MethodRegistry.all + [AnyMethod(FakeSemiSupervised.self), AnyMethod(FakeFewShot.self), AnyMethod(FakeSelfSupervised.self),
+                                        AnyMethod(FakeFailingMeasure.self)]

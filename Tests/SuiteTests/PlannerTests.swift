@@ -1,3 +1,4 @@
+import Comparison
 import DataCore
 import Evaluation
 import Foundation
@@ -176,6 +177,44 @@ import Testing
             "\($0)".contains("lacks 1 planned trial(s) (fake-ssl on glyphs, budget none, seed 0)")
         }
         #expect { _ = try runner.remaining(runID: runID, plan: [plan[1]]) } throws: { "\($0)".contains("no longer plans") }
+    }
+
+    /// A protocol that fails at evaluation (here the method's own measure) fails the trial with
+    /// its reason, and the training and the other protocols' scores are kept, and counted.
+    @Test func aFailingProtocolKeepsTheOtherScores() throws {
+        let (suite, plan) = try suite("  fake-failing-measure:\n")
+        let trial = try #require(plan.first)
+        #expect(trial.evaluation.protocols.contains(.native) && trial.evaluation.protocols.contains(.linear))
+        let store = try ResultsStore(path: temporaryDatabase())
+        var lines: [String] = []
+        let runner = SuiteRunner(store: store, data: DatasetCache(), output: { lines.append($0) })
+        let (runID, trials) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: [trial], git: .unknown, argv: ["test"])
+        #expect(try runner.execute(trials) == 1)
+        let data = try #require(try store.runData(runID))
+        let stored = try #require(data.trials.first)
+        #expect(stored.trial.status == "failed" && stored.trial.error == "protocol failed: native: the measure is not finite", "\(stored.trial.error ?? "")")
+        #expect(stored.metrics.contains { $0.protocolName == "linear" && $0.name == "accuracy" }, "the other protocols' scores are kept")
+        #expect(stored.metrics.contains { $0.protocolName == "episodes-linear" && $0.name == "accuracy" })
+        #expect(lines.contains { $0.contains("protocol native FAILED") })
+        // Comparisons see the failure and the kept cells.
+        let cells = RunCells(data)
+        #expect(cells.failures.count == 1 && cells.cells.keys.contains { $0.protocolName == "linear" })
+    }
+
+    /// What evaluation needs is checked before training: a budget larger than a class fails the
+    /// trial at once, naming it, with nothing trained.
+    @Test func evaluationNeedsAreCheckedBeforeTraining() throws {
+        let (suite, plan) = try suite("  fake-ssl:\n")
+        var trial = try #require(plan.first)
+        trial.evaluation.budgets = [.perClass(50)]   // the classes have 10 training images
+        let store = try ResultsStore(path: temporaryDatabase())
+        var lines: [String] = []
+        let runner = SuiteRunner(store: store, data: DatasetCache(), output: { lines.append($0) })
+        let (runID, trials) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: [trial], git: .unknown, argv: ["test"])
+        #expect(try runner.execute(trials) == 1)
+        let stored = try #require(try store.runData(runID)?.trials.first)
+        #expect(stored.trial.status == "failed" && stored.metrics.isEmpty && stored.trial.steps == nil)
+        #expect(stored.trial.error?.contains("50") == true, "\(stored.trial.error ?? "")")
     }
 
     @Test func aFailedTrialIsStoredWithItsReasonAndTheRunGoesOn() throws {

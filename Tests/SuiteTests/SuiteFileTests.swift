@@ -98,6 +98,11 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
         cases.append(("datasets: [glyphs]\nmethods: {supervised: }\n", "test.yaml:1:1: missing key 'seeds'"))
         cases.append(("", "test.yaml: the file is empty"))
         cases.append((edit("seeds: [0]", "seeds: [0, 0]"), "test.yaml:2:8: seeds: a seed is listed twice"))
+        // Evaluation episodes the novel classes cannot hold, found when the plan is made.
+        cases.append((edit("seeds: [0]", "seeds: [0]\nepisodes: {way: 5, shots: [1, 10], query: 15}"),
+                      "test.yaml:1:12: datasets: dataset 'glyphs': episodes of 10 shots and 15 queries need 25 images of each novel class; these classes have 20"))
+        cases.append((edit("[glyphs]", "[{name: glyphs, classes: 10, split: [4, 2, 4]}]"),
+                      "test.yaml:1:12: datasets: dataset 'glyphs': 5-way episodes need 5 novel classes; the class split has 4"))
         return cases
     }()
 
