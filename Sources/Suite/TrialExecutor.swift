@@ -66,7 +66,15 @@ public struct TrialExecutor {
         let peak = PeakMemory.megabytes()
         let evaluationStart = Date()
         var metrics: [MetricRecord] = []
+        var failures: [String] = []
         func add(_ score: Score) {
+            // A non-finite value is never stored: it fails its protocol, with the reason.
+            guard score.value.isFinite, score.ci95?.isFinite ?? true else {
+                let reason = "\(score.protocolName): \(score.name) @ \(score.budget) is \(score.value.isFinite ? "finite with a non-finite interval" : "\(score.value)")"
+                failures.append(reason)
+                log("protocol \(score.protocolName) FAILED: \(score.name) @ \(score.budget) is not finite")
+                return
+            }
             metrics.append(MetricRecord(protocolName: score.protocolName, evalBudget: score.budget, name: score.name, value: score.value,
                                         ci95: score.ci95, n: score.n))
             guard score.show else { return }
@@ -81,7 +89,6 @@ public struct TrialExecutor {
         if s.steps > 0 { add(Score.train(trainBudget, "final_loss", Double(s.finalLoss))) }
         if let peak { add(Score.train(trainBudget, "peak_rss_mb", peak)) }
         let features = FrozenFeatures(trained: trained, context: context)
-        var failures: [String] = []
         for p in trial.evaluation.protocols {
             guard let evaluator = Evaluator.all.first(where: { $0.kind == p }) else { continue }
             // One protocol failing (a budget larger than a class, too few examples for an episode)

@@ -46,6 +46,17 @@ func smokeTest<M: StepMethod>(_ method: M.Type, config: M.Config, input: Trainin
         #expect(accuracy >= 0.999, "test accuracy \(accuracy), best validation \(trained.summary.best?.score ?? -1)")
     }
 
+    /// A huge learning rate makes the loss non-finite: training stops with the reason, no crash.
+    @Test func aDivergingRunStopsWithItsReason() throws {
+        let d = try Fixture.glyphs()
+        var config = Supervised.Config()
+        (config.backbone, config.batchSize) = (BackboneSpec(name: "mlp", hidden: [16]), 16)
+        config.training = TrainingSpec(steps: 40, learningRate: 1e12, nesterov: false, weightDecay: 0, schedule: .constant)
+        #expect { _ = try Supervised.train(try Fixture.input(d, try Fixture.split(d, budget: .perClass(8)), regime: .supervised), config: config) } throws: {
+            ($0 as? TrainingError)?.message.hasPrefix("training diverged: loss is") == true
+        }
+    }
+
     /// The step is cross-entropy of the network's logits on the labeled batch, nothing else.
     @Test func stepIsCrossEntropyOnTheLabeledBatch() throws {
         let d = try Fixture.glyphs()

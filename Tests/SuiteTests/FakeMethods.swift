@@ -53,9 +53,13 @@ enum FakeFailingMeasure: Method {
     static let measuresItself = true
     static func defaultConfig(budget: LabelBudget, classes: Int) -> FakeConfig { FakeConfig() }
     static func train(_ input: TrainingInput, config: FakeConfig) throws -> TrainedModel {
-        let trained = try fakeTrain(input, config, classifier: false)
+        var trainConfig = config
+        trainConfig.fail = false
+        let trained = try fakeTrain(input, trainConfig, classifier: false)
         var parts = trained.parts
-        parts.measures = SelfMeasures(values: { _ in throw TrainingError(message: "the measure is not finite") })
+        // `fail`: the measure throws; otherwise it is NaN, which must not be stored either.
+        parts.measures = config.fail ? SelfMeasures(values: { _ in throw TrainingError(message: "the measure cannot be taken") })
+                                     : SelfMeasures(values: { _ in [("reconstruction_error", .nan), ("inertia", 2)] })
         return TrainedModel(parts, summary: trained.summary)
     }
 }

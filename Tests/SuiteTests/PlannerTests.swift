@@ -182,7 +182,7 @@ import Testing
     /// A protocol that fails at evaluation (here the method's own measure) fails the trial with
     /// its reason, and the training and the other protocols' scores are kept, and counted.
     @Test func aFailingProtocolKeepsTheOtherScores() throws {
-        let (suite, plan) = try suite("  fake-failing-measure:\n")
+        let (suite, plan) = try suite("  fake-failing-measure: {fail: true}\n")
         let trial = try #require(plan.first)
         #expect(trial.evaluation.protocols.contains(.native) && trial.evaluation.protocols.contains(.linear))
         let store = try ResultsStore(path: temporaryDatabase())
@@ -192,13 +192,27 @@ import Testing
         #expect(try runner.execute(trials) == 1)
         let data = try #require(try store.runData(runID))
         let stored = try #require(data.trials.first)
-        #expect(stored.trial.status == "failed" && stored.trial.error == "protocol failed: native: the measure is not finite", "\(stored.trial.error ?? "")")
+        #expect(stored.trial.status == "failed" && stored.trial.error == "protocol failed: native: the measure cannot be taken", "\(stored.trial.error ?? "")")
         #expect(stored.metrics.contains { $0.protocolName == "linear" && $0.name == "accuracy" }, "the other protocols' scores are kept")
         #expect(stored.metrics.contains { $0.protocolName == "episodes-linear" && $0.name == "accuracy" })
         #expect(lines.contains { $0.contains("protocol native FAILED") })
         // Comparisons see the failure and the kept cells.
         let cells = RunCells(data)
         #expect(cells.failures.count == 1 && cells.cells.keys.contains { $0.protocolName == "linear" })
+    }
+
+    /// A non-finite score is never stored: it fails its protocol with the reason; the finite
+    /// scores of the same protocol and the others are kept.
+    @Test func aNonFiniteScoreIsAFailureNotAStoredNaN() throws {
+        let (suite, plan) = try suite("  fake-failing-measure:\n")
+        let store = try ResultsStore(path: temporaryDatabase())
+        let runner = SuiteRunner(store: store, data: DatasetCache(), output: { _ in })
+        let (runID, trials) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: [try #require(plan.first)], git: .unknown, argv: ["test"])
+        #expect(try runner.execute(trials) == 1)
+        let stored = try #require(try store.runData(runID)?.trials.first)
+        #expect(stored.trial.error == "protocol failed: native: reconstruction_error @ none is nan", "\(stored.trial.error ?? "")")
+        #expect(stored.metrics.allSatisfy { $0.value.isFinite } && stored.metrics.contains { $0.name == "inertia" })
+        #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM metric WHERE value != value") } == 0)
     }
 
     /// What evaluation needs is checked before training: a budget larger than a class fails the
