@@ -92,6 +92,13 @@ public final class ResultsStore: @unchecked Sendable {
         }
     }
 
+    /// Marks a trial stopped by a signal while it ran (nothing of it is kept; `--resume` runs it again).
+    public func interruptTrial(_ id: Int64) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE trial SET status = ? WHERE id = ? AND status = ?", arguments: [TrialStatus.interrupted, id, TrialStatus.running])
+        }
+    }
+
     /// Stores how a trial ended with its metrics, curve points and kernel profile, all or nothing:
     /// a process killed before this returns leaves the trial `running`, to be run again on resume.
     public func finishTrial(_ id: Int64, status: String, error: String? = nil, datasetSha: String? = nil, splitSha: String? = nil,
@@ -195,6 +202,8 @@ public enum TrialStatus {
     public static let running = "running"
     public static let done = "done"
     public static let failed = "failed"
+    /// Stopped by SIGINT or SIGTERM while it ran: run again from its start on `--resume`.
+    public static let interrupted = "interrupted"
 }
 
 /// The states of a run: still going or killed (no end time), done, or done with failed trials.

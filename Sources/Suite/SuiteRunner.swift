@@ -11,6 +11,8 @@ public final class SuiteRunner {
     let executor: TrialExecutor
     let progress: ProgressPrinter
     let output: (String) -> Void
+    /// The trial being run, for a signal handler to mark interrupted (read from another thread).
+    private let current = CurrentTrial()
 
     public init(store: ResultsStore, data: DatasetCache, output: @escaping (String) -> Void = { print($0); fflush(stdout) }) {
         let progress = ProgressPrinter()
@@ -64,6 +66,8 @@ public final class SuiteRunner {
                                  + String(format: "  (suite ETA ~%@)", Durations.text(remainingEstimate)))
             progress.prefix = "\(label) "
             try store.startTrial(id)
+            current.id = id
+            defer { current.id = nil }
             let started = Date()
             do {
                 let r = try executor.run(trial)
@@ -94,6 +98,24 @@ public final class SuiteRunner {
         return failed
     }
 
+    /// Stops at a SIGINT or SIGTERM: the trial in flight is marked `interrupted` (what finished is
+    /// already committed, one transaction per trial) and `stop` is called with the signal, which
+    /// should say how to resume and exit. The run stays unfinished, so `--resume` continues it.
+    public func stopOnSignals(_ stop: @escaping (Int32) -> Never) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [store, current] in
+                if let id = current.id { try? store.interruptTrial(id) }
+                stop(sig)
+            }
+            source.resume()
+            signalSources.append(source)
+        }
+    }
+
+    private var signalSources: [DispatchSourceSignal] = []
+
     /// Marks the run finished: failed if any of its trials failed.
     public func finish(runID: Int64) throws -> String {
         let counts = try store.trialCounts()[runID] ?? [:]
@@ -115,4 +137,14 @@ extension PlannedTrial {
 extension TrialRecord {
     /// The same identity as `PlannedTrial.key`.
     var key: String { "\(dataset)|\(method)|\(trainBudget)|\(seed)|\(configSha)" }
+}
+
+/// The id of the trial in flight, shared with a signal handler.
+final class CurrentTrial: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int64?
+    var id: Int64? {
+        get { lock.lock(); defer { lock.unlock() }; return value }
+        set { lock.lock(); value = newValue; lock.unlock() }
+    }
 }

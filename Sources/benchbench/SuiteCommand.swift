@@ -55,6 +55,11 @@ struct SuiteCommand: ParsableCommand {
             (runID, todo) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: plan, git: git, argv: CommandLine.arguments)
             print("run \(runID): suite \(suite.name), \(plan.count) trials, commit \(git.commit)\(git.dirty ? " (dirty)" : ""), database \(db.path)")
         }
+        let resumeCommand = "benchbench suite \(name) --resume" + (store.db.map { " --db \($0)" } ?? "")
+        runner.stopOnSignals { sig in
+            FileHandle.standardError.write(Data("\ninterrupted (\(sig == SIGINT ? "SIGINT" : "SIGTERM")): run \(runID) stopped; the finished trials are stored. Continue it with: \(resumeCommand)\n".utf8))
+            Foundation.exit(128 + sig)
+        }
         let failed = try runner.execute(todo, offset: offset, total: offset + todo.count)
         let status = try runner.finish(runID: runID)
         if let data = try db.runData(runID) {

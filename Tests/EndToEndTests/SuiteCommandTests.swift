@@ -118,6 +118,63 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
         #expect(again.status == 64 && again.stderr.contains("no unfinished run of suite 'tiny'"))
     }
 
+    /// SIGTERM (as SIGINT) stops a suite: the trial in flight is marked interrupted, the finished
+    /// ones are kept, the terminal says how to resume; `--resume` finishes the run, and its
+    /// metrics equal those of an uninterrupted run of the same suite, bit for bit.
+    @Test func aSignalledSuiteMarksTheTrialInterruptedAndResumesToTheSameResults() throws {
+        let text = tinySuite(seeds: 3, budgets: "[2, 3, all]", protocols: "[native, knn, episodes-linear]")
+        let (dir, path) = try writeSuite(text)
+        let db = dir + "/benchbench.sqlite"
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent("benchbench")
+        process.arguments = ["suite", path]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        process.standardOutput = FileHandle.nullDevice
+        let errorLog = dir + "/stderr.txt"
+        FileManager.default.createFile(atPath: errorLog, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorLog))
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline && process.isRunning {
+            if let store = try? ResultsStore(path: db), let run = try? store.runs().first,
+               let trials = try? store.trials(run: run.id!), trials.filter({ $0.status == "done" }).count >= 2, trials.contains(where: { $0.status == "running" }) {
+                break
+            }
+            usleep(5_000)
+        }
+        #expect(process.isRunning)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGTERM)
+        let stderr = try String(contentsOfFile: errorLog, encoding: .utf8)
+        #expect(stderr.contains("interrupted (SIGTERM): run 1 stopped") && stderr.contains("Continue it with: benchbench suite \(path) --resume"), "\(stderr)")
+        let store = try ResultsStore(path: db)
+        let run = try #require(try store.runs().first)
+        #expect(run.finishedAt == nil)
+        let stopped = try store.trials(run: run.id!)
+        #expect(stopped.filter { $0.status == "interrupted" }.count == 1 && stopped.filter { $0.status == "done" }.count >= 2, "\(stopped.map(\.status))")
+        let resumed = try runBenchbench(["suite", path, "--resume"], in: dir)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+
+        // The same suite, uninterrupted, in another directory.
+        let (otherDir, otherPath) = try writeSuite(text)
+        let whole = try runBenchbench(["suite", otherPath], in: otherDir)
+        #expect(whole.status == 0, "\(whole.stderr)")
+        func metrics(_ db: String) throws -> [String: Double] {
+            let s = try ResultsStore(path: db)
+            var out: [String: Double] = [:]
+            for t in try s.trials(run: try #require(try s.runs().first).id!) {
+                #expect(t.status == "done")
+                for m in try s.metrics(trial: t.id!) where m.protocolName != "train" || !m.name.hasSuffix("seconds") && !m.name.hasSuffix("_mb") {
+                    out["\(t.method)|\(t.trainBudget)|\(t.seed)|\(m.protocolName)|\(m.evalBudget)|\(m.name)"] = m.value
+                }
+            }
+            return out
+        }
+        let (a, b) = (try metrics(db), try metrics(otherDir + "/benchbench.sqlite"))
+        #expect(!a.isEmpty && a == b, "resumed and uninterrupted runs differ: \(a.filter { b[$0.key] != $0.value }.keys.sorted().prefix(5))")
+    }
+
     /// `--resume` refuses a suite file edited since the run started (its hash differs), naming
     /// the run and both hashes, and stores nothing.
     @Test func resumeRefusesAnEditedSuiteFile() throws {
