@@ -19,6 +19,20 @@ func tinySuite(seeds: Int = 1, budgets: String = "[3, all]", protocols: String =
     """
 }
 
+/// `benchbench suite PATH` started in the background in `dir`, its standard error to a file.
+func startSuite(_ path: String, in dir: String) throws -> (Process, errorLog: String) {
+    let process = Process()
+    process.executableURL = productsDirectory.appendingPathComponent("benchbench")
+    process.arguments = ["suite", path]
+    process.currentDirectoryURL = URL(fileURLWithPath: dir)
+    process.standardOutput = FileHandle.nullDevice
+    let errorLog = dir + "/stderr.txt"
+    FileManager.default.createFile(atPath: errorLog, contents: nil)
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorLog))
+    try process.run()
+    return (process, errorLog)
+}
+
 func writeSuite(_ text: String) throws -> (directory: String, path: String) {
     let path = temporaryPath("tiny.yaml")
     try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -72,15 +86,7 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
     @Test func aKilledSuiteLosesAtMostTheTrialInFlightAndResumes() throws {
         let (dir, path) = try writeSuite(tinySuite(seeds: 3, budgets: "[2, 3, all]", protocols: "[native, knn, episodes-linear]"))
         let db = dir + "/benchbench.sqlite"
-        let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent("benchbench")
-        process.arguments = ["suite", path]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
-        process.standardOutput = FileHandle.nullDevice
-        let errorLog = dir + "/stderr.txt"
-        FileManager.default.createFile(atPath: errorLog, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorLog))
-        try process.run()
+        let (process, errorLog) = try startSuite(path, in: dir)
         // Kill it as soon as two trials are stored (of nine).
         let deadline = Date().addingTimeInterval(120)
         var finished = 0
@@ -125,15 +131,7 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
         let text = tinySuite(seeds: 3, budgets: "[2, 3, all]", protocols: "[native, knn, episodes-linear]")
         let (dir, path) = try writeSuite(text)
         let db = dir + "/benchbench.sqlite"
-        let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent("benchbench")
-        process.arguments = ["suite", path]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
-        process.standardOutput = FileHandle.nullDevice
-        let errorLog = dir + "/stderr.txt"
-        FileManager.default.createFile(atPath: errorLog, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorLog))
-        try process.run()
+        let (process, errorLog) = try startSuite(path, in: dir)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline && process.isRunning {
             if let store = try? ResultsStore(path: db), let run = try? store.runs().first,
