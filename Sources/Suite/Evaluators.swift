@@ -21,7 +21,9 @@ struct Score {
     }
 
     /// A fact of training (best validation score, loss, memory, times), stored under "train".
-    static func train(_ budget: String, _ name: String, _ value: Double) -> Score { Score("train", budget, name, value) }
+    static func train(_ budget: String, _ name: String, _ value: Double, show: Bool = true) -> Score {
+        Score("train", budget, name, value, show: show)
+    }
 
     private init(_ protocolName: String, _ budget: String, _ name: String, _ value: Double, ci95: Double? = nil, n: Int? = nil, show: Bool = true) {
         (self.protocolName, self.budget, self.name, self.value, self.ci95, self.n, self.show) = (protocolName, budget, name, value, ci95, n, show)
@@ -35,11 +37,15 @@ final class FrozenFeatures {
     let trained: TrainedModel
     let context: TrialContext
     private var computed: (row: [Int: Int], train: Tensor, test: Tensor)?
+    /// Time spent computing the features, for the evaluation-time breakdown.
+    private(set) var seconds = 0.0
 
     init(trained: TrainedModel, context: TrialContext) { (self.trained, self.context) = (trained, context) }
 
     func of(_ splits: [LabelSplit]) -> (train: ([Int]) -> Tensor, test: Tensor) {
         if computed == nil {
+            let start = Date()
+            defer { seconds += Date().timeIntervalSince(start) }
             let d = context.training
             let used = Array(Set(splits.flatMap { $0.labeled + $0.validation })).sorted()
             let row = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })

@@ -89,8 +89,10 @@ public struct TrialExecutor {
         if s.steps > 0 { add(Score.train(trainBudget, "final_loss", Double(s.finalLoss))) }
         if let peak { add(Score.train(trainBudget, "peak_rss_mb", peak)) }
         let features = FrozenFeatures(trained: trained, context: context)
+        var protocolSeconds: [(String, Double)] = []
         for p in trial.evaluation.protocols {
             guard let evaluator = Evaluator.all.first(where: { $0.kind == p }) else { continue }
+            let start = Date(), featureSecondsBefore = features.seconds
             // One protocol failing (a budget larger than a class, too few examples for an episode)
             // must not throw away the training or the other protocols' scores.
             do {
@@ -99,7 +101,12 @@ public struct TrialExecutor {
                 failures.append("\(p.rawValue): \(error)")
                 log("protocol \(p.rawValue) FAILED: \(error)")
             }
+            // The frozen features are computed once, by whichever protocol asks first: counted apart.
+            protocolSeconds.append((p.rawValue, Date().timeIntervalSince(start) - (features.seconds - featureSecondsBefore)))
         }
+        // Where evaluation time goes: each protocol's seconds, the shared frozen features', the total.
+        for (name, seconds) in protocolSeconds { add(Score.train(trainBudget, "\(name)_eval_seconds", seconds, show: false)) }
+        if features.seconds > 0 { add(Score.train(trainBudget, "features_eval_seconds", features.seconds, show: false)) }
         add(Score.train(trainBudget, "eval_seconds", Date().timeIntervalSince(evaluationStart)))
         let curves = s.curves.map { CurveRecord(step: $0.step, name: $0.name, value: $0.value) }
         return TrialResult(datasetSha: full.contentHash, splitSha: context.trainSplit.hash, summary: s, metrics: metrics, curves: curves,

@@ -137,5 +137,9 @@ import TensorCore
         #expect(own.evalBudget == "2-way 1-shot" && frozen.evalBudget == "2-way 1-shot" && own.n == 6 && frozen.n == 6)
         #expect(own.ci95 != nil && (0...1).contains(own.value) && (0...1).contains(frozen.value))
         #expect(result.metrics.contains { $0.protocolName == "train" && $0.name == "best_val_episode_accuracy" })
+        // Evaluation time, split by protocol (issue 13): each protocol's seconds beside the total.
+        let seconds = Dictionary(uniqueKeysWithValues: result.metrics.filter { $0.name.hasSuffix("eval_seconds") }.map { ($0.name, $0.value) })
+        #expect(Set(seconds.keys) == ["episodes_eval_seconds", "episodes-linear_eval_seconds", "eval_seconds"], "\(seconds.keys)")
+        #expect(seconds.values.allSatisfy { $0 >= 0 } && seconds["eval_seconds"]! >= seconds["episodes_eval_seconds"]! + seconds["episodes-linear_eval_seconds"]!)
     }
 }
