@@ -162,9 +162,25 @@ public struct Workload: Equatable, Sendable {
     public var samplesPerStep: Int
     public var backbone: String
     public var width: Int
+    /// conv4 blocks whose output is the representation, when it is cut short of the whole backbone
+    /// (rotation, jigsaw, colorization): its width grows 4x per block left out.
+    public var representationBlocks: Int?
 
-    public init(steps: Int, samplesPerStep: Int, backbone: String, width: Int) {
+    public init(steps: Int, samplesPerStep: Int, backbone: String, width: Int, representationBlocks: Int? = nil) {
         (self.steps, self.samplesPerStep, self.backbone, self.width) = (steps, samplesPerStep, backbone, width)
+        self.representationBlocks = representationBlocks
+    }
+
+    /// The representation's width on images of `shape` [C, H, W], as evaluation will see it.
+    public func features(imageShape shape: [Int]) -> Int {
+        switch backbone {
+        case "pixels": return shape.reduce(1, *)
+        case "conv4":
+            let blocks = representationBlocks ?? 4
+            let (h, w) = (shape.count == 3 ? shape[1] : 1, shape.last ?? 1)
+            return max(1, width) * max(1, h >> blocks) * max(1, w >> blocks)
+        default: return max(1, width)
+        }
     }
 }
 

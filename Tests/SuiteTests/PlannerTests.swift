@@ -58,6 +58,31 @@ import Testing
         #expect { _ = try Suite.parse(twice, file: "t.yaml", name: "t", methods: testMethods) } throws: { "\($0)".contains("listed twice") }
     }
 
+    /// Estimates follow where the time goes: the linear probe's cost grows with the width of the
+    /// representation (784 raw pixels cost more than PCA's 64; rotation's two-block cut, 3,136
+    /// features, more than its three-block cut, 576), measured at about 4 µs per example and feature.
+    @Test func estimatesGrowWithTheRepresentationWidth() throws {
+        let text = """
+            datasets: [fashion-mnist]
+            seeds: [0]
+            budgets: [all]
+            protocols: [linear]
+            methods:
+              pixels:
+              pca:
+              rotation: {featureBlocks: 2, training: {steps: 10}}
+            """
+        let plan = try Planner.plan(try Suite.parse(text, file: "t.yaml", name: "t"))
+        func estimate(_ id: String) throws -> Double { try #require(plan.first { $0.method.id == id }).estimatedSeconds }
+        #expect(try estimate("pixels") > 4 * estimate("pca"))
+        let wide = try estimate("rotation")
+        let narrow = try Planner.plan(try Suite.parse(text.replacingOccurrences(of: "featureBlocks: 2", with: "featureBlocks: 3"), file: "t.yaml", name: "t"))
+            .first { $0.method.id == "rotation" }!.estimatedSeconds
+        #expect(wide > 4 * narrow, "\(wide) vs \(narrow)")
+        #expect(wide > 600 && wide < 900, "a 3,136-feature probe on 57,000 examples took over ten minutes: \(wide)")
+        #expect(Workload(steps: 1, samplesPerStep: 1, backbone: "conv4", width: 64, representationBlocks: 2).features(imageShape: [1, 28, 28]) == 3136)
+    }
+
     /// IDX datasets are named by their folder and training-images file unless given an `id`, so
     /// runs on different files are told apart (they were all "idx").
     @Test func idxDatasetsAreNamedByTheirFiles() throws {

@@ -138,6 +138,8 @@ public protocol StepConfig: MethodConfig {
     var samplesPerStep: Int { get }
     /// The method's own checks (the backbone and training settings are checked by the framework).
     func validateOwn() throws
+    /// conv4 blocks whose output is the representation, when not the whole backbone.
+    var representationBlocks: Int? { get }
 }
 
 extension StepConfig {
@@ -149,7 +151,10 @@ extension StepConfig {
         try validateOwn()
     }
 
+    public var representationBlocks: Int? { nil }
+
     public var workload: Workload {
-        Workload(steps: training.steps, samplesPerStep: samplesPerStep, backbone: backbone.name, width: backbone.size)
+        Workload(steps: training.steps, samplesPerStep: samplesPerStep, backbone: backbone.name, width: backbone.size,
+                 representationBlocks: backbone.name == "conv4" ? representationBlocks : nil)
     }
 }

@@ -51,6 +51,8 @@ public enum Colorization: StepMethod {
             try PretextNetwork.checkBlocks(featureBlocks)
         }
 
+        public var representationBlocks: Int? { featureBlocks }
+
         public var samplesPerStep: Int { batchSize }
     }
 

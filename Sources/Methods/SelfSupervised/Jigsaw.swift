@@ -48,6 +48,8 @@ public enum Jigsaw: StepMethod {
             try PretextNetwork.checkBlocks(featureBlocks)
         }
 
+        public var representationBlocks: Int? { featureBlocks }
+
         public var samplesPerStep: Int { batchSize }
     }
 

@@ -41,6 +41,8 @@ public enum Rotation: StepMethod {
             try PretextNetwork.checkBlocks(featureBlocks)
         }
 
+        public var representationBlocks: Int? { featureBlocks }
+
         public var samplesPerStep: Int { batchSize * 4 }
     }
 
