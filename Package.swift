@@ -37,6 +37,7 @@ let package = Package(
             name: "benchbench",
             dependencies: [
                 "Vocabulary", "TensorCore", "NNCore", "DataCore", "Methods", "Evaluation", "ResultsStore", "Suite", "Comparison", "Reporting", "CBLAS",
+                "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize),

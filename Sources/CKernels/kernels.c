@@ -425,3 +425,54 @@ void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1,
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < n; j++) c[(long)(m0 + i) * n + j] = (float)partial[i * n + j];
 }
+
+// The machine's FMA ceiling: 12 accumulators hide the FMA latency (4-5 cycles at 2 per cycle).
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define FMA_ROUNDS(type, set1, fmadd, add, reduce) \
+    type a0 = set1(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0; \
+    const type m = set1(0.999999f), c = set1(1e-7f); \
+    for (long i = 0; i < iterations; i++) { \
+        a0 = fmadd(a0, m, c); a1 = fmadd(a1, m, c); a2 = fmadd(a2, m, c); a3 = fmadd(a3, m, c); \
+        a4 = fmadd(a4, m, c); a5 = fmadd(a5, m, c); a6 = fmadd(a6, m, c); a7 = fmadd(a7, m, c); \
+        a8 = fmadd(a8, m, c); a9 = fmadd(a9, m, c); a10 = fmadd(a10, m, c); a11 = fmadd(a11, m, c); \
+    } \
+    type s = add(add(add(a0, a1), add(a2, a3)), add(add(a4, a5), add(a6, a7))); \
+    s = add(s, add(add(a8, a9), add(a10, a11))); \
+    return reduce(s);
+
+__attribute__((target("avx512f"))) static float fma_loop_512(long iterations) {
+    FMA_ROUNDS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps)
+}
+
+__attribute__((target("avx2,fma"))) static float reduce256(__m256 v) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    float s = 0;
+    for (int i = 0; i < 8; i++) s += lanes[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) static float fma_loop_256(long iterations) {
+    FMA_ROUNDS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, reduce256)
+}
+
+int bb_fma_width(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 16;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 8;
+    return 0;
+}
+
+float bb_fma_loop(long iterations) {
+    switch (bb_fma_width()) {
+    case 16: return fma_loop_512(iterations);
+    case 8: return fma_loop_256(iterations);
+    default: return 0;
+    }
+}
+#else
+int bb_fma_width(void) { return 0; }
+float bb_fma_loop(long iterations) { (void)iterations; return 0; }
+#endif

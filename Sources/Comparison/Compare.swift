@@ -144,6 +144,12 @@ public struct Comparison: Sendable {
             if ma.cpu != mb.cpu || ma.cores != mb.cores { machineNote = "machine differs (\(ma.cpu), \(ma.cores) cores → \(mb.cpu), \(mb.cores) cores)" }
             else if ma.blasCore != mb.blasCore { machineNote = "BLAS core differs (\(ma.blasCore) → \(mb.blasCore))" }
         }
+        // The measured FMA ceiling is part of the machine: the same CPU model throttled, shared or
+        // run at another clock is another machine for throughput.
+        if machineNote.isEmpty, let ca = a.run.kernelBench.first(where: { $0.name == "fma ceiling" })?.median,
+           let cb = b.run.kernelBench.first(where: { $0.name == "fma ceiling" })?.median, ca > 0, abs(cb / ca - 1) >= s.kernelThreshold {
+            machineNote = String(format: "FMA ceiling differs (%.0f → %.0f GFLOP/s)", ca, cb)
+        }
         func row(_ group: String, _ name: String, _ shape: String, _ unit: String, _ va: Double?, _ vb: Double?, range: (ClosedRange<Double>, ClosedRange<Double>)? = nil) -> ThroughputComparison {
             guard let va else { return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: nil, b: vb, category: .onlyInB, ratio: nil, note: "") }
             guard let vb else { return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: va, b: nil, category: .onlyInA, ratio: nil, note: "") }

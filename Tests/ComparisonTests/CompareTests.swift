@@ -114,6 +114,19 @@ import Testing
         #expect(category(threshold: 0.01, alpha: p / 2) == .unchanged)       // not significant at this level
     }
 
+    /// The measured FMA ceiling is part of the machine: a different ceiling (a throttled or shared
+    /// machine) makes throughput not comparable; the same ceiling leaves the rows compared.
+    @Test func aDifferentFMACeilingIsAnotherMachine() throws {
+        func bench(_ ceiling: Double, _ gemm: Double) -> [KernelBenchRecord] {
+            [KernelBenchRecord(name: "fma ceiling", shape: "2 threads", unit: "GFLOP/s", reps: 7, min: ceiling - 1, median: ceiling, max: ceiling + 1),
+             KernelBenchRecord(name: "gemm", shape: "1024x1024x1024", unit: "GFLOP/s", reps: 7, min: gemm - 1, median: gemm, max: gemm + 1)]
+        }
+        let other = try compare([], [], kernelsA: bench(160, 100), kernelsB: bench(80, 50))
+        #expect(other.throughput.allSatisfy { $0.category == .notComparable && $0.note == "FMA ceiling differs (160 → 80 GFLOP/s)" })
+        let same = try compare([], [], kernelsA: bench(160, 100), kernelsB: bench(158, 60))
+        #expect(same.throughput.first { $0.name == "gemm" }?.category == .worsened)
+    }
+
     /// Throughput on another CPU (not only another BLAS core) is not comparable.
     @Test func throughputOnAnotherCPUIsNotComparable() throws {
         let bench = [KernelBenchRecord(name: "gemm", shape: "1024x1024x1024", unit: "GFLOP/s", reps: 7, min: 99, median: 100, max: 101)]

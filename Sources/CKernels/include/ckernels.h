@@ -71,4 +71,12 @@ void bb_bn_grad_apply(const float *g, const float *x, float *dx, const float *sc
 /// and columns, long inner dimension.
 void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1, int n, long k);
 
+/// Floats per FMA instruction of the widest vectors this CPU runs: 16 (AVX-512), 8 (AVX2 with
+/// FMA), or 0 where there is no fused multiply-add (the ceiling is then not measured).
+int bb_fma_width(void);
+/// `iterations` rounds of 12 independent fused multiply-adds of the widest vectors (no memory
+/// traffic, no dependency chain shorter than 12): 12 x width x 2 FLOPs a round. Returns a value
+/// made from the accumulators so the loop is not optimised away.
+float bb_fma_loop(long iterations);
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import TensorCore
 
@@ -10,6 +11,30 @@ struct KernelResult: Codable {
     var min: Double
     var median: Double
     var max: Double
+    /// GFLOP per unit of `unit` (1 for GFLOP/s, the FLOPs of a sample for a training step's
+    /// samples/s), so the row can be read as a fraction of the FMA ceiling; nil when not counted.
+    var gflopPerUnit: Double?
+}
+
+/// The machine's own FMA ceiling: every thread runs 12 independent FMA chains of the widest vectors
+/// the CPU has (AVX-512, else AVX2), with no memory traffic. No kernel can beat it; a table read
+/// on any machine says how close to it each kernel and step comes.
+enum FMACeiling {
+    static let kernel = "fma ceiling"
+
+    static func measure(threads: Int, stopwatch: Stopwatch) -> KernelResult? {
+        let width = Int(bb_fma_width())
+        guard width > 0 else { return nil }
+        let iterations = 1_000_000
+        let gflop = Double(threads) * Double(iterations) * 12 * Double(width) * 2 * 1e-9
+        // The loop is C in another module, returning a value built from its accumulators: it is
+        // not elided.
+        var r = stopwatch.result(kernel, "\(threads) threads x \(width * 32)-bit FMA", unit: "GFLOP/s", work: gflop) {
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in _ = bb_fma_loop(iterations) }
+        }
+        r.gflopPerUnit = 1
+        return r
+    }
 }
 
 /// Times a body: warm-up, then `repetitions` timed samples, each running the body enough times

@@ -133,7 +133,13 @@ struct KernelCases {
         var out: [KernelResult] = []
         for var step in steps {
             progress(step.name)
-            out.append(stopwatch.result(step.name, step.shape, unit: "samples/s", work: Double(step.batch)) { step.run() })
+            var r = stopwatch.result(step.name, step.shape, unit: "samples/s", work: Double(step.batch)) { step.run() }
+            // The FLOPs of one step, as its kernels count them, per sample.
+            let mark = KernelProfiler.shared.mark()
+            step.run()
+            let flops = KernelProfiler.shared.snapshot(since: mark).filter { !$0.entry.composite }.reduce(0) { $0 + $1.entry.flops }
+            r.gflopPerUnit = flops > 0 ? flops / Double(step.batch) * 1e-9 : nil
+            out.append(r)
         }
         return out
     }

@@ -54,10 +54,14 @@ struct Kernels: ParsableCommand {
         let stopwatch = Stopwatch(repetitions: quick ? 3 : repetitions, minSeconds: quick ? 0.005 : 0.05,
                                   warmupSeconds: quick ? 0.005 : 0.1)
         let interactive = isatty(STDERR_FILENO) != 0
-        let cases = KernelCases(stopwatch: stopwatch, quick: quick) { what in
+        let progress: (String) -> Void = { what in
             FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + "timing \(what)" + (interactive ? "" : "\n")).utf8))
         }
+        let cases = KernelCases(stopwatch: stopwatch, quick: quick, progress: progress)
         var results: [KernelResult] = []
+        // The machine's own ceiling first: every other row is read as a fraction of it.
+        progress("fma ceiling")
+        if let ceiling = FMACeiling.measure(threads: Parallelism.threads, stopwatch: stopwatch) { results.append(ceiling) }
         for group in selectedGroups {
             switch group {
             case "gemm": results += cases.gemmSquare()
@@ -74,6 +78,7 @@ struct Kernels: ParsableCommand {
             }
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        for i in results.indices where results[i].gflopPerUnit == nil && results[i].unit == "GFLOP/s" { results[i].gflopPerUnit = 1 }
         var report = KernelReport(cpu: BLASRuntime.cpuModel, blasCore: BLASRuntime.coreName,
                                   blasCoreForced: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
                                   threads: Parallelism.threads, results: results)
@@ -115,8 +120,14 @@ struct KernelReport: Codable {
 
     func table() -> String {
         var lines = ["cpu: \(cpu)", "blas core: \(blasCore)\(blasCoreForced.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""), threads: \(threads) (the engine's; OpenBLAS single-threaded per call)", ""]
-        let header = ["kernel", "shape", "unit", "min", "median", "max"]
-        let rows = results.map { r in [r.kernel, r.shape, r.unit, format(r.min), format(r.median), format(r.max)] }
+        // Each row's median as a share of the machine's FMA ceiling (where its FLOPs are counted).
+        let ceiling = results.first { $0.kernel == FMACeiling.kernel }?.median
+        let header = ["kernel", "shape", "unit", "min", "median", "max"] + (ceiling == nil ? [] : ["of peak"])
+        let rows = results.map { r -> [String] in
+            let cells = [r.kernel, r.shape, r.unit, format(r.min), format(r.median), format(r.max)]
+            guard let ceiling else { return cells }
+            return cells + [r.gflopPerUnit.map { String(format: "%.0f%%", r.median * $0 / ceiling * 100) } ?? ""]
+        }
         let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { i, c in
