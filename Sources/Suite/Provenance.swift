@@ -19,6 +19,17 @@ public struct GitState: Equatable, Sendable {
         return GitState(commit: commit, branch: branch == "HEAD" ? "detached" : branch, dirty: !status.isEmpty)
     }
 
+    /// Whether `name` is a local branch of the repository.
+    public static func isBranch(_ name: String, directory: String = FileManager.default.currentDirectoryPath) -> Bool {
+        !name.hasPrefix("-") && git(["rev-parse", "--verify", "--quiet", "refs/heads/" + name], in: directory) != nil
+    }
+
+    /// The best common ancestor of two refs (`git merge-base`), nil when there is none.
+    public static func mergeBase(_ a: String, _ b: String, directory: String = FileManager.default.currentDirectoryPath) -> String? {
+        guard !a.hasPrefix("-"), !b.hasPrefix("-") else { return nil }
+        return git(["merge-base", a, b], in: directory)
+    }
+
     /// The full commit a ref (HEAD, a branch, a tag, a prefix) names, nil when git does not know it.
     public static func resolve(_ ref: String, directory: String = FileManager.default.currentDirectoryPath) -> String? {
         guard !ref.hasPrefix("-") else { return nil }

@@ -47,6 +47,13 @@ enum CleanExit {
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))
         return ExitCode(code)
     }
+
+    /// Prints MESSAGE on standard output and leaves with code 0: nothing went wrong, there is just
+    /// nothing to do (a comparison with no baseline run yet).
+    static func success(_ message: String) -> ExitCode {
+        print(message)
+        return ExitCode.success
+    }
 }
 
 /// Where results are stored; shared by every command that reads or writes them.

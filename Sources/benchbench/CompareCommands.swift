@@ -20,13 +20,25 @@ struct SelectionOptions: ParsableArguments {
         RunSelector(runs: try store.runs(), resolveRef: { GitState.resolve($0) })
     }
 
-    /// Resolves A and B; a side named by id sets the suite the other side is looked up in.
-    func resolvePair(_ a: String, _ b: String, store: ResultsStore) throws -> (RunData, RunData) {
+    /// Resolves A and B; a side named by id sets the suite the other side is looked up in. When A
+    /// is a local branch and B a commit git knows (`compare main HEAD`), A is the merge-base of the
+    /// two, as a pull request is compared: what the branch was when B forked from it, not where it
+    /// went since. `note` is told which commit that was, or that it has no run yet.
+    func resolvePair(_ a: String, _ b: String, store: ResultsStore, note: (String) -> Void = { _ in }) throws -> (RunData, RunData) {
         let selector = try self.selector(store)
         do {
             let byID = [a, b].compactMap { Int64($0) }.first.flatMap { id in try? selector.resolve("\(id)") }
             let scope = suite ?? byID?.suite
-            let ra = try selector.resolve(a, suite: scope), rb = try selector.resolve(b, suite: scope ?? ra.suite)
+            var baseline = a
+            if Int64(a) == nil, GitState.isBranch(a), let bCommit = GitState.resolve(b), let base = GitState.mergeBase(a, bCommit) {
+                baseline = base
+                note("A is the merge-base of \(a) and \(b): commit \(base.prefix(12))")
+                // The first run of a branch in CI has no stored baseline: nothing to compare, not an error.
+                if (try? selector.resolve(base, suite: scope)) == nil {
+                    throw CleanExit.success("no baseline run yet: the merge-base of \(a) and \(b) (commit \(base.prefix(12))) has no finished run\(scope.map { " of suite '\($0)'" } ?? ""); nothing to compare")
+                }
+            }
+            let ra = try selector.resolve(baseline, suite: scope), rb = try selector.resolve(b, suite: scope ?? ra.suite)
             guard let da = try store.runData(ra.id!), let db = try store.runData(rb.id!) else { throw CleanExit.fail("run \(ra.id!) or \(rb.id!) vanished while reading", code: ExitCodes.notFound) }
             return (da, db)
         } catch let e as RunNotFound {
@@ -67,7 +79,7 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         let db = try store.openExisting()
-        let (ra, rb) = try selection.resolvePair(a, b, store: db)
+        let (ra, rb) = try selection.resolvePair(a, b, store: db) { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
         let c = Comparison(a: ra, b: rb, metrics: selection.metrics, settings: settings)
         if json {
             printJSON(CompareReport.json(c))

@@ -31,6 +31,50 @@ let chromiumInstalled = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].conta
         #expect(history.status == 0 && history.stdout.contains("1111aaaa") && history.stdout.contains("76.33"))
     }
 
+    /// `compare main HEAD` in a repository compares against the merge-base (where HEAD forked from
+    /// main), not main's newest run, and says which commit it used; with no run at the merge-base
+    /// yet it exits 0 and says so (a branch's first CI run must not fail).
+    @Test func aBranchBaselineIsTheMergeBase() throws {
+        let repo = temporaryPath("repo")
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        func git(_ arguments: String...) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"] + arguments
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try git("init", "-q", "-b", "main")
+        _ = try git("commit", "-q", "--allow-empty", "-m", "base")
+        let base = try git("rev-parse", "HEAD")
+        _ = try git("checkout", "-q", "-b", "feature")
+        _ = try git("commit", "-q", "--allow-empty", "-m", "feature work")
+        let feature = try git("rev-parse", "HEAD")
+        _ = try git("checkout", "-q", "main")
+        _ = try git("commit", "-q", "--allow-empty", "-m", "main moves on")
+        let later = try git("rev-parse", "HEAD")
+        _ = try git("checkout", "-q", "feature")
+
+        let s = try StoreBuilder()
+        try s.run(commit: base, branch: "main", trials: StoreBuilder.seeds([0.75, 0.78, 0.76]))
+        try s.run(commit: later, branch: "main", trials: StoreBuilder.seeds([0.60, 0.61, 0.62]))
+        try s.run(commit: feature, branch: "feature", trials: StoreBuilder.seeds([0.75, 0.77, 0.76]))
+        let r = try runBenchbench(["compare", "main", "HEAD", "--db", s.store.path], in: repo)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("A is the merge-base of main and HEAD: commit \(base.prefix(12))"))
+        #expect(r.stdout.contains("A: run 1") && r.stdout.contains("B: run 3"), "\(r.stdout)")
+
+        // No run at the merge-base yet: nothing to compare, exit 0.
+        let empty = try StoreBuilder()
+        try empty.run(commit: feature, branch: "feature", trials: StoreBuilder.seeds([0.75, 0.77, 0.76]))
+        let first = try runBenchbench(["compare", "main", "HEAD", "--db", empty.store.path, "--fail-on-regression"], in: repo)
+        #expect(first.status == 0 && first.stdout.contains("no baseline run yet: the merge-base of main and HEAD"), "\(first.stdout) \(first.stderr)")
+    }
+
     @Test func reportWritesAPageAndPlotsForARunAComparisonAndAHistory() throws {
         let db = try database()
         for (arguments, expected) in [([] as [String], "Run 2: suite default"), (["--compare", "1", "2"], "Comparison: run 1"), (["--history"], "History of accuracy")] {
