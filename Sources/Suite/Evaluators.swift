@@ -117,12 +117,12 @@ struct Evaluator {
     /// The method's own adaptation on fixed novel-class episodes.
     static let episodes = Evaluator(kind: .episodes) { trained, c, _ in
         guard let adapter = trained.adapter else { return [] }
-        return try novelEpisodes(c).map { shot, stream, e in
-            let r = FewShot.accuracy(stream, count: e.count) { episode in
+        return try novelEpisodes(c).map { label, stream, count in
+            let r = FewShot.accuracy(stream, count: count) { episode in
                 adapter.logits(support: episode.support, supportLabels: episode.supportLabels, way: episode.way, query: episode.query,
                                context: .eval).argmaxRows()
             }
-            return Score(.episodes, e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
+            return Score(.episodes, label, "accuracy", r.mean, ci95: r.ci95, n: r.n)
         }
     }
 
@@ -131,18 +131,21 @@ struct Evaluator {
         let runs = try novelEpisodes(c)
         guard !runs.isEmpty else { return [] }
         let features = Evaluate.features(trained.encoder, images: c.full.trainImages, path: trained.encoderPath)
-        return runs.map { shot, stream, e in
-            let r = FewShot.linearHeadAccuracy(features: features, sampler: stream.sampler, count: e.count)
-            return Score(.episodesLinear, e.label(shot: shot), "accuracy", r.mean, ci95: r.ci95, n: r.n)
+        return runs.map { label, stream, count in
+            let r = FewShot.linearHeadAccuracy(features: features, sampler: stream.sampler, count: count)
+            return Score(.episodesLinear, label, "accuracy", r.mean, ci95: r.ci95, n: r.n)
         }
     }
 
-    /// Fixed episodes (seed 0) of the novel classes for each shot of the plan.
-    static func novelEpisodes(_ c: TrialContext) throws -> [(Int, EpisodeStream, EpisodeSettings)] {
+    /// Fixed episodes (seed 0) of the novel classes for each (way, shot) of the plan, with the
+    /// label their scores are stored under and how many to score.
+    static func novelEpisodes(_ c: TrialContext) throws -> [(label: String, stream: EpisodeStream, count: Int)] {
         guard let classes = c.full.classSplit?.novel else { return [] }
         let e = c.trial.evaluation.episodes
         let pool = EpisodePool(dataset: c.full, classes: classes)
-        return try e.shots.map { ($0, try pool.fixed(way: e.way, shot: $0, query: e.query, seed: 0), e) }
+        return try e.settings.map { way, shot in
+            (EpisodeSettings.label(way: way, shot: shot), try pool.fixed(way: way, shot: shot, query: e.query, seed: 0), e.count)
+        }
     }
 
     /// A frozen-feature protocol scored at each of the plan's budgets.

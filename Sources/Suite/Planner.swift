@@ -193,7 +193,8 @@ extension DatasetSpec {
     func episodeProblem(_ e: EpisodeSettings) -> String? {
         let novel: Int? = kind.isGlyphs ? glyphs.novelClasses : classSplit?[2]
         guard let novel, novel > 0 else { return nil }
-        if e.way > novel { return "\(e.way)-way episodes need \(e.way) novel classes; the class split has \(novel)" }
+        let way = e.ways.max() ?? e.way
+        if way > novel { return "\(way)-way episodes need \(way) novel classes; the class split has \(novel)" }
         let need = (e.shots.max() ?? 1) + e.query
         if let perClass = knownImagesPerClass, need > perClass {
             return "episodes of \(e.shots.max() ?? 1) shots and \(e.query) queries need \(need) images of each novel class; these classes have \(perClass)"

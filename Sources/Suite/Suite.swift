@@ -126,7 +126,9 @@ public struct Suite: @unchecked Sendable {
         if let field = fields["episodes"] {
             for (key, value) in try field.mapping(allowed: ["way", "shots", "query", "count"]) {
                 switch key {
-                case "way": episodes.way = try value.int(atLeast: 2)
+                case "way":   // one way, or a list of them scored on the same trained models
+                    episodes.ways = try value.list().map { try $0.int(atLeast: 2) }
+                    guard Set(episodes.ways).count == episodes.ways.count else { throw value.fail("a way is listed twice") }
                 case "shots": episodes.shots = try value.list().map { try $0.int(atLeast: 1) }
                 case "query": episodes.query = try value.int(atLeast: 1)
                 default: episodes.count = try value.int(atLeast: 1)

@@ -56,12 +56,12 @@ public enum TimeEstimate {
             if p.contains(.finetune) { evaluation += 400 * min(64, labeled) * perSample + (8 * validation + test) * forward }
         }
         let e = trial.evaluation.episodes
-        let episodeRuns = Double(e.count * e.shots.count)
+        let episodeRuns = Double(e.count * e.settings.count)
         // Frozen features of every training image once, then a small logistic fit per episode.
         if p.contains(.episodesLinear) { evaluation += train * forward + episodeRuns * 0.004 }
         // The method's adapter embeds each episode's support and query images.
         if p.contains(.episodes) {
-            let imagesPerEpisode = Double(e.way * (e.query + (e.shots.max() ?? 1)))
+            let imagesPerEpisode = Double((e.ways.max() ?? e.way) * (e.query + (e.shots.max() ?? 1)))
             evaluation += episodeRuns * imagesPerEpisode * forward
         }
         return training + evaluation

@@ -85,8 +85,8 @@ import TensorCore
         let trial = trials[0]
         let context = try TrialContext(trial: trial, full: try trial.dataset.spec.load(dataDir: nil, baseDirectory: nil))
         let novel = Set(try #require(context.full.classSplit).novel)
-        for (_, stream, settings) in try Evaluator.novelEpisodes(context) {
-            for i in 0..<settings.count { #expect(Set(stream.sampler.episode(i).classes).isSubset(of: novel)) }
+        for (_, stream, count) in try Evaluator.novelEpisodes(context) {
+            for i in 0..<count { #expect(Set(stream.sampler.episode(i).classes).isSubset(of: novel)) }
         }
     }
 
@@ -121,6 +121,23 @@ import TensorCore
 }
 
 @Suite struct EvaluatorTests {
+    /// Several ways in `episodes` score one trained model at each: 2-way and 3-way from one training.
+    @Test func oneTrainingIsScoredAtEveryWay() throws {
+        let text = TrialContextTests.text.replacingOccurrences(of: "episodes: {way: 2, shots: [1], query: 3, count: 6}",
+                                                               with: "episodes: {way: [2, 3], shots: [1], query: 3, count: 6}\nprotocols: [episodes, episodes-linear]")
+        let suite = try Suite.parse(text, file: "t.yaml", name: "t", methods: MethodRegistry.all)
+        #expect(suite.episodes.ways == [2, 3] && suite.episodes.way == 2)
+        let plan = try Planner.plan(suite)
+        #expect(plan.filter { $0.method.id == "protonet" }.count == 1, "one training")
+        let result = try TrialExecutor(data: DatasetCache(), observer: nil, log: { _ in }).run(try #require(plan.first { $0.method.id == "protonet" }))
+        for p in ["episodes", "episodes-linear"] {
+            let budgets = Set(result.metrics.filter { $0.protocolName == p && $0.name == "accuracy" }.map(\.evalBudget))
+            #expect(budgets == ["2-way 1-shot", "3-way 1-shot"], "\(p): \(budgets)")
+        }
+        let twice = text.replacingOccurrences(of: "way: [2, 3]", with: "way: [2, 2]")
+        #expect { _ = try Suite.parse(twice, file: "t.yaml", name: "t", methods: MethodRegistry.all) } throws: { "\($0)".contains("a way is listed twice") }
+    }
+
     /// `episodes` scores the method's own adapter, `episodes-linear` a logistic head on frozen
     /// features, on the same fixed novel-class episodes; a method without an adapter gets only the latter.
     @Test func episodesUseTheMethodsAdapterAndEpisodesLinearTheFrozenFeatures() throws {
