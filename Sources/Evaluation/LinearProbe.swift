@@ -164,44 +164,36 @@ struct LogisticObjective {
         return (loss, gradient)
     }
 
-    /// Rows per block of the data term: both products of a block are done while its rows are in
-    /// cache (64 rows of 3,136 Double features are 1.6 MB), so the features are read from memory
-    /// once per evaluation instead of twice; with few classes the products are bound by that read.
-    static let blockRows = 64
-
     /// The data term of rows lo..<hi: its share of the mean cross-entropy and of the gradient.
     private func rows(_ lo: Int, _ hi: Int, _ theta: [Double]) -> (loss: Double, gradient: [Double]) {
+        let m = hi - lo
+        var z = [Double](repeating: 0, count: m * k)
         var gradient = [Double](repeating: 0, count: d * k + k)
-        var z = [Double](repeating: 0, count: Self.blockRows * k)
         var loss = 0.0
         let inverse = 1 / Double(max(n, 1))
         theta.withUnsafeBufferPointer { t in
             x.withUnsafeBufferPointer { xp in
                 z.withUnsafeMutableBufferPointer { zp in
+                    // Z = X W, then per row: + b, log-sum-exp, and Z becomes (softmax - onehot) / n.
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(k), Int32(d), 1, xp.baseAddress! + lo * d, Int32(d),
+                                t.baseAddress, Int32(k), 0, zp.baseAddress, Int32(k))
+                    for i in 0..<m {
+                        let row = zp.baseAddress! + i * k
+                        var top = -Double.infinity
+                        for c in 0..<k { row[c] += t[d * k + c]; top = Swift.max(top, row[c]) }
+                        let label = Int(y[lo + i])
+                        let margin = row[label] - top
+                        var sum = 0.0
+                        for c in 0..<k { row[c] = exp(row[c] - top); sum += row[c] }
+                        loss += (Foundation.log(sum) - margin) * inverse
+                        for c in 0..<k { row[c] = row[c] / sum * inverse }
+                        row[label] -= inverse
+                    }
                     gradient.withUnsafeMutableBufferPointer { g in
-                        for start in stride(from: lo, to: hi, by: Self.blockRows) {
-                            let m = Swift.min(Self.blockRows, hi - start)
-                            let block = xp.baseAddress! + start * d
-                            // Z = X W, then per row: + b, log-sum-exp, and Z becomes (softmax - onehot) / n.
-                            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(k), Int32(d), 1, block, Int32(d),
-                                        t.baseAddress, Int32(k), 0, zp.baseAddress, Int32(k))
-                            for i in 0..<m {
-                                let row = zp.baseAddress! + i * k
-                                var top = -Double.infinity
-                                for c in 0..<k { row[c] += t[d * k + c]; top = Swift.max(top, row[c]) }
-                                let label = Int(y[start + i])
-                                let margin = row[label] - top
-                                var sum = 0.0
-                                for c in 0..<k { row[c] = exp(row[c] - top); sum += row[c] }
-                                loss += (Foundation.log(sum) - margin) * inverse
-                                for c in 0..<k { row[c] = row[c] / sum * inverse }
-                                row[label] -= inverse
-                                for c in 0..<k { g[d * k + c] += row[c] }   // db: column sums of P
-                            }
-                            // dW += X_blockᵀ P_block while the block is in cache (the L2 term is added once, by the caller).
-                            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(k), Int32(m), 1, block, Int32(d),
-                                        zp.baseAddress, Int32(k), 1, g.baseAddress, Int32(k))
-                        }
+                        // dW = Xᵀ P, db = column sums of P (the L2 term is added once, by the caller).
+                        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(k), Int32(m), 1, xp.baseAddress! + lo * d, Int32(d),
+                                    zp.baseAddress, Int32(k), 0, g.baseAddress, Int32(k))
+                        for i in 0..<m { for c in 0..<k { g[d * k + c] += zp[i * k + c] } }
                     }
                 }
             }
