@@ -54,7 +54,7 @@ struct DataCommand: ParsableCommand {
                 print("sample grid: \(grid) (gnuplot script and data beside it)\n")
             }
             guard d.classCount <= 50 else {
-                print("(\(d.classCount) classes: per-class counts left out; every class has \(Set(d.trainClassCounts).sorted().map(String.init).joined(separator: "/")) training images)")
+                print("(\(d.classCount) classes: per-class counts left out; \(PixelStatistics.countSummary(d.trainClassCounts)))")
                 return
             }
             let width = max(5, d.classNames.map(\.count).max() ?? 5)
@@ -100,6 +100,19 @@ struct DataOptions: ParsableArguments {
     }
 
     func load(_ name: String) throws -> Dataset { try spec(name).load(dataDir: dataDir) }
+}
+
+extension PixelStatistics {
+    /// How many classes have how many training images, e.g. "1,500 classes have 20 training
+    /// images, 100 have none" (a list like "0/20" read as a fraction).
+    static func countSummary(_ counts: [Int]) -> String {
+        let groups = Dictionary(grouping: counts, by: { $0 }).map { (images: $0.key, classes: $0.value.count) }.sorted { $0.classes > $1.classes }
+        let parts = groups.enumerated().map { i, g -> String in
+            let images = g.images == 0 ? "none" : "\(g.images) training image\(g.images == 1 ? "" : "s")"
+            return i == 0 ? "\(g.classes) class\(g.classes == 1 ? "" : "es") \(g.classes == 1 ? "has" : "have") \(images)" : "\(g.classes) \(g.classes == 1 ? "has" : "have") \(images)"
+        }
+        return parts.joined(separator: ", ")
+    }
 }
 
 struct PixelStatistics {

@@ -27,5 +27,8 @@ import Testing
         #expect(r.stdout.contains("train: 60000 images, test: 10000 images, 10 classes"))
         #expect(r.stdout.contains("hash: 564528db60358e07"))
         #expect(r.stdout.contains("Ankle boot    6000   1000"))
+        // Many classes: their counts summarised in words ("0/20" read as a fraction).
+        let glyphs = try runBenchbench(["data", "inspect", "glyphs"])
+        #expect(glyphs.status == 0 && glyphs.stdout.contains("(1600 classes: per-class counts left out; 1600 classes have 20 training images)"), "\(glyphs.stdout)")
     }
 }
