@@ -61,7 +61,7 @@ public struct GitState: Equatable, Sendable {
 public enum MachineInfo {
     public static func current() -> MachineRecord {
         MachineRecord(hostname: ProcessInfo.processInfo.hostName, cpu: BLASRuntime.cpuModel, cores: ProcessInfo.processInfo.activeProcessorCount,
-                      os: operatingSystem(), swift: swiftVersion, blas: blasLibrary(), blasCore: BLASRuntime.coreName)
+                      os: operatingSystem(), swift: swiftVersion, blas: blasLibrary(), blasCore: BLASRuntime.coreName + GEMMImplementation.current.provenanceSuffix)
     }
 
     /// PRETTY_NAME of /etc/os-release, else the kernel's version string.

@@ -65,6 +65,18 @@ public final class KernelProfiler: @unchecked Sendable {
         return result
     }
 
+    /// Adds one call of kernel `name` measured elsewhere (a phase of work split across threads,
+    /// timed by its threads and apportioned to the wall time). It counts as ended inside any
+    /// measurement still open, which is thereby composite.
+    public func record(_ name: StaticString, _ dims: SIMD4<Int>, flops: Double = 0, bytes: Double = 0, seconds: Double) {
+        guard isEnabled else { return }
+        let key = Key(nameStart: UnsafeRawPointer(name.utf8Start), nameLength: name.utf8CodeUnitCount, dims: dims)
+        lock.lock()
+        ended &+= 1
+        entries[key, default: Entry()].add(flops: flops, bytes: bytes, seconds: seconds, composite: false)
+        lock.unlock()
+    }
+
     /// What has been counted since the last reset, heaviest first.
     public func snapshot() -> [(key: Key, entry: Entry)] {
         lock.lock(); defer { lock.unlock() }

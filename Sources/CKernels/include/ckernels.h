@@ -71,6 +71,13 @@ void bb_bn_grad_apply(const float *g, const float *x, float *dx, const float *sc
 /// and columns, long inner dimension.
 void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1, int n, long k);
 
+/// Whether `bb_sgemm` runs on this CPU (it needs AVX-512F).
+int bb_sgemm_available(void);
+/// C = alpha op(A) op(B) + beta C, row-major (op(A) m x k, op(B) k x n, leading dimensions as
+/// stored), single-threaded: a packed AVX-512 GEMM (gemm.c). C is not read when beta is 0.
+void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc);
+
 /// Floats per FMA instruction of the widest vectors this CPU runs: 16 (AVX-512), 8 (AVX2 with
 /// FMA), or 0 where there is no fused multiply-add (the ceiling is then not measured).
 int bb_fma_width(void);

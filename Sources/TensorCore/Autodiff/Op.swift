@@ -30,7 +30,7 @@ enum Op: CustomStringConvertible {
     // Fused numerics.
     case logSoftmax               // stable x - logsumexp(x) along the last axis
     case softmaxCrossEntropy(labels: [Int32], probs: TensorStorage)
-    case conv2d(ConvGeometry, columns: TensorStorage, relu: Bool)   // keeps im2col(x) for the weight gradient
+    case conv2d(ConvGeometry, columns: TensorStorage?, relu: Bool)   // keeps im2col(x) for the weight gradient, when made whole
     case conv2dBackwardData(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
     case batchNorm(eps: Float, relu: Bool, mean: TensorStorage, invstd: TensorStorage)   // training mode, batch statistics

@@ -89,39 +89,202 @@ extension Kernels {
         return out
     }
 
-    /// y[N, O, OH, OW] = act(conv(x, w) + bias) via im2col + one GEMM over the whole batch; the
-    /// bias and ReLU are applied while the GEMM's result is reordered to NCHW. Returns the im2col
-    /// columns, which the weight gradient needs again.
+    /// Whether a convolution runs chunk by chunk (`ConvChunks`) rather than on one im2col matrix of
+    /// the whole batch: when that matrix would not stay in the caches. Materialised, the 58 MB
+    /// columns of conv4's second layer (batch 128) were written by im2col, read back by the GEMM
+    /// from memory, and read once more by the weight gradient; chunked, each chunk's columns are
+    /// made, used and (for the weight gradient) made again while they sit in L2/L3. Small ones
+    /// (a 1-channel first layer, the 3x3 last one) keep the matrix: their GEMMs want all of it.
+    static func chunked(_ g: ConvGeometry) -> Bool { g.patch * g.positions * 4 > 8 << 20 }
+
+    /// The forward also runs chunk by chunk when a chunk is one image: the GEMM's result is then
+    /// already that image's NCHW output, so it is written in place and the reorder pass is saved
+    /// (a 1-channel first layer on 28x28 images: 25 MB read and written less per step).
+    static func chunkedForward(_ g: ConvGeometry) -> Bool { chunked(g) || ConvChunks(g).perChunk == 1 }
+
+    /// y[N, O, OH, OW] = act(conv(x, w) + bias) via im2col + GEMM; the bias and ReLU are applied
+    /// while the GEMM's result is reordered to NCHW. Returns the im2col columns when it made them
+    /// for the whole batch (the weight gradient reuses them), nil when it worked chunk by chunk.
     static func conv2dForward(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>) -> TensorStorage {
-        let cols = columns(g, x)
-        let ycol = TensorStorage(uninitializedCount: g.outChannels * g.positions)
-        gemm(transA: false, transB: false, m: g.outChannels, n: g.positions, k: g.patch, w, cols.pointer, ycol.pointer)
+                              bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>,
+                              chunked: Bool? = nil) -> TensorStorage? {
         let r = g.outH * g.outW
-        KernelProfiler.shared.measure("conv_output", dims(g.batch, g.outChannels, r), bytes: Double(8 * g.outChannels * g.positions)) {
-            parallelRanges(g.batch, grain: max(1, 65_536 / max(1, g.outChannels * r))) { lo, hi in
-                bb_conv_output(ycol.pointer, y, Int32(g.outChannels), Int32(g.batch), Int32(r), bias, relu ? 1 : 0, Int32(lo), Int32(hi))
+        guard chunked ?? chunkedForward(g) else {
+            let cols = columns(g, x)
+            let ycol = TensorStorage(uninitializedCount: g.outChannels * g.positions)
+            gemm(transA: false, transB: false, m: g.outChannels, n: g.positions, k: g.patch, w, cols.pointer, ycol.pointer)
+            KernelProfiler.shared.measure("conv_output", dims(g.batch, g.outChannels, r), bytes: Double(8 * g.outChannels * g.positions)) {
+                parallelRanges(g.batch, grain: max(1, 65_536 / max(1, g.outChannels * r))) { lo, hi in
+                    bb_conv_output(ycol.pointer, y, Int32(g.outChannels), Int32(g.batch), Int32(r), bias, relu ? 1 : 0, Int32(lo), Int32(hi))
+                }
+            }
+            return cols
+        }
+        let chunks = ConvChunks(g)
+        chunks.run(scratch: [g.patch * chunks.maxPositions, g.outChannels * chunks.maxPositions],
+                   phases: ["im2col", "gemm_nn", "conv_output"]) { c, scratch, clock in
+            let (h, n0) = (chunks.geometry(c), chunks.images(c).lowerBound)
+            var ch = cGeometry(h)
+            clock.time(0) { bb_im2col(&ch, x + n0 * g.channels * g.height * g.width, scratch[0], 0, Int32(h.batch)) }
+            // One image's [O, R] product is its NCHW output: written in place, bias and ReLU applied there.
+            let yn = y + n0 * g.outChannels * r
+            let product = h.batch == 1 ? yn : scratch[1]
+            clock.time(1) {
+                serialGEMM(transA: false, transB: false, m: g.outChannels, n: h.positions, k: g.patch,
+                           w, lda: g.patch, scratch[0], ldb: h.positions, product, ldc: h.positions)
+            }
+            if h.batch == 1 && bias == nil && !relu { return }
+            clock.time(2) {
+                bb_conv_output(product, yn, Int32(g.outChannels), Int32(h.batch), Int32(r), bias, relu ? 1 : 0, 0, Int32(h.batch))
             }
         }
-        return cols
+        return nil
     }
 
-    /// gx = J_xᵀ gy: GEMM to columns, then col2im. `gyColumns` is gy channel-major.
+    /// gx = J_xᵀ gy: GEMM to columns, then col2im (chunk by chunk where `chunked`). `gyColumns`
+    /// is gy channel-major.
     static func conv2dBackwardData(_ g: ConvGeometry, _ gyColumns: TensorStorage, _ w: UnsafePointer<Float>,
-                                   _ gx: UnsafeMutablePointer<Float>) {
+                                   _ gx: UnsafeMutablePointer<Float>, chunked: Bool? = nil) {
         // OpenBLAS's Wᵀ-times-columns is 30% slower than the same product with Wᵀ laid out
         // (measured single-threaded at 288x7744x64: 43 vs 56 GFLOP/s); the transpose is tiny.
         let wt = TensorStorage(uninitializedCount: g.patch * g.outChannels)
         transpose2D(w, wt.pointer, batch: 1, rows: g.outChannels, cols: g.patch)
-        let cols = TensorStorage(uninitializedCount: g.patch * g.positions)
-        gemm(transA: false, transB: false, m: g.patch, n: g.positions, k: g.outChannels, wt.pointer, gyColumns.pointer, cols.pointer)
-        col2im(g, cols.pointer, gx)
+        guard chunked ?? Kernels.chunked(g) else {
+            let cols = TensorStorage(uninitializedCount: g.patch * g.positions)
+            gemm(transA: false, transB: false, m: g.patch, n: g.positions, k: g.outChannels, wt.pointer, gyColumns.pointer, cols.pointer)
+            col2im(g, cols.pointer, gx)
+            return
+        }
+        let chunks = ConvChunks(g)
+        let r = g.outH * g.outW
+        chunks.run(scratch: [g.patch * chunks.maxPositions], phases: ["gemm_nn", "col2im"]) { c, scratch, clock in
+            let (h, n0) = (chunks.geometry(c), chunks.images(c).lowerBound)
+            var ch = cGeometry(h)
+            clock.time(0) {
+                serialGEMM(transA: false, transB: false, m: g.patch, n: h.positions, k: g.outChannels,
+                           wt.pointer, lda: g.outChannels, gyColumns.pointer + n0 * r, ldb: g.positions, scratch[0], ldc: h.positions)
+            }
+            clock.time(1) { bb_col2im(&ch, scratch[0], gx + n0 * g.channels * g.height * g.width, 0, Int32(h.batch)) }
+        }
     }
 
-    /// gw = gy ⋅ im2col(x)ᵀ, summed over the batch in one GEMM.
-    static func conv2dBackwardWeight(_ g: ConvGeometry, _ columns: TensorStorage, _ gyColumns: TensorStorage,
-                                     _ gw: UnsafeMutablePointer<Float>) {
-        gemm(transA: false, transB: true, m: g.outChannels, n: g.patch, k: g.positions, gyColumns.pointer, columns.pointer, gw)
+    /// gw = gy ⋅ im2col(x)ᵀ, summed over the batch: one GEMM over `columns` when the forward kept
+    /// them, otherwise chunk by chunk (columns made again) with the chunks' sums added in chunk
+    /// order, so the result does not depend on the number of threads.
+    static func conv2dBackwardWeight(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ columns: TensorStorage?,
+                                     _ gyColumns: TensorStorage, _ gw: UnsafeMutablePointer<Float>, chunked: Bool? = nil) {
+        guard chunked ?? Kernels.chunked(g) else {
+            let cols = columns ?? Kernels.columns(g, x)
+            gemm(transA: false, transB: true, m: g.outChannels, n: g.patch, k: g.positions, gyColumns.pointer, cols.pointer, gw)
+            return
+        }
+        let chunks = ConvChunks(g)
+        let (r, size) = (g.outH * g.outW, g.outChannels * g.patch)
+        let partial = TensorStorage(uninitializedCount: chunks.count * size)
+        chunks.run(scratch: [g.patch * chunks.maxPositions], phases: ["im2col", "gemm_nt"]) { c, scratch, clock in
+            let (h, n0) = (chunks.geometry(c), chunks.images(c).lowerBound)
+            var ch = cGeometry(h)
+            clock.time(0) { bb_im2col(&ch, x + n0 * g.channels * g.height * g.width, scratch[0], 0, Int32(h.batch)) }
+            clock.time(1) {
+                serialGEMM(transA: false, transB: true, m: g.outChannels, n: g.patch, k: h.positions,
+                           gyColumns.pointer + n0 * r, lda: g.positions, scratch[0], ldb: h.positions, partial.pointer + c * size, ldc: g.patch)
+            }
+        }
+        KernelProfiler.shared.measure("sum_chunks", dims(chunks.count, size), bytes: Double(4 * (chunks.count + 1) * size)) {
+            parallelRanges(size, grain: 16_384) { lo, hi in
+                for e in lo..<hi { gw[e] = partial.pointer[e] }
+                for c in 1..<chunks.count {
+                    let p = partial.pointer + c * size
+                    for e in lo..<hi { gw[e] += p[e] }
+                }
+            }
+        }
+    }
+
+    /// One GEMM on the calling thread (a chunk's; the chunks are what run in parallel).
+    static func serialGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int,
+                           _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if GEMMImplementation.current == .own {
+            bb_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), 1, a, lda, b, ldb, 0, c, ldc)
+        } else {
+            _ = Parallelism.blasSingleThreaded
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+        }
+    }
+}
+
+/// A convolution's batch cut into chunks of whole images, about 1,024 output positions each: enough
+/// columns for an efficient GEMM while a chunk's im2col columns (2.4 MB for a 64-channel 3x3 layer)
+/// stay in the caches. The cut depends on the geometry only, never on the number of threads.
+struct ConvChunks {
+    let g: ConvGeometry
+    let perChunk: Int
+    let count: Int
+
+    init(_ g: ConvGeometry) {
+        self.g = g
+        perChunk = max(1, min(g.batch, 1024 / max(1, g.outH * g.outW)))
+        count = (g.batch + perChunk - 1) / perChunk
+    }
+
+    var maxPositions: Int { perChunk * g.outH * g.outW }
+    func images(_ c: Int) -> Range<Int> { c * perChunk ..< min(g.batch, (c + 1) * perChunk) }
+    /// The geometry of chunk c's images alone.
+    func geometry(_ c: Int) -> ConvGeometry {
+        var h = g
+        h.batch = images(c).count
+        return h
+    }
+
+    /// Runs `body(chunk, scratch, clock)` for every chunk on the engine's threads, which take the
+    /// next chunk as they finish one; each thread has its own scratch buffers of the given sizes.
+    /// The seconds the threads spend in each phase (`clock.time(phase)`) are recorded with the
+    /// profiler as shares of the wall time, so a breakdown still names im2col, GEMM and the rest.
+    func run(scratch sizes: [Int], phases: [StaticString],
+             _ body: (Int, [UnsafeMutablePointer<Float>], inout PhaseClock) -> Void) {
+        let workers = min(Parallelism.threads, count)
+        let lock = NSLock()
+        var next = 0
+        var phaseSeconds = [Double](repeating: 0, count: phases.count)
+        let start = KernelProfiler.now()
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                let buffers = sizes.map { TensorStorage(uninitializedCount: $0) }
+                let pointers = buffers.map(\.pointer)
+                var clock = PhaseClock(phases: phases.count)
+                while true {
+                    lock.lock(); let c = next; next += 1; lock.unlock()
+                    guard c < count else { break }
+                    body(c, pointers, &clock)
+                }
+                lock.lock()
+                for p in phaseSeconds.indices { phaseSeconds[p] += clock.seconds[p] }
+                lock.unlock()
+            }
+        }
+        let wall = Double(KernelProfiler.now() - start) * 1e-9
+        let busy = max(phaseSeconds.reduce(0, +), 1e-12)
+        let positions = Double(g.positions)
+        for (p, name) in phases.enumerated() {
+            KernelProfiler.shared.record(name, dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width),
+                                         flops: name.description.hasPrefix("gemm") ? g.flops : 0,
+                                         bytes: name.description.hasPrefix("gemm") ? 0 : 4 * positions * Double(g.patch),
+                                         seconds: wall * phaseSeconds[p] / busy)
+        }
+    }
+}
+
+/// Seconds a thread spends in each phase of its chunks.
+struct PhaseClock {
+    var seconds: [Double]
+    init(phases: Int) { seconds = [Double](repeating: 0, count: phases) }
+
+    @inline(__always)
+    mutating func time(_ phase: Int, _ body: () -> Void) {
+        let start = KernelProfiler.now()
+        body()
+        seconds[phase] += Double(KernelProfiler.now() - start) * 1e-9
     }
 }
 

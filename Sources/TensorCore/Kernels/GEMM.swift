@@ -1,5 +1,24 @@
 import CBLAS
 import CKernels
+import Foundation
+
+/// Which GEMM the engine runs: benchbench's packed AVX-512 kernel (`gemm.c`) where the CPU has
+/// AVX-512, OpenBLAS elsewhere. Debian's OpenBLAS 0.3.21 runs recent CPUs on its Haswell (AVX2)
+/// kernel, half of a 512-bit FMA unit's peak. `BENCHBENCH_GEMM=openblas` forces OpenBLAS (to
+/// compare the two, or should the kernel misbehave on some CPU); the choice is recorded with
+/// every run beside the BLAS core.
+public enum GEMMImplementation: String, Sendable {
+    case own = "benchbench AVX-512"
+    case openBLAS = "OpenBLAS"
+
+    public static let current: GEMMImplementation = {
+        if ProcessInfo.processInfo.environment["BENCHBENCH_GEMM"]?.lowercased() == "openblas" { return .openBLAS }
+        return bb_sgemm_available() != 0 ? .own : .openBLAS
+    }()
+
+    /// Appended to the BLAS core a run records, so `compare` sees a change of GEMM as a change of machine.
+    public var provenanceSuffix: String { self == .own ? " + benchbench AVX-512 GEMM" : "" }
+}
 
 extension Kernels {
     /// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, through OpenBLAS. `lda`/`ldb` are the
@@ -34,7 +53,11 @@ extension Kernels {
             parallelRanges(splitRows ? m : n, grain: max(8, (1 << 18) / max(1, (splitRows ? n : m) * k))) { lo, hi in
                 let (rows, cols) = splitRows ? (lo..<hi, 0..<n) : (0..<m, lo..<hi)
                 prologue?(rows, cols)
-                if splitRows {
+                if GEMMImplementation.current == .own {
+                    let (r0, c0) = (rows.lowerBound, cols.lowerBound)
+                    bb_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(rows.count), Int32(cols.count), Int32(k), alpha,
+                             a + (transA ? r0 : r0 * lda), lda, b + (transB ? c0 * ldb : c0), ldb, beta, c + r0 * n + c0, n)
+                } else if splitRows {
                     cblas_sgemm(CblasRowMajor, ta, tb, Int32(hi - lo), Int32(n), Int32(k), alpha,
                                 a + (transA ? lo : lo * lda), Int32(lda), b, Int32(ldb), beta, c + lo * n, Int32(n))
                 } else {

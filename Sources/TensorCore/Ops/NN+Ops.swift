@@ -83,7 +83,7 @@ func conv2dBackwardData(_ gy: Tensor, _ w: Tensor, _ g: ConvGeometry, gyColumns:
 func conv2dBackwardWeight(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry, columns: TensorStorage?, gyColumns: TensorStorage?) -> Tensor {
     var out = Tensor(uninitialized: g.weightShape)
     KernelProfiler.shared.measure("conv2d_bwd_weight", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
-        Kernels.conv2dBackwardWeight(g, columns ?? Kernels.columns(g, x.storage.pointer),
+        Kernels.conv2dBackwardWeight(g, x.storage.pointer, columns,
                                      gyColumns ?? Kernels.gradColumns(g, gy.storage.pointer), out.storage.pointer)
     }
     out.node = nil

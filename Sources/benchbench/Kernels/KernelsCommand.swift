@@ -119,7 +119,7 @@ struct KernelReport: Codable {
     }
 
     func table() -> String {
-        var lines = ["cpu: \(cpu)", "blas core: \(blasCore)\(blasCoreForced.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""), threads: \(threads) (the engine's; OpenBLAS single-threaded per call)", ""]
+        var lines = ["cpu: \(cpu)", "blas core: \(blasCore)\(blasCoreForced.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""), GEMM: \(GEMMImplementation.current.rawValue), threads: \(threads) (the engine's; OpenBLAS single-threaded per call)", ""]
         // Each row's median as a share of the machine's FMA ceiling (where its FLOPs are counted).
         let ceiling = results.first { $0.kernel == FMACeiling.kernel }?.median
         let header = ["kernel", "shape", "unit", "min", "median", "max"] + (ceiling == nil ? [] : ["of peak"])

@@ -1,0 +1,168 @@
+// A packed single-precision GEMM for CPUs with AVX-512, where Debian's OpenBLAS 0.3.21 cannot go:
+// it does not know recent AMD and Intel models, and where its AVX-512 kernel is unsafe the machine
+// forces its Haswell (AVX2) kernel, which tops out at half of a 512-bit FMA unit's peak.
+//
+// The structure is Goto's / BLIS's: C is computed in MR x NR tiles by a micro-kernel that keeps
+// the tile in registers and streams k; B is packed in KC x NR micro-panels (one stays in L1 while
+// every MR-row panel of A passes it), A in MR x KC micro-panels of an MC x KC block (in L2).
+// Each element of C sums its products in k order, one FMA chain per block of KC, so the result does
+// not depend on how the caller splits C's rows or columns across threads.
+#include "ckernels.h"
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+enum {
+    MR = 8,     // rows of a C tile: eight broadcasts of A per k
+    NR = 48,    // columns of a C tile: three 16-float vectors of B per k (24 accumulators of 32)
+    KC = 128,   // depth of a block: a B micro-panel (24 KB) and an A micro-panel (4 KB) in L1
+    MC = 128,   // A block (64 KB) in L2
+    NC = 1536,  // B block (768 KB) in L2, reused by every A block
+};
+
+int bb_sgemm_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+// Ap[panel][k][i] = A(i0 + panel*MR + i, p0 + k), zero beyond the last row.
+static void pack_a(int trans, const float *a, long lda, int i0, int mc, int p0, int kc, float *ap) {
+    for (int r = 0; r < mc; r += MR) {
+        const int rows = mc - r < MR ? mc - r : MR;
+        float *dst = ap + (long)r * kc;
+        if (trans) {  // A(i, k) = a[k lda + i]: MR contiguous floats per k
+            for (int k = 0; k < kc; k++) {
+                const float *src = a + (long)(p0 + k) * lda + i0 + r;
+                int i = 0;
+                for (; i < rows; i++) dst[k * MR + i] = src[i];
+                for (; i < MR; i++) dst[k * MR + i] = 0;
+            }
+        } else {      // A(i, k) = a[i lda + k]: each row read front to back
+            for (int i = 0; i < MR; i++) {
+                if (i < rows) {
+                    const float *src = a + (long)(i0 + r + i) * lda + p0;
+                    for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+                } else {
+                    for (int k = 0; k < kc; k++) dst[k * MR + i] = 0;
+                }
+            }
+        }
+    }
+}
+
+// Bp[panel][k][j] = B(p0 + k, j0 + panel*NR + j), zero beyond the last column.
+static void pack_b(int trans, const float *b, long ldb, int p0, int kc, int j0, int nc, float *bp) {
+    const int full = nc / NR * NR;
+    if (trans) {  // B(k, j) = b[j ldb + k]: each column of op(B) is a row of b, read front to back
+        for (int j = 0; j < nc; j++) {
+            const float *src = b + (long)(j0 + j) * ldb + p0;
+            float *dst = bp + (long)(j / NR) * NR * kc + j % NR;
+            for (int k = 0; k < kc; k++) dst[k * NR] = src[k];
+        }
+    } else {      // B(k, j) = b[k ldb + j]: each row of b read front to back, NR floats per panel
+        for (int k = 0; k < kc; k++) {
+            const float *src = b + (long)(p0 + k) * ldb + j0;
+            for (int s = 0; s < full; s += NR) memcpy(bp + (long)s * kc + k * NR, src + s, sizeof(float) * NR);
+        }
+        if (full < nc)
+            for (int k = 0; k < kc; k++)
+                memcpy(bp + (long)full * kc + k * NR, b + (long)(p0 + k) * ldb + j0 + full, sizeof(float) * (nc - full));
+    }
+    if (full < nc)  // the last panel's missing columns
+        for (int k = 0; k < kc; k++)
+            for (int j = nc - full; j < NR; j++) bp[(long)full * kc + k * NR + j] = 0;
+}
+
+// The 8 x 48 tile of Ap Bp over kc, then C = alpha tile + beta C on its rows x cols corner
+// (C is not read when beta is 0, so it may hold garbage or NaN then).
+__attribute__((target("avx512f")))
+static void micro_kernel(int kc, const float *ap, const float *bp, float *c, long ldc, int rows, int cols,
+                         float alpha, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00,
+           c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00,
+           c40 = c00, c41 = c00, c42 = c00, c50 = c00, c51 = c00, c52 = c00,
+           c60 = c00, c61 = c00, c62 = c00, c70 = c00, c71 = c00, c72 = c00;
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), b2 = _mm512_loadu_ps(bp + 32);
+        __m512 a;
+#define ROW(i) a = _mm512_set1_ps(ap[i]); \
+        c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1); c##i##2 = _mm512_fmadd_ps(a, b2, c##i##2);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+#undef ROW
+        ap += MR;
+        bp += NR;
+    }
+    const __m512 al = _mm512_set1_ps(alpha), be = _mm512_set1_ps(beta);
+    __m512 tile[MR][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32},
+                          {c40, c41, c42}, {c50, c51, c52}, {c60, c61, c62}, {c70, c71, c72}};
+    if (rows == MR && cols == NR) {
+        for (int i = 0; i < MR; i++) {
+            float *ci = c + i * ldc;
+            for (int v = 0; v < 3; v++) {
+                __m512 r = _mm512_mul_ps(al, tile[i][v]);
+                if (beta != 0) r = _mm512_fmadd_ps(be, _mm512_loadu_ps(ci + 16 * v), r);
+                _mm512_storeu_ps(ci + 16 * v, r);
+            }
+        }
+        return;
+    }
+    // An edge tile: whole vectors where they fit, masked ones at the ragged end.
+    for (int i = 0; i < rows; i++) {
+        float *ci = c + i * ldc;
+        for (int v = 0; v < 3 && 16 * v < cols; v++) {
+            const int lanes = cols - 16 * v < 16 ? cols - 16 * v : 16;
+            const __mmask16 m = (__mmask16)((1u << lanes) - 1);
+            __m512 r = _mm512_mul_ps(al, tile[i][v]);
+            if (beta != 0) r = _mm512_fmadd_ps(be, _mm512_maskz_loadu_ps(m, ci + 16 * v), r);
+            _mm512_mask_storeu_ps(ci + 16 * v, m, r);
+        }
+    }
+}
+
+void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {  // no products: C = beta C
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(long)i * ldc + j] = beta == 0 ? 0 : beta * c[(long)i * ldc + j];
+        return;
+    }
+    const int kcMax = k < KC ? k : KC;
+    const int mcMax = m < MC ? m : MC, ncMax = n < NC ? n : NC;
+    float *ap = aligned_alloc(64, sizeof(float) * (size_t)((mcMax + MR - 1) / MR * MR) * (size_t)kcMax + 64);
+    float *bp = aligned_alloc(64, sizeof(float) * (size_t)((ncMax + NR - 1) / NR * NR) * (size_t)kcMax + 64);
+    for (int j0 = 0; j0 < n; j0 += NC) {
+        const int nc = n - j0 < NC ? n - j0 : NC;
+        for (int p0 = 0; p0 < k; p0 += KC) {
+            const int kc = k - p0 < KC ? k - p0 : KC;
+            // The first k block applies the caller's beta; later ones add to what it wrote.
+            const float betaBlock = p0 == 0 ? beta : 1;
+            pack_b(trans_b, b, ldb, p0, kc, j0, nc, bp);
+            for (int i0 = 0; i0 < m; i0 += MC) {
+                const int mc = m - i0 < MC ? m - i0 : MC;
+                pack_a(trans_a, a, lda, i0, mc, p0, kc, ap);
+                for (int s = 0; s < nc; s += NR) {
+                    const int cols = nc - s < NR ? nc - s : NR;
+                    for (int r = 0; r < mc; r += MR) {
+                        const int rows = mc - r < MR ? mc - r : MR;
+                        micro_kernel(kc, ap + (long)r * kc, bp + (long)s * kc, c + (long)(i0 + r) * ldc + j0 + s, ldc,
+                                     rows, cols, alpha, betaBlock);
+                    }
+                }
+            }
+        }
+    }
+    free(ap);
+    free(bp);
+}
+#else
+int bb_sgemm_available(void) { return 0; }
+void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc) {
+    (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
+    (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+    abort();  // callers check bb_sgemm_available() first
+}
+#endif

@@ -1,0 +1,106 @@
+import CKernels
+import Foundation
+import Testing
+@testable import TensorCore
+
+/// The packed AVX-512 GEMM (`gemm.c`) and the chunk-by-chunk convolution against naive references
+/// and against the whole-batch path, on odd shapes that cross every block boundary.
+@Suite struct ChunkedKernelTests {
+    var rng = RNG(seed: 23)
+
+    /// C = alpha op(A) op(B) + beta C in Double, straight from the definition.
+    static func referenceGEMM(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: [Float],
+                              _ b: [Float], _ beta: Float, _ c: [Float]) -> [Double] {
+        (0..<(m * n)).map { e in
+            let (i, j) = (e / n, e % n)
+            var s = 0.0
+            for t in 0..<k { s += Double(ta ? a[t * m + i] : a[i * k + t]) * Double(tb ? b[j * k + t] : b[t * n + j]) }
+            return Double(alpha) * s + (beta == 0 ? 0 : Double(beta) * Double(c[e]))
+        }
+    }
+
+    @Test(.enabled(if: bb_sgemm_available() != 0, "the packed GEMM needs AVX-512"))
+    mutating func packedGEMMMatchesTheDefinition() {
+        // Rows past a block of 128 (and a ragged 8-row panel), columns past a block of 1,536 (and a
+        // ragged 48-column panel), depth past a block of 128, and the degenerate sizes.
+        let shapes = [(1, 1, 1), (9, 49, 3), (130, 50, 20), (9, 1540, 5), (10, 60, 300), (8, 48, 128), (17, 97, 257)]
+        for (m, n, k) in shapes {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1.5)] {
+                    let a = (0..<(m * k)).map { _ in Float(rng.normal()) }, b = (0..<(k * n)).map { _ in Float(rng.normal()) }
+                    // With beta 0, C's old contents (NaN here) must not be read.
+                    var c = beta == 0 ? [Float](repeating: .nan, count: m * n) : (0..<(m * n)).map { _ in Float(rng.normal()) }
+                    let want = Self.referenceGEMM(ta, tb, m, n, k, alpha, a, b, beta, c)
+                    bb_sgemm(ta ? 1 : 0, tb ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, ta ? m : k, b, tb ? k : n, beta, &c, n)
+                    let err = zip(c, want).map { Swift.abs(Double($0) - $1) / (1 + Swift.abs($1)) }.max() ?? 0
+                    #expect(err < 1e-5, "m \(m) n \(n) k \(k) ta \(ta) tb \(tb) alpha \(alpha) beta \(beta): error \(err)")
+                }
+            }
+        }
+    }
+
+    @Test(.enabled(if: bb_sgemm_available() != 0, "the packed GEMM needs AVX-512"))
+    mutating func packedGEMMResultDoesNotDependOnHowCIsSplit() {
+        // Threads compute blocks of C's columns: a block's values equal the whole product's, bit for bit.
+        let (m, n, k) = (20, 300, 150)
+        let a = (0..<(m * k)).map { _ in Float(rng.normal()) }, b = (0..<(k * n)).map { _ in Float(rng.normal()) }
+        var whole = [Float](repeating: 0, count: m * n), split = whole
+        bb_sgemm(0, 0, Int32(m), Int32(n), Int32(k), 1, a, k, b, n, 0, &whole, n)
+        b.withUnsafeBufferPointer { bp in
+            split.withUnsafeMutableBufferPointer { cp in
+                for (lo, hi) in [(0, 97), (97, 250), (250, 300)] {
+                    bb_sgemm(0, 0, Int32(m), Int32(hi - lo), Int32(k), 1, a, k, bp.baseAddress! + lo, n, 0, cp.baseAddress! + lo, n)
+                }
+            }
+        }
+        #expect(whole == split)
+    }
+
+    /// Random input, weight and output gradient for a geometry.
+    mutating func operands(_ g: ConvGeometry) -> (x: Tensor, w: Tensor, gy: Tensor) {
+        (Tensor.randn(g.inputShape, rng: &rng), Tensor.randn(g.weightShape, rng: &rng), Tensor.randn(g.outputShape, rng: &rng))
+    }
+
+    func forward(_ g: ConvGeometry, _ x: Tensor, _ w: Tensor, bias: Tensor? = nil, relu: Bool = false, chunked: Bool) -> [Float] {
+        let y = Tensor(uninitialized: g.outputShape)
+        _ = Kernels.conv2dForward(g, x.storage.pointer, w.storage.pointer, bias: bias?.storage.pointer, relu: relu, y.storage.pointer,
+                                  chunked: chunked)
+        return y.scalars
+    }
+
+    func backward(_ g: ConvGeometry, _ x: Tensor, _ w: Tensor, _ gy: Tensor, chunked: Bool) -> (gx: [Float], gw: [Float]) {
+        let gx = Tensor(uninitialized: g.inputShape), gw = Tensor(uninitialized: g.weightShape)
+        let gyColumns = Kernels.gradColumns(g, gy.storage.pointer)
+        Kernels.conv2dBackwardData(g, gyColumns, w.storage.pointer, gx.storage.pointer, chunked: chunked)
+        Kernels.conv2dBackwardWeight(g, x.storage.pointer, nil, gyColumns, gw.storage.pointer, chunked: chunked)
+        return (gx.scalars, gw.scalars)
+    }
+
+    static func maxRelativeError(_ a: [Float], _ b: [Float]) -> Double {
+        let scale = max(1e-6, b.map { Double(Swift.abs($0)) }.max() ?? 0)
+        return zip(a, b).map { Double(Swift.abs($0 - $1)) }.max()! / scale
+    }
+
+    @Test mutating func chunkedConvolutionEqualsTheReferenceAndTheWholeBatchPath() {
+        // Geometries whose chunks hold one image (many output positions), several, and a ragged
+        // last chunk; strides, rectangular kernels and padding; bias and ReLU fused.
+        let geometries = [
+            ConvGeometry(input: [3, 1, 27, 25], weight: [5, 1, 3, 3], padding: (1, 1)),               // one image a chunk
+            ConvGeometry(input: [7, 3, 9, 8], weight: [4, 3, 2, 3], stride: (1, 2), padding: (1, 0)), // 36 positions: 7 images, one chunk
+            ConvGeometry(input: [61, 2, 5, 5], weight: [3, 2, 3, 3], padding: (1, 1)),                // 40 a chunk, ragged last
+            ConvGeometry(input: [5, 2, 1, 700], weight: [6, 2, 1, 3], stride: (1, 2), padding: (0, 1)), // a 1-D signal
+        ]
+        for g in geometries {
+            let (x, w, gy) = operands(g)
+            let b = Tensor.randn([g.outChannels], rng: &rng)
+            let ref = Ref.conv2d(Ref(x), Ref(w), stride: (g.strideH, g.strideW), padding: (g.padH, g.padW))
+            let refBiasReLU = (ref + Ref([1, g.outChannels, 1, 1], b.scalars.map(Double.init))).map { max($0, 0) }
+            #expect(Self.maxRelativeError(forward(g, x, w, chunked: true), ref.data.map(Float.init)) < 1e-5, "\(g)")
+            #expect(Self.maxRelativeError(forward(g, x, w, bias: b, relu: true, chunked: true), refBiasReLU.data.map(Float.init)) < 1e-5,
+                    "\(g)")
+            let (chunked, whole) = (backward(g, x, w, gy, chunked: true), backward(g, x, w, gy, chunked: false))
+            #expect(Self.maxRelativeError(chunked.gx, whole.gx) < 1e-5, "\(g)")
+            #expect(Self.maxRelativeError(chunked.gw, whole.gw) < 1e-5, "\(g)")
+        }
+    }
+}
