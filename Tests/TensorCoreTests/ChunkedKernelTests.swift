@@ -103,4 +103,20 @@ import Testing
             #expect(Self.maxRelativeError(chunked.gw, whole.gw) < 1e-5, "\(g)")
         }
     }
+
+    @Test mutating func sameShapeIm2colShiftsWholePlanes() {
+        // Stride-1 "same" convolutions take the whole-plane path: taps that shift by up to the
+        // padding in each direction, kernels as wide as the plane allows, 1x1, rectangular, 1-D;
+        // a padding as wide as the plane takes the row-by-row path.
+        let cases: [(input: [Int], weight: [Int], padding: (Int, Int))] = [
+            ([2, 3, 6, 5], [4, 3, 3, 3], (1, 1)), ([1, 2, 3, 3], [2, 2, 5, 5], (2, 2)), ([2, 2, 4, 4], [3, 2, 1, 1], (0, 0)),
+            ([2, 1, 5, 7], [2, 1, 3, 1], (1, 0)), ([3, 2, 1, 9], [2, 2, 1, 5], (0, 2)), ([1, 1, 2, 2], [1, 1, 5, 5], (2, 2)),
+        ]
+        for (input, weight, padding) in cases {
+            let x = randomRef(input, &rng), w = randomRef(weight, &rng)
+            let y = conv2d(x.tensor, w.tensor, padding: padding)
+            let want = Ref.conv2d(x, w, stride: (1, 1), padding: padding)
+            #expect(Self.maxRelativeError(y.scalars, want.data.map(Float.init)) < 1e-5, "\(input) \(weight) \(padding)")
+        }
+    }
 }
