@@ -128,54 +128,83 @@ extension Trainer {
     /// EMA of the weights, audits pseudo-labels against the held-back labels, validates on
     /// schedule and returns the best-validated weights (the EMA's when it is on).
     public static func fit<L: Learner>(_ learner: L, input: TrainingInput, spec: TrainingSpec, method: String) throws -> TrainedModel {
+        let steps = try LearnerSteps(learner, input: input, spec: spec, method: method)
         let network = learner.network
-        let needs = learner.needs
-        var streams = try Streams(needs, input: input, method: method)
-        let optimizer = spec.makeOptimizer()
-        var ema = spec.emaDecay > 0 ? EMA(of: network, decay: spec.emaDecay, warmup: true) : nil
-        var stepRNG = input.rng("step")
-        let trainer = Trainer(steps: spec.steps, schedule: spec.learningRateSchedule, samplesPerStep: streams.samplesPerStep,
+        let trainer = Trainer(steps: spec.steps, schedule: spec.learningRateSchedule, samplesPerStep: steps.samplesPerStep,
                               validateEvery: spec.validateEvery, validationMetric: input.validator?.metric ?? "val_accuracy",
                               observer: input.observer)
         // The weights validated and returned: the method's own average (a mean teacher), else the
         // framework's EMA, else the raw weights.
-        func averaged() -> [String: Tensor]? { learner.evaluationWeights ?? ema?.shadow }
+        func averaged() -> [String: Tensor]? { learner.evaluationWeights ?? steps.ema?.shadow }
         func current() -> [String: Tensor] {
             averaged() ?? Dictionary(uniqueKeysWithValues: (network.namedParameters() + network.namedBuffers()).map { ($0.path, $0.tensor.detached) })
         }
         var best: [String: Tensor]?
-        let summary = try trainer.run(step: { k, lr in
-            optimizer.learningRate = lr
-            try learner.prepare(step: k, of: spec.steps)
-            var batch = streams.next()
-            (batch.step, batch.steps) = (k, spec.steps)
-            // Only the step's numbers leave the closure: its loss tensor would keep the graph, and
-            // through it every parameter, alive across the update.
-            var extra: [(name: String, value: Float)] = [], pseudo: PseudoLabels?
-            let (loss, gradients) = valueAndGradient(at: network.trainableParameters()) { parameters in
-                // The context lives only inside the closure, so once the graph is gone the network
-                // holds the only reference to each parameter and the optimizer updates in place.
-                var ctx = ForwardContext(training: true, rng: stepRNG.derive("forward"), overrides: parameters)
-                let out = learner.step(batch, &ctx)
-                (extra, pseudo) = (out.scalars, out.pseudoLabels)
-                return out.loss
-            }
-            optimizer.update(network, gradients: gradients)
-            learner.afterUpdate()
-            ema?.update(from: network)
-            var scalars: [(name: String, value: Float)] = [("loss", loss.item)]
-            scalars += extra
-            if let pseudo, let heldBack = input.heldBack, let positions = batch.unlabeled?.positions {
-                let accuracy = heldBack.accuracy(of: pseudo.predicted, at: positions, mask: pseudo.mask)
-                scalars.append(("pseudo_label_accuracy", accuracy.map(Float.init) ?? .nan))
-            }
-            return scalars
-        }, validate: input.validator.map { validator in
+        let summary = try trainer.run(step: { k, lr in try steps.run(step: k, learningRate: lr) },
+                                      validate: input.validator.map { validator in
             { validator.score(learner.evaluables, averaged().map { ForwardContext(training: false, overrides: $0, updatesRunningStatistics: false) } ?? .eval) }
         },
            onBest: { best = current() })
         network.load(best ?? current())
         return TrainedModel(learner.evaluables, summary: summary)
+    }
+}
+
+/// A learner's training steps as the trainer runs them, one at a time: the typed batch drawn from
+/// the streams it needs, its loss differentiated with respect to the network's trainable
+/// parameters, the optimizer's update, the learner's `afterUpdate`, the EMA of the weights, and
+/// the audit of pseudo-labels against the held-back labels. `Trainer.fit` drives it with a
+/// schedule and validation; `benchbench kernels` times it as a method's step.
+public final class LearnerSteps<L: Learner> {
+    public let learner: L
+    let input: TrainingInput
+    let spec: TrainingSpec
+    var streams: Streams
+    let optimizer: Optimizer
+    var ema: EMA?
+    var stepRNG: RNG
+
+    public init(_ learner: L, input: TrainingInput, spec: TrainingSpec, method: String) throws {
+        self.learner = learner
+        (self.input, self.spec) = (input, spec)
+        streams = try Streams(learner.needs, input: input, method: method)
+        optimizer = spec.makeOptimizer()
+        ema = spec.emaDecay > 0 ? EMA(of: learner.network, decay: spec.emaDecay, warmup: true) : nil
+        stepRNG = input.rng("step")
+    }
+
+    /// Images a step draws (labeled, unlabeled and episode images; a view of one is not counted twice).
+    public var samplesPerStep: Int { streams.samplesPerStep }
+
+    /// Step `k` (0-based) at `learningRate`; returns the loss first, then the step's other scalars.
+    public func run(step k: Int, learningRate: Float) throws -> [(name: String, value: Float)] {
+        let network = learner.network
+        optimizer.learningRate = learningRate
+        try learner.prepare(step: k, of: spec.steps)
+        var batch = streams.next()
+        (batch.step, batch.steps) = (k, spec.steps)
+        // Only the step's numbers leave the closure: its loss tensor would keep the graph, and
+        // through it every parameter, alive across the update.
+        var extra: [(name: String, value: Float)] = [], pseudo: PseudoLabels?
+        let forwardRNG = stepRNG.derive("forward")
+        let (loss, gradients) = valueAndGradient(at: network.trainableParameters()) { parameters in
+            // The context lives only inside the closure, so once the graph is gone the network
+            // holds the only reference to each parameter and the optimizer updates in place.
+            var ctx = ForwardContext(training: true, rng: forwardRNG, overrides: parameters)
+            let out = learner.step(batch, &ctx)
+            (extra, pseudo) = (out.scalars, out.pseudoLabels)
+            return out.loss
+        }
+        optimizer.update(network, gradients: gradients)
+        learner.afterUpdate()
+        ema?.update(from: network)
+        var scalars: [(name: String, value: Float)] = [("loss", loss.item)]
+        scalars += extra
+        if let pseudo, let heldBack = input.heldBack, let positions = batch.unlabeled?.positions {
+            let accuracy = heldBack.accuracy(of: pseudo.predicted, at: positions, mask: pseudo.mask)
+            scalars.append(("pseudo_label_accuracy", accuracy.map(Float.init) ?? .nan))
+        }
+        return scalars
     }
 }
 

@@ -95,7 +95,10 @@ extension Kernels {
     /// from memory, and read once more by the weight gradient; chunked, each chunk's columns are
     /// made, used and (for the weight gradient) made again while they sit in L2/L3. Small ones
     /// (a 1-channel first layer, the 3x3 last one) keep the matrix: their GEMMs want all of it.
-    static func chunked(_ g: ConvGeometry) -> Bool { g.patch * g.positions * 4 > 8 << 20 }
+    /// A patch of fewer than 32 rows (a 1-channel first layer's 9) stays whole at any size: its
+    /// weight gradient, a few rows and columns over all positions, is the long-K loop's work, and
+    /// per-chunk GEMMs with 9 columns measured at 29 GFLOP/s (FixMatch's 512-image batch).
+    static func chunked(_ g: ConvGeometry) -> Bool { g.patch >= 32 && g.patch * g.positions * 4 > 8 << 20 }
 
     /// The forward also runs chunk by chunk when a chunk is one image: the GEMM's result is then
     /// already that image's NCHW output, so it is written in place and the reorder pass is saved

@@ -44,9 +44,9 @@ struct Stopwatch {
     var minSeconds: Double
     var warmupSeconds: Double
 
-    static func seconds(_ body: () -> Void) -> Double {
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        body()
+        try body()
         return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
     }
 

@@ -1,8 +1,10 @@
 import CBLAS
 import DataCore
 import Foundation
+import Methods
 import NNCore
 import TensorCore
+import Vocabulary
 
 /// The kernels `benchbench kernels` times and the two whole training steps.
 struct KernelCases {
@@ -42,10 +44,10 @@ struct KernelCases {
     /// Every GEMM the MLP training step issues, found by profiling one step (so the list follows
     /// the engine, not a guess), each timed alone; then what one step's GEMMs cost at those rates,
     /// as samples/s: a floor on the step's time that no work outside the GEMMs can beat.
-    func gemmAtTrainingShapes() -> [KernelResult] {
-        var step = TrainingBenchmark.mlp()
+    func gemmAtTrainingShapes() throws -> [KernelResult] {
+        let step = TrainingBenchmark.mlp()
         KernelProfiler.shared.reset()
-        step.run()
+        try step.run()
         let gemms = KernelProfiler.shared.snapshot().filter { $0.key.name.hasPrefix("gemm") }
         var rows: [KernelResult] = []
         var seconds = (min: 0.0, median: 0.0, max: 0.0)
@@ -129,15 +131,20 @@ struct KernelCases {
 
     // MARK: Whole training steps
 
-    func trainingSteps(_ steps: [TrainingBenchmark]) -> [KernelResult] {
+    func trainingSteps(_ steps: [TrainingBenchmark]) throws -> [KernelResult] {
         var out: [KernelResult] = []
-        for var step in steps {
+        for step in steps {
             progress(step.name)
-            var r = stopwatch.result(step.name, step.shape, unit: "samples/s", work: Double(step.batch)) { step.run() }
-            // The FLOPs of one step, as its kernels count them, per sample.
+            // The FLOPs of one step, as its kernels count them, per sample (a first step also
+            // surfaces any error before the timing loop, which cannot throw).
             let mark = KernelProfiler.shared.mark()
-            step.run()
+            try step.run()
             let flops = KernelProfiler.shared.snapshot(since: mark).filter { !$0.entry.composite }.reduce(0) { $0 + $1.entry.flops }
+            var failure: Error?
+            var r = stopwatch.result(step.name, step.shape, unit: "samples/s", work: Double(step.batch)) {
+                do { try step.run() } catch { failure = failure ?? error }
+            }
+            if let failure { throw failure }
             r.gflopPerUnit = flops > 0 ? flops / Double(step.batch) * 1e-9 : nil
             out.append(r)
         }
@@ -145,12 +152,12 @@ struct KernelCases {
     }
 
     /// Per-kernel share of each training step's time, from the profiler over 20 steps.
-    func breakdown() -> String {
+    func breakdown(_ steps: [TrainingBenchmark]) throws -> String {
         var lines: [String] = []
-        for var step in [TrainingBenchmark.mlp(), TrainingBenchmark.cnn(), TrainingBenchmark.conv4()] {
-            for _ in 0..<3 { step.run() }
+        for step in steps {
+            for _ in 0..<3 { try step.run() }
             KernelProfiler.shared.reset()
-            let wall = Stopwatch.seconds { for _ in 0..<20 { step.run() } }
+            let wall = try Stopwatch.seconds { for _ in 0..<20 { try step.run() } }
             let entries = KernelProfiler.shared.snapshot()
             let counted = entries.filter { !$0.entry.composite }.reduce(0) { $0 + $1.entry.seconds }
             lines.append("\n\(step.name): \(String(format: "%.2f", wall / 20 * 1000)) ms/step, kernels \(String(format: "%.0f", counted / wall * 100))% of it (* encloses other kernels)")
@@ -166,20 +173,20 @@ struct KernelCases {
     }
 
     /// What the always-on profiler costs: per call, and on the MLP step (profiler off vs on).
-    func profilerOverhead() -> [KernelResult] {
+    func profilerOverhead() throws -> [KernelResult] {
         let profiler = KernelProfiler.shared
         let calls = 100_000
         progress("profiler overhead")
         let perCall = (0..<stopwatch.repetitions).map { _ in
             Stopwatch.seconds { for _ in 0..<calls { profiler.measure("noop", SIMD4(1, 0, 0, 0)) {} } } / Double(calls) * 1e9
         }.sorted()
-        var step = TrainingBenchmark.mlp()
+        let step = TrainingBenchmark.mlp()
         var ratios: [Double] = []
         for _ in 0..<stopwatch.repetitions {
             profiler.isEnabled = false
-            let off = Stopwatch.seconds { for _ in 0..<20 { step.run() } }
+            let off = try Stopwatch.seconds { for _ in 0..<20 { try step.run() } }
             profiler.isEnabled = true
-            let on = Stopwatch.seconds { for _ in 0..<20 { step.run() } }
+            let on = try Stopwatch.seconds { for _ in 0..<20 { try step.run() } }
             ratios.append((on / off - 1) * 100)
         }
         ratios.sort()
@@ -193,31 +200,62 @@ struct KernelCases {
     }
 }
 
-/// A whole training step on synthetic data (a pool of 8 batches, as the reference programs use):
-/// forward, softmax cross-entropy, backward and an SGD-momentum update (lr 0.01, μ 0.9).
+/// A whole training step, timed as a unit: `batch` samples a step.
 struct TrainingBenchmark {
     let name: String
     let shape: String
     let batch: Int
-    let model: Module
-    let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
-    let inputs: [Tensor]
-    let labels: [[Int32]]
-    var index = 0
+    let step: () throws -> Void
 
+    func run() throws { try step() }
+
+    /// A supervised step on synthetic data (a pool of 8 batches, as the reference programs use):
+    /// forward, softmax cross-entropy, backward and an SGD-momentum update (lr 0.01, μ 0.9).
     init(name: String, shape: String, model: Module, input: [Int], batch: Int) {
-        self.name = name
-        self.shape = shape
-        self.batch = batch
-        self.model = model
+        (self.name, self.shape, self.batch) = (name, shape, batch)
+        let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
         var rng = RNG(seed: 0, key: name, stream: "data")
-        inputs = (0..<8).map { _ in Tensor.randn([batch] + input, rng: &rng) }
-        labels = (0..<8).map { _ in (0..<batch).map { _ in Int32(rng.int(10)) } }
+        let inputs = (0..<8).map { _ in Tensor.randn([batch] + input, rng: &rng) }
+        let labels = (0..<8).map { _ in (0..<batch).map { _ in Int32(rng.int(10)) } }
+        var index = 0
+        step = {
+            supervisedStep(model, optimizer, x: inputs[index % 8], labels: labels[index % 8])
+            index += 1
+        }
     }
 
-    mutating func run() {
-        supervisedStep(model, optimizer, x: inputs[index % 8], labels: labels[index % 8])
-        index += 1
+    /// A registered method's own training step, exactly as the trainer runs it (streams,
+    /// augmentation, forward, backward, update, EMA), on 28x28 glyphs with its default config.
+    init<M: StepMethod>(method: M.Type, name: String, shape: String, regime: Regime, budget: LabelBudget,
+                        config: M.Config = M.Config()) throws {
+        var glyphs = GlyphsConfig()
+        (glyphs.classes, glyphs.instancesPerClass) = (20, 60)
+        let d = try Glyphs.make(glyphs)
+        let split = try LabelSplit(labels: d.trainLabels, classes: d.classCount, budget: budget, validationPerClass: 0, seed: 1,
+                                   datasetHash: d.contentHash, datasetName: d.name)
+        let (data, heldBack) = try TrainingData.granted(to: regime, dataset: d, split: split)
+        let input = TrainingInput(data: data, seed: 0, key: "kernels/\(name)", heldBack: heldBack)
+        var rng = input.rng("init")
+        let steps = try LearnerSteps(try M.build(data, config: config, rng: &rng), input: input, spec: config.training, method: M.id)
+        (self.name, self.shape, batch) = (name, shape, steps.samplesPerStep)
+        var k = 0
+        step = {
+            _ = try steps.run(step: k, learningRate: config.training.learningRate)
+            k += 1
+        }
+    }
+
+    /// FixMatch (default config: conv4-64, a labeled batch of 64 and 448 unlabeled images in a
+    /// weak and a strong view, EMA), 10 labels per class.
+    static func fixmatch() throws -> TrainingBenchmark {
+        try TrainingBenchmark(method: FixMatch.self, name: "train-fixmatch", shape: "conv4-64 b64+448x2", regime: .semiSupervised,
+                              budget: .perClass(10))
+    }
+
+    /// MAML's second-order meta-step (default config: conv4-64, 4 tasks of 5-way 1-shot with 15
+    /// queries, one inner step differentiated through).
+    static func maml() throws -> TrainingBenchmark {
+        try TrainingBenchmark(method: MAML.self, name: "train-maml", shape: "conv4-64 4x5w1s15q", regime: .fewShot, budget: .all)
     }
 
     /// MLP 784-256-256-10, ReLU, batch 256.

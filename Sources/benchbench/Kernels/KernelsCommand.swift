@@ -8,7 +8,7 @@ import TensorCore
 /// `benchbench kernels`: kernel throughput and whole training steps, as a table or JSON.
 struct Kernels: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Time GEMM, convolution, memory-bound kernels and two whole training steps.")
+        abstract: "Time GEMM, convolution, memory-bound kernels and whole training steps.")
 
     @Option(help: "Threads the engine splits kernels and GEMMs across (default: all cores).")
     var threads: Int?
@@ -22,7 +22,7 @@ struct Kernels: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, augment, train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, profiler.")
+    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, augment, train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, train-fixmatch, train-maml (those two: the methods' own steps on conv4), profiler.")
     var only: String?
 
     @Flag(help: "After timing, print where the training steps spend their time, per kernel.")
@@ -34,13 +34,26 @@ struct Kernels: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     static let groups = ["gemm", "gemm-train", "conv", "memory", "augment", "train", "profiler"]
-    static let extraGroups = ["train-mlp", "train-cnn", "train-conv4"]
+    static let extraGroups = ["train-mlp", "train-cnn", "train-conv4", "train-fixmatch", "train-maml"]
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
         for g in selectedGroups where !(Kernels.groups + Kernels.extraGroups).contains(g) {
             throw ValidationError("--only: unknown group '\(g)'; expected one of \((Kernels.groups + Kernels.extraGroups).joined(separator: ", "))")
+        }
+    }
+
+    /// The training steps a group times.
+    static func trainingSteps(_ group: String) throws -> [TrainingBenchmark] {
+        switch group {
+        case "train": return [.mlp(), .cnn()]
+        case "train-mlp": return [.mlp()]
+        case "train-cnn": return [.cnn()]
+        case "train-conv4": return [.conv4()]
+        case "train-fixmatch": return [try .fixmatch()]
+        case "train-maml": return [try .maml()]
+        default: return []
         }
     }
 
@@ -65,15 +78,13 @@ struct Kernels: ParsableCommand {
         for group in selectedGroups {
             switch group {
             case "gemm": results += cases.gemmSquare()
-            case "gemm-train": results += cases.gemmAtTrainingShapes()
+            case "gemm-train": results += try cases.gemmAtTrainingShapes()
             case "conv": results += cases.conv4()
             case "memory": results += cases.memoryBound()
             case "augment": results += cases.augmentation()
-            case "train": results += cases.trainingSteps([TrainingBenchmark.mlp(), TrainingBenchmark.cnn()])
-            case "train-mlp": results += cases.trainingSteps([TrainingBenchmark.mlp()])
-            case "train-cnn": results += cases.trainingSteps([TrainingBenchmark.cnn()])
-            case "train-conv4": results += cases.trainingSteps([TrainingBenchmark.conv4()])
-            case "profiler": results += cases.profilerOverhead()
+            case "train", "train-mlp", "train-cnn", "train-conv4", "train-fixmatch", "train-maml":
+                results += try cases.trainingSteps(try Self.trainingSteps(group))
+            case "profiler": results += try cases.profilerOverhead()
             default: break
             }
         }
@@ -97,7 +108,11 @@ struct Kernels: ParsableCommand {
             report.runID = runID
         }
         print(json ? report.json() : report.table())
-        if breakdown { print(cases.breakdown()) }
+        if breakdown {
+            // The steps timed (the MLP, CNN and conv4 ones when none was).
+            let groups = selectedGroups.filter { $0.hasPrefix("train") }
+            print(try cases.breakdown(try (groups.isEmpty ? ["train", "train-conv4"] : groups).flatMap(Self.trainingSteps)))
+        }
         if let id = report.runID, !json { FileHandle.standardError.write(Data("stored as run \(id) in \(store.path)\n".utf8)) }
     }
 }
