@@ -4,7 +4,7 @@
 PACKAGES := libopenblas-dev libsqlite3-dev zlib1g-dev gnuplot-nox dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release test suite smoke kernels clean
+.PHONY: deps build release test fuzz suite smoke kernels clean
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -23,6 +23,11 @@ release: deps
 
 test: deps
 	swift test
+
+# The parsers of user input (IDX files, their gzip path, suite files) against 100,000 seeded
+# mutations each (`make test` runs 2,000).
+fuzz: deps
+	BENCHBENCH_FUZZ_ITERATIONS=100000 swift test --filter FuzzTests
 
 # The main job: the default suite (release build), stored in benchbench.sqlite, then its report.
 # The report is written even when a trial failed (failures are part of it); the exit status is the suite's.

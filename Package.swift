@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "SuiteTests", dependencies: ["Suite", "Methods", "Evaluation", "DataCore", "ResultsStore", "Comparison"]),
         .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Reporting", "ResultsStore", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["benchbench", "ResultsStore", "TestSupport"]),
+        .testTarget(name: "FuzzTests", dependencies: ["DataCore", "Suite", "TensorCore"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -28,6 +28,7 @@ public enum StudentT {
         let table: [Double] = [12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
                                2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
                                2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272]
+        // invariant: called only for two or more values (Aggregate's CI, Welch's test)
         precondition(df >= 1, "Student's t needs at least one degree of freedom")
         if df <= table.count { return table[df - 1] }
         let z = 1.959963985, v = Double(df)

@@ -27,6 +27,9 @@ public struct CellKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String {
         "\(dataset) \(method) @\(trainBudget) \(protocolName)@\(evalBudget) \(metric)"
     }
+
+    /// The key as one string, as calibrated noise is stored.
+    public var id: String { [dataset, method, trainBudget, protocolName, evalBudget, metric].joined(separator: "|") }
 }
 
 /// The values of one cell in one run, by seed, with what they were computed from.
@@ -99,5 +102,49 @@ public struct RunCells: Sendable {
             }
         }
         (self.cells, self.failures, self.throughput) = (cells, failures, throughput)
+    }
+}
+
+/// One throughput of a run: a `benchbench kernels` row (median, with its min..max), a method's
+/// training samples/s (median over seeds), or a kernel of the trials' profiles (GFLOP/s over the run).
+public struct ThroughputValue: Sendable {
+    public var group: String
+    public var name: String
+    public var shape: String
+    public var unit: String
+    public var value: Double
+    public var range: ClosedRange<Double>?
+    /// Seconds the profile measured (kernel-profile rows only).
+    public var seconds: Double?
+    /// Where it sorts: kernels, then training (by trial group), then profile rows, each by name.
+    var groupIndex: Int
+    var trialGroup: TrialGroup?
+
+    func precedes(_ o: ThroughputValue) -> Bool {
+        if groupIndex != o.groupIndex { return groupIndex < o.groupIndex }
+        if let a = trialGroup, let b = o.trialGroup, a != b { return a < b }
+        return id < o.id
+    }
+
+    public var id: String { [group, name, shape, unit].joined(separator: "|") }
+    public var higherIsBetter: Bool { !unit.hasPrefix("ns") && !unit.hasSuffix("s/call") }
+
+    /// Every throughput of a run, by id.
+    public static func all(_ c: RunCells) -> [String: ThroughputValue] {
+        var out: [String: ThroughputValue] = [:]
+        func add(_ v: ThroughputValue) { if out[v.id] == nil { out[v.id] = v } }
+        for r in c.run.kernelBench {
+            add(ThroughputValue(group: "kernels", name: r.name, shape: r.shape, unit: r.unit, value: r.median,
+                                range: r.min...max(r.min, r.max), seconds: nil, groupIndex: 0))
+        }
+        for (g, values) in c.throughput {
+            add(ThroughputValue(group: "training", name: "\(g.method) on \(g.dataset)", shape: "budget \(g.trainBudget)", unit: "samples/s",
+                                value: Comparison.median(values), range: nil, seconds: nil, groupIndex: 1, trialGroup: g))
+        }
+        for k in c.run.kernelProfile.values where k.flops > 0 && k.seconds > 0 {
+            add(ThroughputValue(group: "profile", name: k.name, shape: k.shape, unit: "GFLOP/s", value: k.flops / k.seconds / 1e9,
+                                range: nil, seconds: k.seconds, groupIndex: 2))
+        }
+        return out
     }
 }

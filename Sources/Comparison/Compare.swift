@@ -21,6 +21,13 @@ public enum Category: String, CaseIterable, Codable, Sendable {
 public struct CompareSettings: Sendable {
     /// Smallest change of a metric that counts, in its units (0.01: one point of accuracy).
     public var minimumEffect = 0.01
+    /// Per metric name, in place of `minimumEffect` (a suite's `thresholds:`).
+    public var metricThresholds: [String: Double] = [:]
+    /// Spreads same-commit runs showed (`benchbench calibrate`): per cell (`CellKey.id`) in the
+    /// metric's units, per throughput (`ThroughputValue.id`) relative. A change must exceed both
+    /// the threshold and the calibrated spread to count.
+    public var cellNoise: [String: Double] = [:]
+    public var throughputNoise: [String: Double] = [:]
     /// Significance level of the test on per-seed values.
     public var alpha = 0.05
     /// Smallest relative change of a throughput that counts (0.10: 10%).
@@ -29,6 +36,14 @@ public struct CompareSettings: Sendable {
     public var minimumKernelSeconds = 0.05
 
     public init() {}
+
+    /// The smallest change of `key` that counts: its metric's threshold, raised to the calibrated
+    /// spread of the cell when that is larger.
+    public func minimumEffect(for key: CellKey) -> (effect: Double, threshold: Double, noise: Double?) {
+        let threshold = metricThresholds[key.metric] ?? minimumEffect
+        let noise = cellNoise[key.id]
+        return (max(threshold, noise ?? 0), threshold, noise)
+    }
 }
 
 /// One compared cell.
@@ -127,7 +142,9 @@ public struct Comparison: Sendable {
         } else {
             note = "\(min(va.count, vb.count)) seed(s): not tested, effect size only"
         }
-        let large = abs(delta) >= s.minimumEffect
+        let (effect, threshold, noise) = s.minimumEffect(for: key)
+        if let noise, noise > threshold { note += String(format: "; calibrated noise %.4g > threshold %.4g", noise, threshold) }
+        let large = abs(delta) >= effect
         // Untested cells (one seed a side, no stored CI) show their effect size but are never a
         // verdict: one noisy seed must not fire --fail-on-regression.
         let significant = p.map { $0 < s.alpha } ?? false
@@ -150,44 +167,31 @@ public struct Comparison: Sendable {
            let cb = b.run.kernelBench.first(where: { $0.name == "fma ceiling" })?.median, ca > 0, abs(cb / ca - 1) >= s.kernelThreshold {
             machineNote = String(format: "FMA ceiling differs (%.0f → %.0f GFLOP/s)", ca, cb)
         }
-        func row(_ group: String, _ name: String, _ shape: String, _ unit: String, _ va: Double?, _ vb: Double?, range: (ClosedRange<Double>, ClosedRange<Double>)? = nil) -> ThroughputComparison {
-            guard let va else { return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: nil, b: vb, category: .onlyInB, ratio: nil, note: "") }
-            guard let vb else { return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: va, b: nil, category: .onlyInA, ratio: nil, note: "") }
-            let ratio = va > 0 ? vb / va : nil
-            if !machineNote.isEmpty { return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: va, b: vb, category: .notComparable, ratio: ratio, note: machineNote) }
-            let higher = !unit.hasPrefix("ns") && !unit.hasSuffix("s/call")
-            var category = Category.unchanged
-            var note = ""
-            if let ratio, abs(ratio - 1) >= s.kernelThreshold {
-                // With min..max ranges, overlapping ranges are noise whatever the medians say.
-                if let (ra, rb) = range, ra.overlaps(rb) { note = "ranges overlap" }
-                else { category = (ratio > 1) == higher ? .improved : .worsened }
-            }
-            return ThroughputComparison(group: group, name: name, shape: shape, unit: unit, a: va, b: vb, category: category, ratio: ratio, note: note)
-        }
+        let (va, vb) = (ThroughputValue.all(a), ThroughputValue.all(b))
         var out: [ThroughputComparison] = []
-        // kernel_bench rows (benchbench kernels): median with min..max.
-        let benchA = Dictionary(a.run.kernelBench.map { ("\($0.name)|\($0.shape)|\($0.unit)", $0) }, uniquingKeysWith: { x, _ in x })
-        let benchB = Dictionary(b.run.kernelBench.map { ("\($0.name)|\($0.shape)|\($0.unit)", $0) }, uniquingKeysWith: { x, _ in x })
-        for key in Set(benchA.keys).union(benchB.keys).sorted() {
-            let (x, y) = (benchA[key], benchB[key])
+        for id in Set(va.keys).union(vb.keys).sorted(by: { (va[$0] ?? vb[$0]!).precedes(va[$1] ?? vb[$1]!) }) {
+            let (x, y) = (va[id], vb[id])
             let r = x ?? y!
-            let ranges = x.flatMap { x in y.map { (x.min...max(x.min, x.max), $0.min...max($0.min, $0.max)) } }
-            out.append(row("kernels", r.name, r.shape, r.unit, x?.median, y?.median, range: ranges))
-        }
-        // Training throughput per (dataset, method, budget): median over seeds.
-        for g in Set(a.throughput.keys).union(b.throughput.keys).sorted() {
-            out.append(row("training", "\(g.method) on \(g.dataset)", "budget \(g.trainBudget)", "samples/s",
-                           a.throughput[g].map(median), b.throughput[g].map(median)))
-        }
-        // The trials' kernel profiles: GFLOP/s per (kernel, shape) over the whole run.
-        let pa = a.run.kernelProfile, pb = b.run.kernelProfile
-        for key in Set(pa.keys).union(pb.keys).sorted() {
-            let (x, y) = (pa[key], pb[key])
-            guard (x?.seconds ?? .infinity) >= s.minimumKernelSeconds, (y?.seconds ?? .infinity) >= s.minimumKernelSeconds,
-                  (x?.flops ?? y?.flops ?? 0) > 0 else { continue }
-            let r = x ?? y!
-            out.append(row("profile", r.name, r.shape, "GFLOP/s", x.map { $0.flops / $0.seconds / 1e9 }, y.map { $0.flops / $0.seconds / 1e9 }))
+            // Kernel-profile rows too short to time in either run are left out.
+            if let sx = x?.seconds ?? y?.seconds, let sy = y?.seconds ?? x?.seconds, min(sx, sy) < s.minimumKernelSeconds { continue }
+            var row = ThroughputComparison(group: r.group, name: r.name, shape: r.shape, unit: r.unit, a: x?.value, b: y?.value,
+                                           category: .unchanged, ratio: nil, note: "")
+            guard let x else { row.category = .onlyInB; out.append(row); continue }
+            guard let y else { row.category = .onlyInA; out.append(row); continue }
+            row.ratio = x.value > 0 ? y.value / x.value : nil
+            if !machineNote.isEmpty {
+                (row.category, row.note) = (.notComparable, machineNote)
+            } else if let ratio = row.ratio {
+                let noise = s.throughputNoise[id]
+                let threshold = max(s.kernelThreshold, noise ?? 0)
+                if let noise, noise > s.kernelThreshold { row.note = String(format: "calibrated noise %.0f%%", noise * 100) }
+                if abs(ratio - 1) >= threshold {
+                    // With min..max ranges, overlapping ranges are noise whatever the medians say.
+                    if let ra = x.range, let rb = y.range, ra.overlaps(rb) { row.note = "ranges overlap" }
+                    else { row.category = (ratio > 1) == r.higherIsBetter ? .improved : .worsened }
+                }
+            }
+            out.append(row)
         }
         return out
     }

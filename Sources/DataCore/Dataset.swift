@@ -56,6 +56,21 @@ public struct Dataset {
             for c in split.base + split.validation + split.novel where c < 0 || c >= classNames.count {
                 throw DataError("\(name): class split names class \(c), outside the \(classNames.count) classes")
             }
+            let covered = split.base.count + split.validation.count + split.novel.count
+            guard covered == classNames.count else {
+                throw DataError("\(name): the class split (\(split.base.count) base, \(split.validation.count) validation, \(split.novel.count) novel) "
+                                + "covers \(covered) classes but the labels have \(classNames.count); the counts must add up to every class")
+            }
+        }
+        // A class without one training image cannot be learned, drawn into an episode or given a
+        // label budget: labels must number the classes 0..<C without gaps.
+        var perClass = [Int](repeating: 0, count: classNames.count)
+        for y in trainLabels { perClass[Int(y)] += 1 }
+        let empty = perClass.indices.filter { perClass[$0] == 0 }
+        guard empty.isEmpty else {
+            let shown = empty.prefix(8).map(String.init).joined(separator: ", ") + (empty.count > 8 ? ", …" : "")
+            throw DataError("\(name): \(empty.count) of the \(classNames.count) classes (\(shown)) have no training image; "
+                            + "labels must number the classes 0..<\(classNames.count) without gaps")
         }
         self.name = name
         self.trainImages = trainImages

@@ -35,6 +35,51 @@ public enum IDX {
         }
     }
 
+    /// Most values one file may hold: a header claiming more (2^31 and up) is corrupt, or a
+    /// dataset no machine this tool runs on could train from.
+    public static let maxValues = Int(Int32.max)
+    /// Deflate never compresses better than 1032:1, so no honest gzip stream inflates beyond
+    /// that ratio: a header claiming more than that is refused before anything is allocated.
+    static let maxInflation = 1032
+
+    /// What a header declares.
+    struct Header {
+        var type: ElementType
+        var dims: [Int]
+        var size: Int
+        var count: Int
+        /// Header and values, in bytes.
+        var totalBytes: Int { size + count * type.size }
+
+        /// Decodes the header at the start of `bytes` (which must hold it, or say how much more
+        /// is needed through the error); every product is checked, so no header can overflow.
+        init(_ bytes: [UInt8], source: String) throws {
+            guard bytes.count >= 4 else { throw DataError("\(source): \(bytes.count) bytes is too short for an IDX header") }
+            guard bytes[0] == 0, bytes[1] == 0 else {
+                throw DataError("\(source): not an IDX file (magic starts \(IDX.hex(bytes[0])) \(IDX.hex(bytes[1])), expected 00 00)")
+            }
+            guard let type = ElementType(rawValue: bytes[2]) else {
+                throw DataError("\(source): unknown IDX element type \(IDX.hex(bytes[2])) (expected 08, 09, 0B, 0C, 0D or 0E)")
+            }
+            let rank = Int(bytes[3])
+            guard rank >= 1 else { throw DataError("\(source): IDX header declares 0 dimensions") }
+            let size = 4 + 4 * rank
+            guard bytes.count >= size else {
+                throw DataError("\(source): truncated header (\(rank) dimensions need \(size) bytes, file has \(bytes.count))")
+            }
+            let dims = (0..<rank).map { i in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * i + $1]) } }
+            var count = 1
+            for d in dims {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow, product <= IDX.maxValues else {
+                    throw DataError("\(source): header claims \(dims.map(String.init).joined(separator: "x")) values, more than the \(IDX.maxValues) one file may hold")
+                }
+                count = product
+            }
+            (self.type, self.dims, self.size, self.count) = (type, dims, size, count)
+        }
+    }
+
     /// Reads and parses an IDX file; gzip is detected from the content, not the name.
     public static func read(_ path: String) throws -> IDXArray {
         try parse(readAll(path), source: path)
@@ -42,45 +87,63 @@ public enum IDX {
 
     /// The dimensions an IDX file declares, reading (and inflating) only its header.
     public static func dimensions(_ path: String) throws -> [Int] {
-        guard FileManager.default.isReadableFile(atPath: path) else { throw DataError("\(path): no such readable file") }
-        guard let file = gzopen(path, "rb") else { throw DataError("\(path): cannot open") }
-        defer { gzclose(file) }
-        func read(_ count: Int) throws -> [UInt8] {
-            var bytes = [UInt8](repeating: 0, count: count)
-            let n = bytes.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(count)) }
-            guard n == Int32(count) else { throw DataError("\(path): \(max(n, 0)) bytes is too short for an IDX header") }
-            return bytes
-        }
-        let magic = try read(4)
-        guard magic[0] == 0, magic[1] == 0, ElementType(rawValue: magic[2]) != nil, magic[3] >= 1 else {
-            throw DataError("\(path): not an IDX file (its header starts \(magic.map(hex).joined(separator: " ")))")
-        }
-        let dims = try read(4 * Int(magic[3]))
-        return (0..<Int(magic[3])).map { i in (0..<4).reduce(0) { $0 << 8 | Int(dims[4 * i + $1]) } }
+        try withFile(path) { file, _ in try readHeader(file, path).header.dims }
     }
 
-    /// The file's bytes, inflated if it is gzipped (zlib reads plain files through unchanged).
-    static func readAll(_ path: String) throws -> [UInt8] {
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            throw DataError("\(path): no such readable file")
-        }
+    /// Opens `path` through zlib (which reads plain files unchanged) with the file's size on disk.
+    static func withFile<R>(_ path: String, _ body: (gzFile, Int) throws -> R) throws -> R {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw DataError("\(path): no such readable file") }
+        let onDisk = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         guard let file = gzopen(path, "rb") else { throw DataError("\(path): cannot open") }
         defer { gzclose(file) }
         gzbuffer(file, 1 << 20)
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+        return try body(file, onDisk)
+    }
+
+    /// Up to `count` more bytes of the stream (fewer at its end), grown chunk by chunk as they
+    /// arrive: memory follows what the stream holds, not what a header claims.
+    static func read(_ file: gzFile, _ count: Int, _ path: String) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 22))
+        while bytes.count < count {
+            let want = UInt32(min(count - bytes.count, chunk.count))
+            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, want) }
             if n < 0 { throw DataError("\(path): corrupt gzip data (\(gzipError(file)))") }
             if n == 0 { break }
-            out.append(contentsOf: chunk[0..<Int(n)])
+            bytes.append(contentsOf: chunk[0..<Int(n)])
         }
-        var code: Int32 = 0
-        let message = gzerror(file, &code).map { String(cString: $0) } ?? ""
-        if code != Z_OK && code != Z_STREAM_END {
-            throw DataError("\(path): gzip stream is truncated or corrupt (\(message))")
+        return bytes
+    }
+
+    /// The header's bytes and what they declare.
+    static func readHeader(_ file: gzFile, _ path: String) throws -> (bytes: [UInt8], header: Header) {
+        var bytes = try read(file, 4, path)
+        if bytes.count == 4 { bytes += try read(file, 4 * Int(bytes[3]), path) }
+        return (bytes, try Header(bytes, source: path))
+    }
+
+    /// The file's bytes, inflated if it is gzipped, never more than its header declares: a
+    /// header larger than the file could hold (1032 times its size when compressed) is refused
+    /// before any allocation, and a stream that inflates past the declared size (a gzip bomb,
+    /// trailing data) stops at one byte beyond it.
+    static func readAll(_ path: String) throws -> [UInt8] {
+        try withFile(path) { file, onDisk in
+            let (head, header) = try readHeader(file, path)
+            let compressed = gzdirect(file) == 0
+            let canHold = onDisk.multipliedReportingOverflow(by: compressed ? maxInflation : 1)
+            guard canHold.overflow || header.totalBytes <= canHold.partialValue else {
+                throw DataError("\(path): header claims \(header.dims.map(String.init).joined(separator: "x")) \(header.type) (\(header.totalBytes) bytes)"
+                                + " but a\(compressed ? " gzipped" : "") file of \(onDisk) bytes cannot hold that much")
+            }
+            var bytes = head
+            bytes += try read(file, header.totalBytes - head.count + 1, path)
+            var code: Int32 = 0
+            let message = gzerror(file, &code).map { String(cString: $0) } ?? ""
+            if code != Z_OK && code != Z_STREAM_END {
+                throw DataError("\(path): gzip stream is truncated or corrupt (\(message))")
+            }
+            return bytes
         }
-        return out
     }
 
     private static func gzipError(_ file: gzFile) -> String {
@@ -90,27 +153,12 @@ public enum IDX {
 
     /// Parses IDX bytes; `source` names the file in errors.
     public static func parse(_ bytes: [UInt8], source: String) throws -> IDXArray {
-        guard bytes.count >= 4 else { throw DataError("\(source): \(bytes.count) bytes is too short for an IDX header") }
-        guard bytes[0] == 0, bytes[1] == 0 else {
-            throw DataError("\(source): not an IDX file (magic starts \(hex(bytes[0])) \(hex(bytes[1])), expected 00 00)")
-        }
-        guard let type = ElementType(rawValue: bytes[2]) else {
-            throw DataError("\(source): unknown IDX element type \(hex(bytes[2])) (expected 08, 09, 0B, 0C, 0D or 0E)")
-        }
-        let rank = Int(bytes[3])
-        guard rank >= 1 else { throw DataError("\(source): IDX header declares 0 dimensions") }
-        let headerSize = 4 + 4 * rank
-        guard bytes.count >= headerSize else {
-            throw DataError("\(source): truncated header (\(rank) dimensions need \(headerSize) bytes, file has \(bytes.count))")
-        }
-        let dims = (0..<rank).map { i in
-            (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * i + $1]) }
-        }
-        let count = dims.reduce(1, *)
-        let expected = headerSize + count * type.size
+        let header = try Header(bytes, source: source)
+        let (type, dims, headerSize, count) = (header.type, header.dims, header.size, header.count)
+        let expected = header.totalBytes
         guard bytes.count == expected else {
             let shape = dims.map(String.init).joined(separator: "x")
-            throw DataError("\(source): header says \(shape) \(type) (\(expected) bytes with the header) but the file has \(bytes.count) bytes"
+            throw DataError("\(source): header says \(shape) \(type) (\(expected) bytes with the header) but the file has \(bytes.count)\(bytes.count > expected ? " or more" : "") bytes"
                             + (bytes.count < expected ? " (truncated)" : " (trailing data)"))
         }
         var values = [Float](repeating: 0, count: count)
@@ -134,5 +182,5 @@ public enum IDX {
         return IDXArray(dims: dims, elementType: type, values: values, contentHash: hash.hex)
     }
 
-    private static func hex(_ b: UInt8) -> String { String(format: "%02X", b) }
+    static func hex(_ b: UInt8) -> String { String(format: "%02X", b) }
 }

@@ -46,6 +46,10 @@ public enum DatasetSource {
             lock.lock(); arrays[i] = r; lock.unlock()
         }
         let a = try arrays.map { try $0!.get() }
+        // Scores on the training images say nothing about generalisation.
+        guard a[0].contentHash != a[2].contentHash else {
+            throw DataError("\(testImages): the test images are the training images (\(trainImages), byte for byte); a test split must be held out")
+        }
         return try Dataset.fromRaw(name: name, train: a[0], trainLabels: a[1], test: a[2], testLabels: a[3],
                                    classNames: classNames, allowsHorizontalFlip: allowsHorizontalFlip, classSplit: classSplit,
                                    sources: (trainImages, trainLabels, testImages, testLabels))

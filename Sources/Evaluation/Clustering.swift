@@ -7,6 +7,7 @@ import Foundation
 public enum Clustering {
     /// Counts[cluster][class] of `assignments` against `labels`.
     public static func contingency(_ assignments: [Int], _ labels: [Int32], clusters: Int, classes: Int) -> [[Int]] {
+        // invariant: both come from the same test images (a method's cluster of each, the dataset's label of each)
         precondition(assignments.count == labels.count, "Clustering: \(assignments.count) assignments for \(labels.count) labels")
         var table = [[Int]](repeating: [Int](repeating: 0, count: classes), count: clusters)
         for (a, y) in zip(assignments, labels) { table[a][Int(y)] += 1 }
@@ -50,6 +51,7 @@ public enum Clustering {
     /// column assigned to each row in a minimum-cost perfect matching.
     public static func assignment(minimizing cost: [[Double]]) -> [Int] {
         let n = cost.count
+        // invariant: the cost matrix is built square here, clusters x classes padded to the larger
         precondition(cost.allSatisfy { $0.count == n }, "Clustering.assignment: the cost matrix must be square")
         // 1-based arrays as in the classical formulation; p[j]: row matched to column j.
         var u = [Double](repeating: 0, count: n + 1), v = u

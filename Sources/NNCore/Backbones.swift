@@ -19,6 +19,7 @@ public enum Backbone {
     /// 64 gives 64 features (28 -> 14 -> 7 -> 3 -> 1). A 1-D signal stored as a 1 x W image gets
     /// 1x3 kernels and 1x2 pooling instead. `conv4Fits` says whether a shape survives the poolings.
     public static func conv4(inputShape: [Int], width: Int = 64, rng: inout RNG) -> (net: Sequential, features: Int) {
+        // invariant: the planner refuses conv4 on images too small for it (`BackboneSpec.check`), before any trial runs
         precondition(conv4Fits(inputShape), "NNCore: conv4: input \(inputShape) is too small for four 2x poolings")
         let signal = inputShape[1] == 1
         var layers: [Module] = []

@@ -20,6 +20,7 @@ public final class Linear: Module {
 
     /// The layer followed by a ReLU, fused (`Sequential` uses this when a ReLU follows).
     public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool) -> Tensor {
+        // invariant: layers are built for the feature width the backbone computes from the planner-checked image shape
         precondition(x.rank == 2 && x.shape[1] == inFeatures,
                      "NNCore: Linear(\(inFeatures) -> \(outFeatures)) got input of shape \(x.shape)")
         let bias = parameters["bias"] == nil ? nil : ctx.parameter(self, "bias")
@@ -75,6 +76,7 @@ public final class BatchNorm: Module {
     /// The normalisation followed by a ReLU, fused (`Sequential` uses this when a ReLU follows).
     public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool) -> Tensor {
         let c = buffers["running_mean"]!.count
+        // invariant: layers are built for the channel count the backbone computes from the planner-checked image shape
         precondition(x.rank >= 2 && x.shape[1] == c, "NNCore: BatchNorm(\(c)) got input of shape \(x.shape)")
         let gamma = ctx.parameter(self, "weight"), beta = ctx.parameter(self, "bias")
         if ctx.training {

@@ -5,6 +5,7 @@ public enum Loss {
     /// Cross-entropy against integer labels; with `labelSmoothing` ε the target puts 1 - ε on the
     /// label and ε spread evenly over all classes (Szegedy et al. 2016).
     public static func crossEntropy(_ logits: Tensor, labels: [Int32], labelSmoothing: Float = 0) -> Tensor {
+        // invariant: methods' configs check labelSmoothing in [0, 1) in validate()
         precondition(labelSmoothing >= 0 && labelSmoothing < 1, "NNCore: labelSmoothing \(labelSmoothing) must be in [0, 1)")
         if labelSmoothing == 0 { return softmaxCrossEntropy(logits: logits, labels: labels) }
         let classes = logits.shape[1]
@@ -38,6 +39,7 @@ public enum Loss {
     /// InfoNCE (van den Oord et al. 2018) as in MoCo/SimCLR: row i of `queries` should match row i
     /// of `keys` against the other keys and any extra `negatives`, with cosine similarity / τ.
     public static func infoNCE(queries: Tensor, keys: Tensor, negatives: Tensor? = nil, temperature: Float) -> Tensor {
+        // invariant: queries and keys are two encodings of the same batch
         precondition(queries.shape == keys.shape, "NNCore: infoNCE: queries \(queries.shape) and keys \(keys.shape) differ")
         let q = queries.l2Normalized(), k = keys.l2Normalized()
         var logits = matmul(q, k, transposeB: true)

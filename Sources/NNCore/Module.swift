@@ -25,6 +25,7 @@ public struct ForwardContext {
     public func parameter(_ module: Module, _ name: String) -> Tensor {
         if !overrides.isEmpty, let t = overrides[prefix + name] { return t }
         guard let t = module.parameters[name] else {
+            // invariant: layers read their own parameters by names they registered
             fatalError("NNCore: \(type(of: module)) at '\(prefix)' has no parameter '\(name)'")
         }
         return t
@@ -35,6 +36,7 @@ public struct ForwardContext {
     public func buffer(_ module: Module, _ name: String) -> Tensor {
         if !overrides.isEmpty, let t = overrides[prefix + name] { return t }
         guard let t = module.buffers[name] else {
+            // invariant: layers read their own buffers by names they registered
             fatalError("NNCore: \(type(of: module)) at '\(prefix)' has no buffer '\(name)'")
         }
         return t
@@ -65,6 +67,7 @@ open class Module {
 
     /// The forward pass; layers read parameters through `ctx.parameter(self, name)`.
     open func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        // invariant: abstract method; every module overrides it
         fatalError("\(type(of: self)) does not implement forward")
     }
 
@@ -119,6 +122,7 @@ open class Module {
         visit { p, m in
             for name in Array(m.parameters.keys) where values[p + name] != nil {
                 let v = values[p + name]!
+                // invariant: weights loaded are this network's own (best-on-validation, EMA), never read from a user's file
                 precondition(v.shape == m.parameters[name]!.shape,
                              "NNCore: load: \(p + name) has shape \(m.parameters[name]!.shape), got \(v.shape)")
                 m.parameters[name] = v.detached
@@ -129,6 +133,7 @@ open class Module {
                 seen += 1
             }
         }
+        // invariant: weights loaded are this network's own (best-on-validation, EMA), never read from a user's file
         precondition(seen == values.count, "NNCore: load: \(values.count - seen) paths do not name a parameter or buffer")
     }
 

@@ -15,6 +15,7 @@ open class Optimizer {
 
     /// Updates `parameter` in place from `gradient` with its `state` (zero-filled at first use).
     open func applySingle(_ parameter: inout Tensor, _ gradient: Tensor, _ state: inout [Tensor]) {
+        // invariant: abstract method; every optimizer overrides it
         fatalError("\(type(of: self)) does not implement applySingle")
     }
 
@@ -23,6 +24,7 @@ open class Optimizer {
         step += 1
         model.updateParameters { path, parameter in
             guard let g = gradients[path] else { return }
+            // invariant: autodiff returns each gradient in its parameter's shape
             precondition(g.shape == parameter.shape, "NNCore: gradient for \(path) has shape \(g.shape), parameter \(parameter.shape)")
             var s = state[path] ?? (0..<stateCount).map { _ in Tensor(zeros: parameter.shape) }
             state[path] = nil   // so the state buffers are uniquely referenced and update in place

@@ -16,7 +16,7 @@ public struct ReportWriter {
     public func write(_ doc: Document, warnings: inout [String]) throws -> String {
         let plots = directory + "/plots"
         do { try FileManager.default.createDirectory(atPath: plots, withIntermediateDirectories: true) } catch {
-            throw Gnuplot.Failure(message: "\(directory): cannot create the report folder (\(error.localizedDescription))")
+            throw OutputError(message: "\(directory): cannot write the report there: cannot create the folder (\(error.localizedDescription))")
         }
         var svgs: [String: Result<SVGInline, Error>] = [:]
         for case .figure(let f) in doc.blocks {
@@ -30,7 +30,7 @@ public struct ReportWriter {
         let path = directory + (format == .html ? "/index.html" : "/index.md")
         let text = format == .html ? HTMLRenderer.render(doc, svgs: svgs) : MarkdownRenderer.render(doc)
         do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw Gnuplot.Failure(message: "\(path): cannot write the report (\(error.localizedDescription))")
+            throw OutputError(message: "\(path): cannot write the report (\(error.localizedDescription))")
         }
         return path
     }
@@ -129,4 +129,11 @@ enum MarkdownRenderer {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
             .replacingOccurrences(of: "\n", with: " ")
     }
+}
+
+/// A report that cannot be written where it was asked for (a folder that cannot be made or
+/// written to): the command line exits 73 with its message.
+public struct OutputError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

@@ -84,6 +84,28 @@ enum Migrations {
                 t.column("gflops_max", .double).notNull()
             }
         }
+        m.registerMigration("v2: run_threshold, noise") { db in
+            // A suite's per-metric thresholds, kept with each run so `compare` judges by them.
+            try db.create(table: "run_threshold") { t in
+                t.column("run_id", .integer).notNull().indexed().references("run", onDelete: .cascade)
+                t.column("metric", .text).notNull()
+                t.column("value", .double).notNull()
+                t.uniqueKey(["run_id", "metric"])
+            }
+            // The spread same-commit runs of a suite showed on a machine (`benchbench calibrate`):
+            // per cell in the metric's units, per throughput as a relative change.
+            try db.create(table: "noise") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("suite", .text).notNull()
+                t.column("machine_id", .integer).notNull().indexed().references("machine", onDelete: .restrict)
+                t.column("commit", .text).notNull()
+                t.column("runs", .text).notNull()
+                t.column("calibrated_at", .datetime).notNull()
+                t.column("kind", .text).notNull()
+                t.column("key", .text).notNull()
+                t.column("spread", .double).notNull()
+            }
+        }
         return m
     }
 }

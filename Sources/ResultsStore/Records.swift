@@ -176,3 +176,47 @@ public struct KernelBenchRecord: Codable, Equatable, FetchableRecord, Persistabl
         case runId = "run_id", min = "gflops_min", median = "gflops_median", max = "gflops_max"
     }
 }
+
+/// A per-metric threshold of the suite a run ran (`thresholds:` in the suite file).
+public struct ThresholdRecord: Codable, Equatable, FetchableRecord, PersistableRecord, Sendable {
+    public static let databaseTableName = "run_threshold"
+    public var runId: Int64
+    public var metric: String
+    public var value: Double
+
+    public init(runId: Int64 = 0, metric: String, value: Double) { (self.runId, self.metric, self.value) = (runId, metric, value) }
+
+    enum CodingKeys: String, CodingKey {
+        case metric, value
+        case runId = "run_id"
+    }
+}
+
+/// The spread of one cell (kind "cell", in the metric's units) or one throughput (kind
+/// "throughput", relative) over same-commit runs of a suite on one machine.
+public struct NoiseRecord: Codable, Equatable, FetchableRecord, MutablePersistableRecord, Sendable {
+    public static let databaseTableName = "noise"
+    public var id: Int64?
+    public var suite: String
+    public var machineId: Int64
+    public var commit: String
+    /// The runs measured, comma-separated ids.
+    public var runs: String
+    public var calibratedAt: Date
+    public var kind: String
+    public var key: String
+    public var spread: Double
+
+    public init(id: Int64? = nil, suite: String, machineId: Int64, commit: String, runs: String, calibratedAt: Date, kind: String,
+                key: String, spread: Double) {
+        (self.id, self.suite, self.machineId, self.commit, self.runs) = (id, suite, machineId, commit, runs)
+        (self.calibratedAt, self.kind, self.key, self.spread) = (calibratedAt, kind, key, spread)
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    enum CodingKeys: String, CodingKey {
+        case id, suite, commit, runs, kind, key, spread
+        case machineId = "machine_id", calibratedAt = "calibrated_at"
+    }
+}

@@ -18,10 +18,33 @@ public final class ResultsStore: @unchecked Sendable {
         config.busyMode = .timeout(30)
         do {
             pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw StoreError("\(path): cannot open the results database (\(error))")
+        }
+        // A schema with migrations this build does not know was written by a newer benchbench:
+        // writing to it with the old schema's assumptions could lose results.
+        let unknown = (try? pool.read { db in
+            try Migrations.migrator.hasBeenSuperseded(db)
+                ? try Migrations.migrator.appliedIdentifiers(db).subtracting(Migrations.migrator.migrations) : []
+        }) ?? []
+        guard unknown.isEmpty else {
+            throw StoreError("\(path): written by a newer benchbench (schema steps this build does not know: "
+                             + unknown.sorted().joined(separator: ", ") + "); use that version, or another --db")
+        }
+        do {
             try ResultsStore.migrate(pool)
         } catch {
             throw StoreError("\(path): cannot open the results database (\(error))")
         }
+    }
+
+    /// Whether `error` came from SQLite (for the command line's exit code).
+    public static func isDatabaseError(_ error: Error) -> Bool { error is DatabaseError }
+
+    /// SQLite's error in one line: its message and the statement's first words, not the arguments.
+    public static func describe(_ error: Error) -> String {
+        guard let e = error as? DatabaseError else { return "\(error)" }
+        return (e.message ?? "SQLite error") + " (SQLite code \(e.extendedResultCode.rawValue))"
     }
 
     /// Brings the schema up to date. The migrator decides what to apply before it takes the write
@@ -119,6 +142,34 @@ public final class ResultsStore: @unchecked Sendable {
     public func record(kernelBench rows: [KernelBenchRecord], runID: Int64) throws {
         try pool.write { db in
             for var r in rows { r.runId = runID; try r.insert(db) }
+        }
+    }
+
+    /// Stores the suite's per-metric thresholds with its run.
+    public func record(thresholds: [String: Double], runID: Int64) throws {
+        guard !thresholds.isEmpty else { return }
+        try pool.write { db in
+            for (metric, value) in thresholds.sorted(by: { $0.key < $1.key }) {
+                try ThresholdRecord(runId: runID, metric: metric, value: value).insert(db)
+            }
+        }
+    }
+
+    /// Stores one calibration (every row of it in one transaction).
+    public func record(noise rows: [NoiseRecord]) throws {
+        try pool.write { db in
+            for var r in rows { try r.insert(db) }
+        }
+    }
+
+    /// The newest calibration of `suite` on machine `machineId`: its rows, empty when there is none.
+    public func latestNoise(suite: String, machineId: Int64) throws -> [NoiseRecord] {
+        try pool.read { db in
+            guard let newest = try NoiseRecord.filter(Column("suite") == suite && Column("machine_id") == machineId)
+                .order(Column("id").desc).fetchOne(db) else { return [] }
+            return try NoiseRecord.filter(Column("suite") == suite && Column("machine_id") == machineId
+                                              && Column("calibrated_at") == newest.calibratedAt && Column("runs") == newest.runs)
+                .order(Column("id")).fetchAll(db)
         }
     }
 

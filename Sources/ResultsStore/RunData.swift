@@ -8,6 +8,8 @@ public struct RunData: Sendable {
     public var kernelBench: [KernelBenchRecord]
     /// The trials' kernel profiles summed over the run, by "name|shape".
     public var kernelProfile: [String: KernelTotal]
+    /// The suite's per-metric thresholds (`thresholds:`), by metric name.
+    public var thresholds: [String: Double] = [:]
 }
 
 /// A kernel's profile summed over a run's trials.
@@ -46,9 +48,11 @@ extension ResultsStore {
                 let total = KernelTotal(name: row["name"], shape: row["shape"], calls: row["calls"], flops: row["flops"], seconds: row["seconds"])
                 profile["\(total.name)|\(total.shape)"] = total
             }
+            let thresholds = try ThresholdRecord.filter(Column("run_id") == id).fetchAll(db)
             return RunData(run: run, machine: machine,
                            trials: trials.map { TrialData(trial: $0, metrics: byTrial[$0.id!] ?? [], curves: curvesByTrial[$0.id!] ?? []) },
-                           kernelBench: bench, kernelProfile: profile)
+                           kernelBench: bench, kernelProfile: profile,
+                           thresholds: Dictionary(thresholds.map { ($0.metric, $0.value) }, uniquingKeysWith: { a, _ in a }))
         }
     }
 }

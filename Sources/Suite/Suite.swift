@@ -49,10 +49,13 @@ public struct Suite: @unchecked Sendable {
     public var validationPerClass: Int?
     /// Backbone settings given to every method that has them (e.g. backbone, width).
     public var backbone: [String: Any]
+    /// The smallest change `compare` counts, per metric name, in the metric's units (0.01 is one
+    /// point of accuracy); `samples_per_s` is the relative change of a throughput (0.25 is 25%).
+    public var thresholds: [String: Double] = [:]
     let budgetFields: [YAMLField]
     let datasetFields: [YAMLField]
 
-    static let topKeys = ["description", "datasets", "backbone", "seeds", "budgets", "validation", "protocols", "episodes", "methods"]
+    static let topKeys = ["description", "datasets", "backbone", "seeds", "budgets", "validation", "protocols", "episodes", "thresholds", "methods"]
 
     /// `name` is a suite under `suitesDirectory` (suites/NAME.yaml) or a path to a file.
     public static func resolvePath(_ name: String, suitesDirectory: String = "suites") -> String? {
@@ -72,7 +75,15 @@ public struct Suite: @unchecked Sendable {
             .map { String($0.prefix(upTo: $0.lastIndex(of: ".")!)) }.sorted()
     }
 
+    /// The largest suite file read: the biggest shipped one is a few kilobytes, so a megabyte is
+    /// a wrong path (a dataset, a log), refused before it is read into memory.
+    public static let maxFileBytes = 1 << 20
+
     public static func load(path: String, methods registry: [AnyMethod] = MethodRegistry.all) throws -> Suite {
+        if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size > maxFileBytes {
+            throw SuiteError(file: path, line: 0, column: 0, key: "",
+                             message: "is \(size) bytes; a suite file is at most \(maxFileBytes) bytes (is this the right file?)")
+        }
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw SuiteError(file: path, line: 0, column: 0, key: "", message: "cannot read the suite file (\(error.localizedDescription))")
@@ -96,7 +107,9 @@ public struct Suite: @unchecked Sendable {
                 throw SuiteError(file: file, line: mark.line, column: mark.column, key: "",
                                  message: "not valid YAML: \(problem)\(context.map { " \($0.text)" } ?? "")")
             default:
-                throw SuiteError(file: file, line: 0, column: 0, key: "", message: "not valid YAML: \(error)")
+                // Yams's other errors span lines (a duplicated key lists the mapping): the first says it.
+                let first = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+                throw SuiteError(file: file, line: 0, column: 0, key: "", message: "not valid YAML: \(first.replacingOccurrences(of: "Parser: ", with: ""))")
             }
         }
         let top = YAMLField(node: root, key: "", file: file)
@@ -127,15 +140,15 @@ public struct Suite: @unchecked Sendable {
             for (key, value) in try field.mapping(allowed: ["way", "shots", "query", "count"]) {
                 switch key {
                 case "way":   // one way, or a list of them scored on the same trained models
-                    episodes.ways = try value.list().map { try $0.int(atLeast: 2) }
+                    episodes.ways = try value.list().map { try $0.int(atLeast: 2, atMost: 10_000) }
                     guard Set(episodes.ways).count == episodes.ways.count else { throw value.fail("a way is listed twice") }
-                case "shots": episodes.shots = try value.list().map { try $0.int(atLeast: 1) }
-                case "query": episodes.query = try value.int(atLeast: 1)
-                default: episodes.count = try value.int(atLeast: 1)
+                case "shots": episodes.shots = try value.list().map { try $0.int(atLeast: 1, atMost: 10_000) }
+                case "query": episodes.query = try value.int(atLeast: 1, atMost: 10_000)
+                default: episodes.count = try value.int(atLeast: 1, atMost: 1_000_000)
                 }
             }
         }
-        let validation = try fields["validation"].map { try $0.int(atLeast: 1) }
+        let validation = try fields["validation"].map { try $0.int(atLeast: 1, atMost: 1_000_000) }
         var backbone: [String: Any] = [:]
         if let field = fields["backbone"] {
             if case .scalar = field.node {
@@ -149,21 +162,44 @@ public struct Suite: @unchecked Sendable {
         }
         guard !methods.isEmpty else { throw fields["methods"]!.fail("names no method") }
 
-        let suite = Suite(name: name, path: file, sha: hash.hex,
+        var suite = Suite(name: name, path: file, sha: hash.hex,
                           description: try fields["description"]?.string() ?? "", datasets: datasets, seeds: seeds, budgets: budgets,
                           methods: methods, protocols: protocols, episodes: episodes, validationPerClass: validation,
                           backbone: backbone, budgetFields: budgetFields, datasetFields: datasetFields)
+        if let field = fields["thresholds"] { suite.thresholds = try parseThresholds(field) }
         return suite
     }
+
+    /// `thresholds: {accuracy: 0.01, nmi: 0.02, samples_per_s: 0.25}`: metric names (the stored
+    /// ones: lower case, digits, `_` and `/`) to non-negative numbers; a throughput's is a fraction.
+    static func parseThresholds(_ field: YAMLField) throws -> [String: Double] {
+        var out: [String: Double] = [:]
+        for (name, value) in try field.mapping(allowed: nil, what: "metric thresholds") {
+            guard !name.isEmpty, name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" || $0 == "/" }) else {
+                throw value.fail("'\(name)' is not a metric name (lower case letters, digits, '_' and '/', e.g. accuracy, nmi, samples_per_s)")
+            }
+            let v = try value.double()
+            guard v.isFinite, v >= 0 else { throw value.fail("a threshold must be a number >= 0, got \(v)") }
+            guard name != "samples_per_s" || v < 10 else {
+                throw value.fail("samples_per_s is a relative change (0.25 is 25%), got \(v)")
+            }
+            out[name] = v
+        }
+        return out
+    }
+
+    /// More seeds than this is a typo, not a plan (each is a full training per method and budget).
+    static let maxSeeds = 1_000
 
     static func parseSeeds(_ field: YAMLField) throws -> [UInt64] {
         // `seeds: 3` means seeds 0, 1, 2; a list names them.
         // (A method entry may narrow the suite's seeds and protocols with its own.)
         if case .scalar = field.node {
-            return (0..<UInt64(try field.int(atLeast: 1))).map { $0 }
+            return (0..<UInt64(try field.int(atLeast: 1, atMost: maxSeeds))).map { $0 }
         }
         let seeds = try field.list(single: false).map { UInt64(try $0.int(atLeast: 0)) }
         guard !seeds.isEmpty else { throw field.fail("names no seed") }
+        guard seeds.count <= maxSeeds else { throw field.fail("lists \(seeds.count) seeds; at most \(maxSeeds)") }
         guard Set(seeds).count == seeds.count else { throw field.fail("a seed is listed twice") }
         return seeds
     }
@@ -222,17 +258,17 @@ public struct Suite: @unchecked Sendable {
             case "files": spec.idxFiles = try value.list(single: false).map { try $0.string() }
             case "flips": spec.flips = try value.bool()
             case "split":
-                let counts = try value.list(single: false).map { try $0.int(atLeast: 0) }
+                let counts = try value.list(single: false).map { try $0.int(atLeast: 0, atMost: 100_000) }
                 guard counts.count == 3 else { throw value.fail("expected three class counts [base, validation, novel], got \(counts.count)") }
                 if kind == .glyphs || kind == .glyphsColor {
                     (spec.glyphs.baseClasses, spec.glyphs.validationClasses, spec.glyphs.novelClasses) = (counts[0], counts[1], counts[2])
                 } else {
                     spec.classSplit = counts
                 }
-            case "classes": spec.glyphs.classes = try value.int(atLeast: 2)
-            case "instances": spec.glyphs.instancesPerClass = try value.int(atLeast: 1)
-            case "test_instances": spec.glyphs.testInstancesPerClass = try value.int(atLeast: 0)
-            case "frames": spec.frames = try value.int(atLeast: 2)
+            case "classes": spec.glyphs.classes = try value.int(atLeast: 2, atMost: 10_000)
+            case "instances": spec.glyphs.instancesPerClass = try value.int(atLeast: 1, atMost: 100_000)
+            case "test_instances": spec.glyphs.testInstancesPerClass = try value.int(atLeast: 0, atMost: 100_000)
+            case "frames": spec.frames = try value.int(atLeast: 2, atMost: 64)
             default: spec.glyphs.seed = UInt64(try value.int(atLeast: 0))
             }
         }
@@ -241,6 +277,12 @@ public struct Suite: @unchecked Sendable {
             spec.glyphs.baseClasses = 0; spec.glyphs.validationClasses = 0; spec.glyphs.novelClasses = 0
         }
         do { try spec.validate() } catch let e as DataError { throw field.fail(e.message) }
+        // Generated in memory (784 floats an image, per frame or colour): two million images is
+        // over 6 GB already.
+        let generated = spec.glyphs.classes * (spec.glyphs.instancesPerClass + spec.glyphs.testInstancesPerClass)
+        if kind != .idx && kind != .fashionMNIST && generated > 2_000_000 {
+            throw field.fail("\(spec.glyphs.classes) classes of \(spec.glyphs.instancesPerClass + spec.glyphs.testInstancesPerClass) images is \(generated) images to generate; at most 2000000")
+        }
         if !options.contains(where: { $0.name == "id" }) { id = spec.defaultID }
         return SuiteDataset(id: id, spec: spec, regimes: regimes)
     }

@@ -23,10 +23,12 @@ public final class SuiteRunner {
     }
 
     /// A new run: the machine and git state recorded, every trial stored as pending.
-    public func start(suite: String, suiteSha: String, trials: [PlannedTrial], git: GitState, argv: [String]) throws -> (runID: Int64, trials: [(Int64, PlannedTrial)]) {
+    public func start(suite: String, suiteSha: String, trials: [PlannedTrial], git: GitState, argv: [String],
+                      thresholds: [String: Double] = [:]) throws -> (runID: Int64, trials: [(Int64, PlannedTrial)]) {
         let machine = try store.machineID(MachineInfo.current())
         let runID = try store.startRun(RunRecord(suite: suite, suiteSha: suiteSha, commit: git.commit, branch: git.branch, dirty: git.dirty,
                                                  machineId: machine, argv: argv.joined(separator: " "), startedAt: Date()))
+        try store.record(thresholds: thresholds, runID: runID)
         let ids = try store.plan(runID: runID, trials: trials.map { $0.record(runID: runID) })
         return (runID, Array(zip(ids, trials)))
     }

@@ -59,10 +59,16 @@ struct YAMLField {
         return s.string
     }
 
-    func int(atLeast minimum: Int = .min) throws -> Int {
+    func int(atLeast minimum: Int = .min, atMost maximum: Int = .max) throws -> Int {
         guard case .scalar = node, let n = node.int else { throw fail("expected a whole number, got \(describe)") }
         guard n >= minimum else { throw fail("must be at least \(minimum), got \(n)") }
+        guard n <= maximum else { throw fail("must be at most \(maximum), got \(n)") }
         return n
+    }
+
+    func double() throws -> Double {
+        guard case .scalar = node, let d = node.float ?? node.int.map(Double.init) else { throw fail("expected a number, got \(describe)") }
+        return d
     }
 
     func bool() throws -> Bool {

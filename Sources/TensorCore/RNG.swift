@@ -67,6 +67,7 @@ public struct RNG: RandomNumberGenerator, Sendable {
     /// episode is drawn through it, so changing it changes every stored result's split hash; a
     /// test pins its values.
     public mutating func int(_ n: Int) -> Int {
+        // invariant: bounds are counts of non-empty things (classes with images, pools, episodes): datasets refuse empty classes and the planner empty budgets
         precondition(n > 0, "RNG.int: the bound must be positive, got \(n)")
         let bound = UInt64(n)
         var m = next().multipliedFullWidth(by: bound)

@@ -8,6 +8,7 @@
 @inline(__always)
 func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
              file: StaticString = #fileID, line: UInt = #line) {
+    // invariant: `require` guards the engine's contracts (shapes, ranks); user input reaches the engine only through shapes the planner checked (images a backbone can take, budgets a class can hold), so a failure is a bug, stopped rather than computed on
     if !condition() { fatalError("TensorCore: " + message(), file: file, line: line) }
 }
 

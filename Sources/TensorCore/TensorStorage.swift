@@ -46,6 +46,7 @@ final class BufferPool {
         lock.unlock()
         var raw: UnsafeMutableRawPointer?
         let status = posix_memalign(&raw, 64, n * MemoryLayout<Float>.stride)
+        // invariant: only an exhausted machine fails here; sizes a user controls are capped before (IDX files at 2^31 values and what their bytes can hold, generated datasets at 2 million images, suite files at 1 MB)
         guard status == 0, let raw else { fatalError("TensorCore: out of memory allocating \(n) floats") }
         return raw.bindMemory(to: Float.self, capacity: n)
     }

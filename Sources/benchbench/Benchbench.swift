@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataCore
 import Foundation
 import Reporting
 import ResultsStore
@@ -10,22 +11,38 @@ struct Benchbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchbench",
         abstract: "Benchmark low-label learning methods: train, evaluate, store, compare, report.",
-        subcommands: [SuiteCommand.self, Run.self, Runs.self, Show.self, Compare.self, HistoryCommand.self, Report.self, ListCommand.self, DataCommand.self, Kernels.self])
+        subcommands: [SuiteCommand.self, Run.self, Runs.self, Show.self, Compare.self, Calibrate.self, HistoryCommand.self, Report.self, ListCommand.self, DataCommand.self, Kernels.self])
 
     static func main() {
         // Before OpenBLAS does any work: make it use the best kernel this CPU has (may re-exec once).
         BLASRuntime.selectBestKernel(arguments: CommandLine.arguments)
+        // A write past a file-size limit then fails with an error the store reports (and the
+        // trial in flight is lost, nothing else) instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as SuiteError {
             exit(withError: CleanExit.fail(error.description, code: ExitCodes.badSuite))
+        } catch let error as DataError {
+            exit(withError: CleanExit.fail(error.message, code: ExitCodes.badInput))
         } catch let error as StoreError {
             exit(withError: CleanExit.fail(error.message, code: ExitCodes.store))
+        } catch let error as OutputError {
+            exit(withError: CleanExit.fail(error.message, code: ExitCodes.cannotWrite))
         } catch let error as Gnuplot.Failure {
             exit(withError: CleanExit.fail(error.message, code: 1))
+        } catch where ResultsStore.isDatabaseError(error) {
+            // SQLite failing under a command (disk full, a read-only file, a lock held too long).
+            exit(withError: CleanExit.fail("the results database: \(ResultsStore.describe(error))", code: ExitCodes.store))
         } catch {
-            exit(withError: error)
+            // Help and version print in full; every failure is one line, without the usage text
+            // ArgumentParser would add (the message names the option or value at fault).
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            let message = Self.message(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data("error: \(message.split(separator: "\n").first ?? "")\n".utf8)) }
+            exit(withError: ExitCode(code.rawValue))
         }
     }
 }
@@ -38,7 +55,11 @@ enum ExitCodes {
     static let regression: Int32 = 3
     static let notFound: Int32 = 4
     static let badSuite: Int32 = 65
+    /// A data file that cannot be used (missing, truncated, not IDX, inconsistent): 65 like a bad suite file.
+    static let badInput: Int32 = 65
     static let store: Int32 = 74
+    /// An output (a report folder) that cannot be created or written.
+    static let cannotWrite: Int32 = 73
 }
 
 enum CleanExit {

@@ -47,6 +47,58 @@ struct SelectionOptions: ParsableArguments {
     }
 }
 
+/// The thresholds of a comparison: given on the command line, else the candidate's suite file's
+/// (`thresholds:`, stored with its run), else the defaults; raised per cell to the spread the
+/// newest `benchbench calibrate` of the candidate's suite measured on its machine.
+struct ThresholdOptions: ParsableArguments {
+    @Option(help: "Smallest change of a metric that counts, in its units (0.01 is one point of accuracy); overrides the suite's thresholds (default: the suite's, else 0.01).")
+    var threshold: Double?
+    @Option(help: "Significance level of the test on per-seed values.") var alpha = 0.05
+    @Option(help: "Smallest relative change of a throughput that counts (0.25 is 25%); overrides the suite's samples_per_s threshold (default: the suite's, else 0.25).")
+    var kernelThreshold: Double?
+    @Flag(help: "Ignore calibrated noise (benchbench calibrate).") var noNoise = false
+
+    func validate() throws {
+        guard (threshold ?? 0) >= 0, alpha > 0, alpha < 1, (kernelThreshold ?? 0) >= 0 else {
+            throw ValidationError("--threshold and --kernel-threshold must be >= 0 and --alpha in (0, 1)")
+        }
+    }
+
+    /// The settings, and a line saying where they came from.
+    func settings(a: RunData, b: RunData, store: ResultsStore) throws -> (CompareSettings, String) {
+        var s = CompareSettings()
+        s.alpha = alpha
+        var from: [String] = []
+        let suiteThresholds = b.thresholds.isEmpty ? a.thresholds : b.thresholds
+        if let threshold {
+            s.minimumEffect = threshold
+            from.append("minimum effect \(threshold) (command line)")
+        } else {
+            s.metricThresholds = suiteThresholds.filter { $0.key != "samples_per_s" }
+            if !s.metricThresholds.isEmpty {
+                from.append("suite's " + s.metricThresholds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                            + ", others \(s.minimumEffect)")
+            } else {
+                from.append("minimum effect \(s.minimumEffect) (default)")
+            }
+        }
+        if let kernelThreshold {
+            s.kernelThreshold = kernelThreshold
+        } else if let t = suiteThresholds["samples_per_s"] {
+            s.kernelThreshold = t
+        }
+        from.append(String(format: "throughput %.0f%%", s.kernelThreshold * 100))
+        if !noNoise {
+            let noise = try store.latestNoise(suite: b.run.suite, machineId: b.run.machineId)
+            if let first = noise.first {
+                s.use(noise: noise)
+                from.append("calibrated noise of runs \(first.runs) (commit \(first.commit.prefix(8)))")
+            }
+        }
+        return (s, from.joined(separator: "; "))
+    }
+}
+
 /// `benchbench compare A B`: per cell A, B, delta and a category; throughput by median ratio.
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Compare two runs cell by cell (A: baseline, B: candidate).",
@@ -57,35 +109,23 @@ struct Compare: ParsableCommand {
 
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Exit with code 3 when any cell worsened or a trial newly failed.") var failOnRegression = false
-    @Option(help: "Smallest change of the metric that counts (in its units; 0.01 is one point of accuracy).") var threshold = 0.01
-    @Option(help: "Significance level of the test on per-seed values.") var alpha = 0.05
-    @Option(help: "Smallest relative change of a throughput that counts (0.25 is 25%; same-binary reruns on a busy 2-core host vary by up to ~30%).") var kernelThreshold = 0.25
+    @OptionGroup var thresholds: ThresholdOptions
     @Flag(help: "List every cell, not only the ones that changed.") var all = false
 
     @OptionGroup var selection: SelectionOptions
     @OptionGroup var store: StoreOptions
 
-    func validate() throws {
-        guard threshold >= 0, alpha > 0, alpha < 1, kernelThreshold >= 0 else {
-            throw ValidationError("--threshold and --kernel-threshold must be >= 0 and --alpha in (0, 1)")
-        }
-    }
-
-    var settings: CompareSettings {
-        var s = CompareSettings()
-        (s.minimumEffect, s.alpha, s.kernelThreshold) = (threshold, alpha, kernelThreshold)
-        return s
-    }
-
     func run() throws {
         let db = try store.openExisting()
         let (ra, rb) = try selection.resolvePair(a, b, store: db) { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        let (settings, source) = try thresholds.settings(a: ra, b: rb, store: db)
         let c = Comparison(a: ra, b: rb, metrics: selection.metrics, settings: settings)
         if json {
             printJSON(CompareReport.json(c))
         } else {
             print("A: " + CompareReport.runLine(ra))
             print("B: " + CompareReport.runLine(rb))
+            print("thresholds: " + source)
             print("cells: " + (CompareReport.summary(c).isEmpty ? "none" : CompareReport.summary(c)))
             print("")
             let shown = c.cells.filter { all || $0.category != .unchanged }
@@ -164,7 +204,7 @@ struct Report: ParsableCommand {
     @Flag(help: "Report the history of the metric over commits instead.") var history = false
     @Option(help: "Folder to write into.") var out: String
     @Option(help: "html or markdown.") var format = "html"
-    @Option(help: "Smallest change that counts, for --compare.") var threshold = 0.01
+    @OptionGroup var thresholds: ThresholdOptions
 
     @OptionGroup var selection: SelectionOptions
     @OptionGroup var store: StoreOptions
@@ -181,8 +221,7 @@ struct Report: ParsableCommand {
         let doc: Document
         if compare.count == 2 {
             let (a, b) = try selection.resolvePair(compare[0], compare[1], store: db)
-            var settings = CompareSettings()
-            settings.minimumEffect = threshold
+            let (settings, _) = try thresholds.settings(a: a, b: b, store: db)
             doc = CompareReport.document(Comparison(a: a, b: b, metrics: selection.metrics, settings: settings))
         } else if history {
             doc = HistoryReport.document(try HistoryCommand.history(db, selection: selection))

@@ -57,13 +57,13 @@ struct Show: ParsableCommand {
         let db = try store.openExisting()
         let id: Int64
         if reference == "latest" {
-            guard let last = try db.runs().last?.id else { throw ValidationError("no runs in \(db.path)") }
+            guard let last = try db.runs().last?.id else { throw CleanExit.fail("no runs in \(db.path)", code: ExitCodes.notFound) }
             id = last
         } else {
             guard let n = Int64(reference) else { throw ValidationError("run '\(reference)': expected a run id (see 'benchbench runs') or 'latest'") }
             id = n
         }
-        guard let data = try db.runData(id) else { throw ValidationError("no run \(id) in \(db.path) (see 'benchbench runs')") }
+        guard let data = try db.runData(id) else { throw CleanExit.fail("no run \(id) in \(db.path) (see 'benchbench runs')", code: ExitCodes.notFound) }
         if json { return printJSON(RunJSON.object(data)) }
         print(RunTables.header(data))
         print("")

@@ -24,18 +24,30 @@ struct SuiteCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() throws {
+        let suite = try Self.load(name)
+        let (plan, notes) = try Planner.planWithNotes(suite)
+        for note in notes { print("note: \(note)") }
+        if dryRun { return try printPlan(suite, plan) }
+        let (_, status) = try Self.execute(suite, plan: plan, name: name, resume: resume, dataDir: dataDir, store: store)
+        if status != RunStatus.done { throw ExitCode(ExitCodes.trialFailed) }
+    }
+
+    /// The suite file `name` names (suites/NAME.yaml, or a path), parsed.
+    static func load(_ name: String) throws -> Suite {
         guard let path = Suite.resolvePath(name) else {
             let available = Suite.available()
             throw ValidationError("no suite '\(name)': looked for suites/\(name).yaml in \(FileManager.default.currentDirectoryPath)"
                                   + (available.isEmpty ? "" : "; available: \(available.joined(separator: ", "))"))
         }
-        let suite = try Suite.load(path: path)
-        let (plan, notes) = try Planner.planWithNotes(suite)
-        for note in notes { print("note: \(note)") }
-        if dryRun { return try printPlan(suite, plan) }
+        return try Suite.load(path: path)
+    }
 
+    /// Runs `plan` as a new run of `suite` (or continues the latest unfinished one with `resume`),
+    /// with progress, a summary at the end, and SIGINT/SIGTERM handled; returns the run and its status.
+    static func execute(_ suite: Suite, plan: [PlannedTrial], name: String, resume: Bool, dataDir: String?,
+                        store: StoreOptions) throws -> (runID: Int64, status: String) {
         let db = try store.open()
-        let runner = SuiteRunner(store: db, data: DatasetCache(dataDir: dataDir, baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path))
+        let runner = SuiteRunner(store: db, data: DatasetCache(dataDir: dataDir, baseDirectory: URL(fileURLWithPath: suite.path).deletingLastPathComponent().path))
         let git = GitState.current()
         var runID: Int64
         var todo: [(Int64, PlannedTrial)]
@@ -45,19 +57,21 @@ struct SuiteCommand: ParsableCommand {
                 throw ValidationError("--resume: no unfinished run of suite '\(suite.name)' at commit \(git.commit) in \(db.path)")
             }
             guard previous.suiteSha == suite.sha else {
-                throw ValidationError("--resume: \(path) changed since run \(previous.id!) started (suite hash \(previous.suiteSha), now \(suite.sha)); start a new run")
+                throw ValidationError("--resume: \(suite.path) changed since run \(previous.id!) started (suite hash \(previous.suiteSha), now \(suite.sha)); start a new run")
             }
             runID = previous.id!
             let remaining = try runner.remaining(runID: runID, plan: plan)
             (todo, offset) = (remaining.todo, remaining.kept)
             print("resuming run \(runID) of suite \(suite.name): \(remaining.kept) trial(s) finished, \(todo.count) to run")
         } else {
-            (runID, todo) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: plan, git: git, argv: CommandLine.arguments)
+            (runID, todo) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: plan, git: git, argv: CommandLine.arguments,
+                                             thresholds: suite.thresholds)
             print("run \(runID): suite \(suite.name), \(plan.count) trials, commit \(git.commit)\(git.dirty ? " (dirty)" : ""), database \(db.path)")
         }
         let resumeCommand = "benchbench suite \(name) --resume" + (store.db.map { " --db \($0)" } ?? "")
+        let stoppedRun = runID
         runner.stopOnSignals { sig in
-            FileHandle.standardError.write(Data("\ninterrupted (\(sig == SIGINT ? "SIGINT" : "SIGTERM")): run \(runID) stopped; the finished trials are stored. Continue it with: \(resumeCommand)\n".utf8))
+            FileHandle.standardError.write(Data("\ninterrupted (\(sig == SIGINT ? "SIGINT" : "SIGTERM")): run \(stoppedRun) stopped; the finished trials are stored. Continue it with: \(resumeCommand)\n".utf8))
             Foundation.exit(128 + sig)
         }
         let failed = try runner.execute(todo, offset: offset, total: offset + todo.count)
@@ -67,7 +81,7 @@ struct SuiteCommand: ParsableCommand {
             print(RunTables.summary(data))
         }
         print("run \(runID) \(status): \(failed == 0 ? "every trial done" : "\(failed) trial(s) failed"); details: benchbench show \(runID)")
-        if status != RunStatus.done { throw ExitCode(ExitCodes.trialFailed) }
+        return (runID, status)
     }
 
     func printPlan(_ suite: Suite, _ plan: [PlannedTrial]) throws {

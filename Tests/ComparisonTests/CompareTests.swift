@@ -114,6 +114,68 @@ import Testing
         #expect(category(threshold: 0.01, alpha: p / 2) == .unchanged)       // not significant at this level
     }
 
+    /// A suite's per-metric threshold replaces the minimum effect for that metric only; a
+    /// calibrated spread larger than the threshold raises it for that cell only.
+    @Test func perMetricThresholdsAndCalibratedNoiseRaiseTheBarPerCell() throws {
+        let s = try StoreBuilder()
+        let ra = try s.run(commit: "aaaa1111", trials: StoreBuilder.seeds([0.700, 0.705, 0.710]))
+        let rb = try s.run(commit: "bbbb2222", trials: StoreBuilder.seeds([0.722, 0.725, 0.728]))
+        let (a, b) = (try #require(try s.store.runData(ra)), try #require(try s.store.runData(rb)))
+        func verdict(_ settings: CompareSettings) -> CellComparison? { Comparison(a: a, b: b, settings: settings).cells.first { $0.key.metric == "accuracy" } }
+        var settings = CompareSettings()
+        #expect(verdict(settings)?.category == .improved)                        // +2 points against 1
+        settings.metricThresholds = ["nmi": 0.05]
+        #expect(verdict(settings)?.category == .improved)                        // another metric's threshold
+        settings.metricThresholds = ["accuracy": 0.03]
+        #expect(verdict(settings)?.category == .unchanged)                       // accuracy's own: 3 points
+        settings.metricThresholds = [:]
+        let key = try #require(verdict(settings)?.key)
+        settings.cellNoise = [key.id: 0.025]
+        let noisy = try #require(verdict(settings))
+        #expect(noisy.category == .unchanged && noisy.note.contains("calibrated noise 0.025 > threshold 0.01"))
+        settings.cellNoise = [key.id: 0.005]                                      // below the threshold: no effect
+        #expect(verdict(settings)?.category == .improved)
+    }
+
+    @Test func calibratedThroughputNoiseRaisesTheThroughputThreshold() throws {
+        let s = try StoreBuilder()
+        func bench(_ median: Double) -> [KernelBenchRecord] {
+            [KernelBenchRecord(name: "gemm", shape: "1024x1024x1024", unit: "GFLOP/s", reps: 7, min: median - 1, median: median, max: median + 1)]
+        }
+        let ra = try s.run(commit: "aaaa1111", trials: [], kernels: bench(100))
+        let rb = try s.run(commit: "bbbb2222", trials: [], kernels: bench(65))
+        let (a, b) = (try #require(try s.store.runData(ra)), try #require(try s.store.runData(rb)))
+        var settings = CompareSettings()
+        #expect(Comparison(a: a, b: b, settings: settings).throughput.first?.category == .worsened)
+        settings.throughputNoise = ["kernels|gemm|1024x1024x1024|GFLOP/s": 0.40]
+        let row = try #require(Comparison(a: a, b: b, settings: settings).throughput.first)
+        #expect(row.category == .unchanged && row.note == "calibrated noise 40%")
+    }
+
+    /// Same-commit runs: each cell's spread is the range of its means, each throughput's the
+    /// largest over the smallest value minus one; stored and read back as one calibration.
+    @Test func calibrationMeasuresSpreadsAndIsStored() throws {
+        let s = try StoreBuilder()
+        var runs: [Int64] = []
+        for (accuracy, speed) in [(0.70, 1000.0), (0.72, 1100.0), (0.71, 900.0)] {
+            var trials = StoreBuilder.seeds([accuracy, accuracy])
+            for i in trials.indices { trials[i].samplesPerSecond = speed }
+            runs.append(try s.run(commit: "aaaa1111", trials: trials))
+        }
+        let data = try runs.map { try #require(try s.store.runData($0)) }
+        let c = Calibration(data)
+        let key = try #require(RunCells(data[0]).cells.keys.first { $0.metric == "accuracy" })
+        #expect(abs(c.cells[key.id]! - 0.02) < 1e-12)
+        let training = try #require(c.throughput.first { $0.key.hasPrefix("training|") })
+        #expect(abs(training.value - (1100.0 / 900.0 - 1)) < 1e-12)
+        let machine = data[0].run.machineId
+        try s.store.record(noise: c.records(suite: "test", machineId: machine, commit: "aaaa1111", runs: runs))
+        var settings = CompareSettings()
+        settings.use(noise: try s.store.latestNoise(suite: "test", machineId: machine))
+        #expect(settings.cellNoise == c.cells && settings.throughputNoise == c.throughput)
+        #expect(try s.store.latestNoise(suite: "other", machineId: machine).isEmpty)
+    }
+
     /// The measured FMA ceiling is part of the machine: a different ceiling (a throttled or shared
     /// machine) makes throughput not comparable; the same ceiling leaves the rows compared.
     @Test func aDifferentFMACeilingIsAnotherMachine() throws {

@@ -88,12 +88,36 @@ func temporaryFile(_ name: String, _ bytes: [UInt8], gzip: Bool = false) -> Stri
         #expect { try IDX.read(corrupt) } throws: { ($0 as? DataError)?.message.hasPrefix(corrupt) == true }
     }
 
+    @Test func testImagesIdenticalToTheTrainingImagesAreRefused() throws {
+        let images = idxBytes(type: 0x08, dims: [2, 2, 2], payload: [UInt8](repeating: 7, count: 8))
+        let labels = idxBytes(type: 0x08, dims: [2], payload: [0, 1])
+        let (a, b) = (temporaryFile("same-a.idx", images), temporaryFile("same-b.idx.gz", images, gzip: true))
+        let l = temporaryFile("same-l.idx", labels)
+        // The same bytes under another name, gzipped: compared after inflating.
+        #expect { try DatasetSource.idx(name: "toy", trainImages: a, trainLabels: l, testImages: b, testLabels: l) } throws: { error in
+            (error as? DataError)?.message == "\(b): the test images are the training images (\(a), byte for byte); a test split must be held out"
+        }
+    }
+
+    @Test func aHeaderMayNotClaimMoreThanTheFileCanHold() throws {
+        // 2^31 values, an overflowing product, and a billion bytes in a 12-byte file: refused from the header alone.
+        for (dims, expected) in [([Int(1) << 31], "more than the 2147483647 one file may hold"),
+                                 ([0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], "more than the 2147483647 one file may hold"),
+                                 ([1_000_000_000], "but a file of 12 bytes cannot hold that much")] {
+            let header: [UInt8] = [0, 0, 8, UInt8(dims.count)] + dims.flatMap { d in (0..<4).map { UInt8((d >> (8 * (3 - $0))) & 0xFF) } }
+            let path = temporaryFile("claims-\(dims.count)-\(dims[0]).idx", header + [1, 2, 3, 4].prefix(12 - header.count > 0 ? 12 - header.count : 0))
+            #expect { try IDX.read(path) } throws: { ($0 as? DataError)?.message.contains(expected) == true }
+            #expect { try IDX.parse(header, source: "h") } throws: { $0 is DataError }
+        }
+    }
+
     @Test func imageAndLabelCountsMustAgree() throws {
         let images = idxBytes(type: 0x08, dims: [3, 2, 2], payload: [UInt8](repeating: 7, count: 12))
         let labels = idxBytes(type: 0x08, dims: [2], payload: [0, 1])
-        let paths = [temporaryFile("i.idx", images), temporaryFile("l.idx", labels)]
+        let paths = [temporaryFile("i.idx", images), temporaryFile("l.idx", labels),
+                     temporaryFile("ti.idx", idxBytes(type: 0x08, dims: [3, 2, 2], payload: [UInt8](repeating: 9, count: 12)))]
         #expect {
-            try DatasetSource.idx(name: "toy", trainImages: paths[0], trainLabels: paths[1], testImages: paths[0], testLabels: paths[1])
+            try DatasetSource.idx(name: "toy", trainImages: paths[0], trainLabels: paths[1], testImages: paths[2], testLabels: paths[1])
         } throws: { error in
             let m = (error as? DataError)?.message ?? ""
             return m.contains(paths[1]) && m.contains("2 labels") && m.contains("3 images")
@@ -103,8 +127,9 @@ func temporaryFile(_ name: String, _ bytes: [UInt8], gzip: Bool = false) -> Stri
     @Test func idxDatasetIsStandardisedPerChannel() throws {
         let images = idxBytes(type: 0x08, dims: [4, 2, 2], payload: (0..<16).map { UInt8($0 * 16) })
         let labels = idxBytes(type: 0x08, dims: [4], payload: [0, 1, 0, 1])
-        let p = [temporaryFile("si.idx", images), temporaryFile("sl.idx", labels)]
-        let d = try DatasetSource.idx(name: "toy", trainImages: p[0], trainLabels: p[1], testImages: p[0], testLabels: p[1])
+        let p = [temporaryFile("si.idx", images), temporaryFile("sl.idx", labels),
+                 temporaryFile("sti.idx", idxBytes(type: 0x08, dims: [4, 2, 2], payload: (0..<16).map { UInt8(255 - $0 * 16) }))]
+        let d = try DatasetSource.idx(name: "toy", trainImages: p[0], trainLabels: p[1], testImages: p[2], testLabels: p[1])
         #expect(d.trainImages.shape == [4, 1, 2, 2])
         let v = d.trainImages.scalars.map(Double.init)
         let mean = v.reduce(0, +) / 16, variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 16

@@ -24,6 +24,26 @@ func temporaryDatabase() -> String {
                     status: "done", startedAt: Date(timeIntervalSince1970: 1_800_000_100), seconds: 35.2, steps: 200, samplesPerS: 568)
     }
 
+    /// A database a newer benchbench wrote (a schema step this build does not know) is refused
+    /// with a message naming it, and left as it was.
+    @Test func aNewerSchemaIsRefusedAndLeftUntouched() throws {
+        let path = temporaryDatabase()
+        let store = try ResultsStore(path: path)
+        let runID = try run(store)
+        try store.pool.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9: from the future')") }
+        #expect { _ = try ResultsStore(path: path) } throws: { error in
+            "\(error)".contains("written by a newer benchbench (schema steps this build does not know: v9: from the future)")
+        }
+        #expect(try store.run(runID) != nil)
+    }
+
+    @Test func thresholdsAreKeptWithTheirRun() throws {
+        let store = try ResultsStore(path: temporaryDatabase())
+        let runID = try run(store)
+        try store.record(thresholds: ["accuracy": 0.02, "samples_per_s": 0.3], runID: runID)
+        #expect(try store.runData(runID)?.thresholds == ["accuracy": 0.02, "samples_per_s": 0.3])
+    }
+
     @Test func migratesFromEmptyToWALWithForeignKeys() throws {
         let store = try ResultsStore(path: temporaryDatabase())
         #expect(try store.journalMode() == "wal")

@@ -103,6 +103,12 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
                       "test.yaml:1:12: datasets: dataset 'glyphs': episodes of 10 shots and 15 queries need 25 images of each novel class; these classes have 20"))
         cases.append((edit("[glyphs]", "[{name: glyphs, classes: 10, split: [4, 2, 4]}]"),
                       "test.yaml:1:12: datasets: dataset 'glyphs': 5-way episodes need 5 novel classes; the class split has 4"))
+        // Per-metric thresholds for compare.
+        cases.append((edit("seeds: [0]", "seeds: [0]\nthresholds: {accuracy: -1}"), "test.yaml:3:24: thresholds.accuracy: a threshold must be a number >= 0, got -1.0"))
+        cases.append((edit("seeds: [0]", "seeds: [0]\nthresholds: {Accuracy: 0.01}"), "test.yaml:3:24: thresholds.Accuracy: 'Accuracy' is not a metric name"))
+        cases.append((edit("seeds: [0]", "seeds: [0]\nthresholds: {samples_per_s: 25}"), "test.yaml:3:29: thresholds.samples_per_s: samples_per_s is a relative change (0.25 is 25%), got 25.0"))
+        cases.append((edit("seeds: [0]", "seeds: [0]\nthresholds: [0.01]"), "test.yaml:3:13: thresholds: expected a mapping of metric thresholds"))
+        cases.append((edit("seeds: [0]", "seeds: [0]\nthresholds: {nmi: lots}"), "test.yaml:3:19: thresholds.nmi: expected a number, got 'lots'"))
         return cases
     }()
 
@@ -115,6 +121,12 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
             if !ok { Issue.record("got: \(text)\nexpected prefix: \(expected)") }
             return ok
         }
+    }
+
+    @Test func thresholdsAreReadPerMetric() throws {
+        let suite = try parse(Self.minimal.replacingOccurrences(of: "seeds: [0]", with: "seeds: [0]\nthresholds: {accuracy: 0.02, nmi: 0, samples_per_s: 0.3}"))
+        #expect(suite.thresholds == ["accuracy": 0.02, "nmi": 0, "samples_per_s": 0.3])
+        #expect(try parse(Self.minimal).thresholds.isEmpty)
     }
 
     @Test func theSameFileGivesTheSamePlan() throws {

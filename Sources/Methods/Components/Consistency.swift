@@ -12,6 +12,7 @@ public struct ConfidenceMask {
     public let mask: [Bool]
 
     public init(probabilities p: Tensor, threshold: Float) {
+        // invariant: probabilities are a classifier's softmax, [N, C]
         precondition(p.rank == 2, "ConfidenceMask: probabilities must be [N, C], got \(p.shape)")
         let c = p.shape[1]
         let best = p.argmaxRows()
@@ -59,6 +60,7 @@ public enum MixUp {
     /// Row i of the result is λ'ᵢ · a[i] + (1 − λ'ᵢ) · b[i], one λ' per row (the MixMatch code's
     /// per-example draw), for inputs [N, ...] and targets [N, C] alike.
     public static func mixRows(_ a: Tensor, _ b: Tensor, lambdas: [Float]) -> Tensor {
+        // invariant: MixUp draws one weight per row of the batches it mixes, which share a shape
         precondition(a.shape == b.shape && a.shape[0] == lambdas.count, "MixUp: \(a.shape) and \(b.shape) with \(lambdas.count) weights")
         let l = Tensor(shape: [lambdas.count] + Array(repeating: 1, count: a.rank - 1), scalars: lambdas)
         return a * l + b * (1 - l)
@@ -162,6 +164,7 @@ public struct DistributionAlignment {
     /// Records the batch's mean prediction, then aligns each row of `p` [N, C].
     public mutating func align(_ p: Tensor) -> Tensor {
         let (n, c) = (p.shape[0], p.shape[1])
+        // invariant: the target is the labeled pool's class distribution over the same classes
         precondition(c == target.count, "DistributionAlignment: \(c) classes, target has \(target.count)")
         var mean = [Float](repeating: 0, count: c)
         p.withUnsafeBufferPointer { q in for i in 0..<n { for j in 0..<c { mean[j] += q[i * c + j] / Float(n) } } }
@@ -181,6 +184,7 @@ public struct FeatureQueue {
     private var head = 0
 
     public init(capacity: Int, dimension: Int) {
+        // invariant: MoCo's validate() checks queueSize >= 1; the dimension is its projection width
         precondition(capacity >= 1 && dimension >= 1, "FeatureQueue: capacity and dimension must be at least 1")
         (self.capacity, self.dimension) = (capacity, dimension)
         storage = Tensor(zeros: [capacity, dimension])
@@ -188,6 +192,7 @@ public struct FeatureQueue {
 
     /// Writes `rows` [B, D] over the oldest entries.
     public mutating func enqueue(_ rows: Tensor) {
+        // invariant: the queue is filled with the projection it was sized for
         precondition(rows.rank == 2 && rows.shape[1] == dimension, "FeatureQueue: rows \(rows.shape) do not have dimension \(dimension)")
         let d = dimension
         let (cap, start) = (capacity, head)

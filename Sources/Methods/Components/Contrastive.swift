@@ -10,6 +10,7 @@ public enum Contrastive {
     /// their most similar embedding.
     public static func ntXent(_ a: Tensor, _ b: Tensor, temperature: Float) -> (loss: Tensor, accuracy: Float) {
         let n = a.shape[0]
+        // invariant: the two views are augmentations of the same batch
         precondition(b.shape == a.shape && n >= 1, "Contrastive.ntXent: views \(a.shape) and \(b.shape) differ")
         let z = concat([a, b], axis: 0).l2Normalized()
         // Self-similarity is excluded by a large negative constant on the diagonal.

@@ -82,6 +82,7 @@ public struct AffinityGraph {
     /// `y` and the result are [N, C] row-major.
     public func diffuse(_ y: [Float], classes: Int, alpha: Float, iterations: Int, tolerance: Double = 1e-6) -> [Float] {
         let n = count
+        // invariant: Y is built from the graph's own rows and the dataset's classes
         precondition(y.count == n * classes, "AffinityGraph.diffuse: Y has \(y.count) entries, expected \(n) x \(classes)")
         var z = [Float](repeating: 0, count: n * classes)
         for c in 0..<classes {

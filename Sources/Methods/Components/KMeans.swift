@@ -9,6 +9,7 @@ public struct KMeans {
     public private(set) var centroids: Tensor
 
     public init(centroids: Tensor) {
+        // invariant: centroids are made by plusPlus, [k, D]
         precondition(centroids.rank == 2, "KMeans: centroids must be [k, D], got \(centroids.shape)")
         self.centroids = centroids
     }
@@ -19,6 +20,7 @@ public struct KMeans {
     /// probability proportional to its squared distance to the nearest centroid so far.
     public static func plusPlus(_ x: Tensor, k: Int, rng: inout RNG) -> KMeans {
         let (n, d) = (x.shape[0], x.shape[1])
+        // invariant: kmeans and deepcluster check `clusters` against the pool's size (a ConfigError) before seeding
         precondition(k >= 1 && k <= n, "KMeans.plusPlus: cannot seed \(k) clusters from \(n) rows")
         var chosen = [rng.int(n)]
         var nearest = [Float](repeating: .infinity, count: n)
@@ -65,6 +67,7 @@ public struct KMeans {
     @discardableResult
     public mutating func update(_ x: Tensor, clusters: [Int], rng: inout RNG) -> Int {
         let (n, d, kk) = (x.shape[0], x.shape[1], k)
+        // invariant: assignments come from assign() on the same rows
         precondition(clusters.count == n, "KMeans.update: \(clusters.count) assignments for \(n) rows")
         var sums = [Double](repeating: 0, count: kk * d), sizes = [Int](repeating: 0, count: kk)
         x.withUnsafeBufferPointer { p in

@@ -32,6 +32,7 @@ public enum Pretext {
     /// `images` turned counter-clockwise by `quarterTurns` × 90° (on the screen: row 0 at the top).
     public static func rotate(_ images: Tensor, quarterTurns: Int) -> Tensor {
         let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
+        // invariant: rotation and ReMixMatch refuse non-square images (`Pretext.rotationProblem`) when they are built
         precondition(h == w, "Pretext.rotate: images must be square, got \(h)x\(w)")
         let turns = ((quarterTurns % 4) + 4) % 4
         if turns == 0 { return images.detached }
@@ -68,6 +69,7 @@ public enum Pretext {
     /// 2016): chosen greedily, each next one at maximal minimum Hamming distance from those
     /// already chosen (the paper's "maximal" set), from candidates drawn with `rng`.
     public static func tilePermutations(tiles: Int, count: Int, rng: inout RNG, candidates: Int = 1000) -> [[Int]] {
+        // invariant: jigsaw's validate() allows grids of 2 to 4 and 2 to 1,000 permutations
         precondition(tiles >= 2 && count >= 1, "Pretext.tilePermutations: needs at least 2 tiles and 1 permutation")
         var chosen: [[Int]] = [Array(0..<tiles)]
         func hamming(_ a: [Int], _ b: [Int]) -> Int { zip(a, b).filter { $0 != $1 }.count }
@@ -96,6 +98,7 @@ public enum Pretext {
     /// edges (the gaps between tiles of Noroozi & Favaro 2016).
     public static func shuffleTiles(_ images: Tensor, grid: Int, permutations: [[Int]], gap: Int = 0) -> Tensor {
         let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
+        // invariant: jigsaw checks that its grid divides the images' sides (a ConfigError) when it is built
         precondition(h % grid == 0 && w % grid == 0 && permutations.count == n && permutations.allSatisfy { $0.count == grid * grid },
                      "Pretext.shuffleTiles: \(h)x\(w) images do not split into \(grid)x\(grid) tiles")
         let (th, tw) = (h / grid, w / grid)

@@ -21,6 +21,7 @@ public struct PrincipalComponents {
 
     public static func fit(_ x: Tensor, components k: Int, iterations: Int = 30, oversampling: Int = 10, rng: inout RNG) -> PrincipalComponents {
         let (n, d) = (x.shape[0], x.shape[1])
+        // invariant: pca checks components against the image size (a ConfigError); deepcluster caps them at the feature width; pools hold at least two images
         precondition(k >= 1 && k <= d && n >= 2, "PrincipalComponents: \(k) components of \(n) rows of \(d) values")
         return noGrad {
             let mean = x.mean(axis: 0)

@@ -126,6 +126,7 @@ public enum MANN: StepMethod {
 
         /// One step: input [1, F] and the previous label one-hot [1, way]; the new state and logits.
         func step(_ x: Tensor, previousLabel: Tensor, _ s: State, _ ctx: inout ForwardContext) -> (State, Tensor) {
+            // invariant: the controller built in init is an LSTMCell at child 1
             let cell = children[1].module as! LSTMCell
             let (h, c) = ctx.child("1") { cell.step(concat([x, previousLabel, s.reads], axis: 1), h: s.h, c: s.c, &$0) }
             let w = config.memoryWidth, heads = config.readHeads

@@ -65,6 +65,7 @@ public enum MatchingNet: StepMethod {
             }
         }
 
+        // invariant: the full-context embedding's children are the LSTM cells init made
         func cell(_ i: Int) -> LSTMCell { children[i].module as! LSTMCell }
 
         /// Log-probabilities of the query over the way classes.

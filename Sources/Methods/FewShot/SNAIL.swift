@@ -52,7 +52,9 @@ public enum SNAIL: StepMethod {
     /// A causal layer applied to the shared prefix [T, D] and to each query's last step [Q, D]
     /// (at position T, after the prefix).
     class CausalLayer: Module {
+        // invariant: abstract member; every SNAIL layer overrides it
         var outputWidth: Int { fatalError("abstract") }
+        // invariant: abstract member; every SNAIL layer overrides it
         func apply(prefix: Tensor, queries: Tensor, _ ctx: inout ForwardContext) -> (prefix: Tensor, queries: Tensor) { fatalError("abstract") }
     }
 
@@ -163,6 +165,7 @@ public enum SNAIL: StepMethod {
             var prefix = concat([z.slice(axis: 0, 0, s), labels], axis: 1)
             var queries = concat([z.slice(axis: 0, s, z.shape[0]), Tensor(zeros: [query.shape[0], way])], axis: 1)
             for (name, module) in children.dropFirst().dropLast() {
+                // invariant: SNAIL's body holds only the causal layers init made
                 (prefix, queries) = ctx.child(name) { (module as! CausalLayer).apply(prefix: prefix, queries: queries, &$0) }
             }
             let (headName, head) = children.last!

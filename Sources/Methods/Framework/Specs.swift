@@ -95,9 +95,17 @@ public struct TrainingSpec: Codable, Equatable, Sendable {
         return t
     }
 
+    /// The most steps a trial may ask for.
+    public static let maxSteps = 10_000_000
+
     public func validate() throws {
         func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(key: "training.\(key)", message) }
         guard steps >= 1 else { throw fail("steps", "must be at least 1, got \(steps)") }
+        // A step of the smallest backbone takes over a millisecond here: ten million is about a
+        // week of one trial, more is a typo (an extra digit or three), not a plan.
+        guard steps <= TrainingSpec.maxSteps else {
+            throw fail("steps", "\(steps) steps is more than \(TrainingSpec.maxSteps) (weeks of training for one trial); a typo?")
+        }
         guard learningRate > 0 && learningRate.isFinite else { throw fail("learningRate", "must be > 0, got \(learningRate)") }
         guard momentum >= 0 && momentum < 1 else { throw fail("momentum", "must be in [0, 1), got \(momentum)") }
         guard weightDecay >= 0 else { throw fail("weightDecay", "must be >= 0, got \(weightDecay)") }

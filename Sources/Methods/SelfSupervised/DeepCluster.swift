@@ -99,6 +99,7 @@ public enum DeepCluster: StepMethod {
             }
             assignments = clusters
             weights = Self.inverseSizeWeights(clusters, clusters: config.clusters)
+            // invariant: the network built in init is [encoder, Linear head]
             let head = network.children[1].module as! Linear
             head.parameters = Linear(features, config.clusters, rng: &rng).parameters
         }

@@ -72,6 +72,7 @@ extension Tensor {
 extension Tensor {
     /// The index of the largest entry of each row of a [N, C] tensor (the first on ties).
     public func argmaxRows() -> [Int] {
+        // invariant: called on logits and probabilities, [N, C] by construction
         precondition(rank == 2, "argmaxRows: needs a [N, C] tensor, got \(shape)")
         let c = shape[1]
         return withUnsafeBufferPointer { p in

@@ -130,6 +130,7 @@ struct KernelReport: Codable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
+        // invariant: a report of strings and numbers always encodes
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 
