@@ -45,14 +45,27 @@ enum HTMLRenderer {
         th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:left;white-space:nowrap}th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
         td.best{font-weight:700;background:#e6f4ea}td.improved{background:#c8e6c9}td.worsened{background:#ffcdd2}td.unchanged{color:#666}
         td.not-comparable{background:#fff3cd}td.failure{background:#fde2e1;color:#a50e0e;white-space:normal;text-align:left}td.muted{color:#aaa}
+        nav.contents ul{list-style:none;padding-left:0;columns:3 16rem;font-size:.9rem}nav.contents li.l3{padding-left:1.2rem}
         figure{margin:1rem 0}figure svg{width:760px;max-width:100%;height:auto}figcaption{font-size:.85rem;color:#555}p.note{color:#a50e0e}
         """
 
     static func render(_ doc: Document, svgs: [String: Result<SVGInline, Error>]) -> String {
         var body: [HTML] = []
+        let outline = doc.outline
+        var next = 0   // the outline entry of the next level-2/3 heading
         for block in doc.blocks {
             switch block {
-            case .heading(let text, let level): body.append(.el("h\(min(max(level, 1), 4))", text: text))
+            case .heading(let text, let level):
+                var attributes: [(String, String)] = []
+                if (level == 2 || level == 3) && next < outline.count { attributes.append(("id", outline[next].anchor)); next += 1 }
+                body.append(.el("h\(min(max(level, 1), 4))", attributes, text: text))
+            case .contents:
+                var items: [HTML] = []
+                for entry in outline {
+                    let link = HTML.el("a", [("href", "#\(entry.anchor)")], text: entry.text)
+                    items.append(.el("li", [("class", "l\(entry.level)")], [link]))
+                }
+                if !items.isEmpty { body.append(.el("nav", [("class", "contents")], [.el("p", [("class", "caption")], text: "Contents"), .el("ul", [], items)])) }
             case .paragraph(let text): body.append(.el("p", text: text))
             case .facts(let pairs): body.append(.el("dl", [("class", "facts")], pairs.flatMap { [HTML.el("dt", text: $0.0), .el("dd", text: $0.1)] }))
             case .table(let t): body.append(table(t))
@@ -97,6 +110,10 @@ enum MarkdownRenderer {
         for block in doc.blocks {
             switch block {
             case .heading(let text, let level): out.append(String(repeating: "#", count: min(max(level, 1), 4)) + " " + inline(text))
+            case .contents:
+                // Links by the anchors GitHub and most renderers give headings.
+                let lines = doc.outline.map { String(repeating: "  ", count: $0.level - 2) + "- [\(inline($0.text))](#\($0.anchor))" }
+                if !lines.isEmpty { out.append(lines.joined(separator: "\n")) }
             case .paragraph(let text): out.append(inline(text))
             case .facts(let pairs): out.append(pairs.map { "- **\(inline($0.0))**: \(inline($0.1))" }.joined(separator: "\n"))
             case .table(let t):

@@ -25,19 +25,29 @@ enum Format {
 public enum RunReport {
     static let protocols = EvaluationProtocol.allCases
 
-    public static func document(_ data: RunData) -> Document {
+    /// `regimes`: each method's regime, by id (the command line knows the registry): the
+    /// leaderboard and the tables list methods grouped by regime.
+    public static func document(_ data: RunData, regimes: [String: String] = [:]) -> Document {
         let r = data.run
         var doc = Document(title: "benchbench run \(r.id!) — \(r.suite)")
         doc.blocks.append(.heading("Run \(r.id!): suite \(r.suite)", level: 1))
         doc.blocks.append(.facts(facts(data)))
+        doc.blocks.append(.contents)
         let cells = RunCells(data, metrics: ["accuracy"])
         let datasets = Array(Set(data.trials.map(\.trial.dataset))).sorted()
+        let boards = datasets.compactMap { d in Leaderboard.table(dataset: d, cells: cells.cells.values.filter { $0.key.dataset == d }, regimes: regimes) }
+        if !boards.isEmpty {
+            doc.blocks.append(.heading("Leaderboard", level: 2))
+            doc.blocks += boards.map { .table($0) }
+        }
         for dataset in datasets {
             doc.blocks.append(.heading("Dataset \(dataset)", level: 2))
             for p in protocols {
                 let inProtocol = cells.cells.values.filter { $0.key.dataset == dataset && $0.key.protocolName == p.rawValue }
                 guard !inProtocol.isEmpty else { continue }
-                doc.blocks.append(.table(table(dataset: dataset, protocol: p.rawValue, cells: Array(inProtocol), failures: cells.failures)))
+                doc.blocks.append(.heading("\(dataset): \(p.rawValue)", level: 3))
+                doc.blocks.append(.table(table(dataset: dataset, protocol: p.rawValue, cells: Array(inProtocol), failures: cells.failures,
+                                               regimes: regimes)))
                 if p.isEpisodic {
                     doc.blocks.append(.figure(fewShot(dataset: dataset, protocol: p.rawValue, cells: Array(inProtocol))))
                 } else if let figure = accuracyVsLabels(dataset: dataset, protocol: p.rawValue, cells: Array(inProtocol)) {
@@ -88,9 +98,13 @@ public enum RunReport {
         return trainBudgets.count > 1 && !aligned ? "\(key.method) (trained @ \(key.trainBudget))" : key.method
     }
 
-    static func rows(_ cells: [Cell]) -> [(label: String, method: String, trainBudget: String?)] {
+    static func rows(_ cells: [Cell], regimes: [String: String] = [:]) -> [(label: String, method: String, trainBudget: String?)] {
         var seen = Set<String>()
-        return cells.map(\.key).sorted().compactMap { key in
+        let keys = cells.map(\.key).sorted { a, b in
+            let (ra, rb) = (Leaderboard.regimeRank(regimes[a.method]), Leaderboard.regimeRank(regimes[b.method]))
+            return ra != rb ? ra < rb : a < b
+        }
+        return keys.compactMap { key in
             let label = rowLabel(key, cells)
             guard seen.insert(label).inserted else { return nil }
             return (label, key.method, label == key.method ? nil : key.trainBudget)
@@ -101,15 +115,17 @@ public enum RunReport {
     public enum Spread: Sendable { case ci95, std }
 
     /// The method x budget table of one dataset and protocol.
-    public static func table(dataset: String, protocol p: String, cells: [Cell], failures: [TrialGroup: [String]], spread: Spread = .ci95) -> ReportTable {
+    public static func table(dataset: String, protocol p: String, cells: [Cell], failures: [TrialGroup: [String]], spread: Spread = .ci95,
+                             regimes: [String: String] = [:]) -> ReportTable {
         let budgets = Array(Set(cells.map(\.key.evalBudget))).sorted(by: EvaluationBudget.less)
         let episodic = EvaluationProtocol(rawValue: p)?.isEpisodic ?? false
         let what = spread == .ci95 ? "mean ± 95% CI " + (episodic ? "(over episodes for one seed, t-based over seeds)" : "(t-based over seeds)")
                                    : "mean ± std over seeds (n)" + (episodic ? "; one seed: ± 95% CI over episodes" : "")
-        var t = ReportTable(caption: "\(dataset) — \(p) accuracy (%), \(what); ★ best per column", header: ["method"] + budgets)
+        let grouped = !regimes.isEmpty
+        var t = ReportTable(caption: "\(dataset) — \(p) accuracy (%), \(what); ★ best per column", header: ["method"] + (grouped ? ["regime"] : []) + budgets)
         let best = Dictionary(budgets.map { b in (b, cells.filter { $0.key.evalBudget == b }.map { $0.aggregate.mean }.max() ?? .nan) }, uniquingKeysWith: { a, _ in a })
-        for row in rows(cells) {
-            var line: [ReportCell] = [ReportCell(row.label)]
+        for row in rows(cells, regimes: regimes) {
+            var line: [ReportCell] = [ReportCell(row.label)] + (grouped ? [ReportCell(regimes[row.method] ?? "")] : [])
             for b in budgets {
                 let cell = cells.first { rowLabel($0.key, cells) == row.label && $0.key.evalBudget == b }
                 if let cell {
@@ -130,7 +146,8 @@ public enum RunReport {
         // Methods whose every trial failed have no cells: they get a row of failures.
         for (group, reasons) in failures.sorted(by: { $0.key < $1.key }) where group.dataset == dataset && !cells.contains(where: { $0.key.method == group.method }) {
             guard !t.rows.contains(where: { $0.first?.text == group.method }) else { continue }
-            t.rows.append([ReportCell(group.method)] + budgets.map { _ in ReportCell("failed", mark: .failure, title: reasons.joined(separator: "; ")) })
+            t.rows.append([ReportCell(group.method)] + (grouped ? [ReportCell(regimes[group.method] ?? "")] : [])
+                          + budgets.map { _ in ReportCell("failed", mark: .failure, title: reasons.joined(separator: "; ")) })
         }
         return t
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Comparison
 import Foundation
+import Methods
 import Reporting
 import ResultsStore
 import Suite
@@ -231,7 +232,7 @@ struct Report: ParsableCommand {
                 throw CleanExit.fail(e.message, code: ExitCodes.notFound)
             }
             guard let data = try db.runData(record.id!) else { throw CleanExit.fail("no run \(record.id!)", code: ExitCodes.notFound) }
-            doc = RunReport.document(data)
+            doc = RunReport.document(data, regimes: Dictionary(uniqueKeysWithValues: MethodRegistry.all.map { ($0.id, $0.regime.rawValue) }))
         }
         var warnings: [String] = []
         let path = try ReportWriter(directory: out, format: ReportWriter.Format(rawValue: format)!).write(doc, warnings: &warnings)

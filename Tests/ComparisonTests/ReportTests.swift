@@ -88,6 +88,42 @@ final class WellFormed: NSObject, XMLParserDelegate {
         }
     }
 
+    /// Ranks tie where 95% intervals overlap: 1 + the methods whose whole interval lies above.
+    @Test func leaderboardRanksTieOverlappingIntervals() {
+        let r = Leaderboard.ranks([("a", 0.80, 0.01), ("b", 0.79, 0.02), ("c", 0.60, 0.01), ("d", 0.60, 0.01)])
+        #expect(r == ["a": 1, "b": 1, "c": 3, "d": 3])
+    }
+
+    /// The leaderboard leads the report: each method's best protocol per budget (here knn beats
+    /// linear for one method), grouped by regime, with a table of contents linking every section.
+    @Test func aReportOpensWithContentsAndALeaderboard() throws {
+        let s = try StoreBuilder()
+        let trials = [(0.70, 0.75), (0.71, 0.76), (0.72, 0.77)].enumerated().map { seed, v in
+            StoreBuilder.Trial(method: "supervised", seed: Int64(seed), accuracy: ["linear@10": v.0, "knn@10": v.1])
+        } + [0.60, 0.61, 0.62].enumerated().map { seed, v in
+            StoreBuilder.Trial(method: "rotation", seed: Int64(seed), accuracy: ["linear@10": v])
+        }
+        let id = try s.run(commit: "abcdef1234", trials: trials)
+        let data = try #require(try s.store.runData(id))
+        let doc = RunReport.document(data, regimes: ["supervised": "supervised", "rotation": "self-supervised"])
+        let boardIndex = try #require(doc.blocks.firstIndex { if case .heading("Leaderboard", 2) = $0 { return true }; return false })
+        let datasetIndex = try #require(doc.blocks.firstIndex { if case .heading(let t, 2) = $0 { return t.hasPrefix("Dataset") }; return false })
+        #expect(boardIndex < datasetIndex)
+        guard case .table(let board) = doc.blocks[boardIndex + 1] else { Issue.record("no leaderboard table"); return }
+        #expect(board.header == ["method", "regime", "10"])
+        #expect(board.rows.map { $0[0].text } == ["supervised", "rotation"])
+        // 3 seeds 1 point apart: ± 4.303 x 1 / sqrt 3 = 2.48 points; the intervals do not overlap.
+        #expect(board.rows[0][2].text == "#1 76.00 ± 2.48 knn", "\(board.rows[0][2].text)")
+        #expect(board.rows[1][1].text == "self-supervised" && board.rows[1][2].text == "#2 61.00 ± 2.48 linear", "\(board.rows[1][2].text)")
+        var warnings: [String] = []
+        let html = try String(contentsOfFile: try ReportWriter(directory: outputFolder()).write(doc, warnings: &warnings), encoding: .utf8)
+        #expect(WellFormed.check(html).ok)
+        // Every link of the contents names a heading's id.
+        let links = html.components(separatedBy: "href=\"#").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        #expect(links.contains("leaderboard") && links.count == doc.outline.count)
+        for link in links { #expect(html.contains("id=\"\(link)\""), "\(link)") }
+    }
+
     @Test func markdownHoldsTheSameTables() throws {
         let (s, id) = try builtRun()
         let data = try #require(try s.store.runData(id))
