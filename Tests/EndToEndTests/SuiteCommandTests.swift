@@ -84,6 +84,39 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
         #expect(table.status == 0 && table.stdout.contains("supervised") && table.stdout.range(of: #"\ncommit +unknown\n"#, options: .regularExpression) != nil)
     }
 
+    /// Two suite processes on one database both finish with every trial stored, and the
+    /// commands that read it (runs, show, report) succeed while they write.
+    @Test func twoSuitesOnOneDatabaseBothFinishWhileReadersRead() throws {
+        let (dir, path) = try writeSuite(tinySuite(seeds: 4, budgets: "[2, 3, all]", protocols: "[native, knn]"))
+        let db = dir + "/benchbench.sqlite"
+        let first = try startSuite(path, in: dir)
+        let second = try startSuite(path, in: dir)
+        var reads = 0, readFailures: [String] = []
+        while first.0.isRunning || second.0.isRunning {
+            for args in [["runs", "--json"], ["show", "latest", "--json"], ["report", "latest", "--out", dir + "/report-\(reads)", "--format", "markdown"]] {
+                guard FileManager.default.fileExists(atPath: db) else { continue }
+                let r = try runBenchbench(args, in: dir)
+                reads += 1
+                // A reader may find no finished run yet (show/report exit 4); it never sees a broken database.
+                if r.status != 0 && r.status != 4 { readFailures.append("\(args[0]): exit \(r.status): \(r.stderr)") }
+            }
+        }
+        first.0.waitUntilExit(); second.0.waitUntilExit()
+        let logs = [first.errorLog, second.errorLog].map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" }.joined(separator: "\n")
+        #expect(first.0.terminationStatus == 0 && second.0.terminationStatus == 0, "\(logs)")
+        #expect(readFailures.isEmpty, "\(readFailures)")
+        #expect(reads > 0)
+        let store = try ResultsStore(path: db)
+        let runs = try store.runs()
+        #expect(runs.count == 2 && runs.allSatisfy { $0.status == "done" })
+        for run in runs {
+            let trials = try store.trials(run: run.id!)
+            #expect(trials.count == 12 && trials.allSatisfy { $0.status == "done" })
+            #expect(try trials.allSatisfy { try !store.metrics(trial: $0.id!).isEmpty })
+        }
+        #expect(try store.integrityCheck() == "ok")
+    }
+
     @Test func aKilledSuiteLosesAtMostTheTrialInFlightAndResumes() throws {
         let (dir, path) = try writeSuite(tinySuite(seeds: 3, budgets: "[2, 3, all]", protocols: "[native, knn, episodes-linear]"))
         let db = dir + "/benchbench.sqlite"
