@@ -106,6 +106,20 @@ enum Migrations {
                 t.column("spread", .double).notNull()
             }
         }
+        m.registerMigration("v3: shard, trial.machine_id") { db in
+            // A run that is one shard of a campaign (a suite split across machines), or, in a
+            // merged database, the shards a campaign's run was merged from (one row each).
+            try db.create(table: "shard") { t in
+                t.column("run_id", .integer).notNull().indexed().references("run", onDelete: .cascade)
+                t.column("campaign", .text).notNull()
+                t.column("shard", .integer).notNull()
+                t.column("shards", .integer).notNull()
+                t.column("finished", .boolean).notNull().defaults(to: false)
+                t.uniqueKey(["run_id", "shard"])
+            }
+            // The machine a merged trial ran on, when it is not its run's.
+            try db.alter(table: "trial") { t in t.add(column: "machine_id", .integer).references("machine", onDelete: .restrict) }
+        }
         return m
     }
 }

@@ -76,6 +76,8 @@ public struct TrialRecord: Codable, Equatable, FetchableRecord, MutablePersistab
     public var seconds: Double?
     public var steps: Int?
     public var samplesPerS: Double?
+    /// The machine the trial ran on when it is not its run's (a trial merged from a shard).
+    public var machineId: Int64?
 
     public init(id: Int64? = nil, runId: Int64, dataset: String, datasetSha: String, method: String, methodVersion: String,
                 configJson: String, configSha: String, trainBudget: String, seed: Int64, splitSha: String, status: String,
@@ -91,7 +93,30 @@ public struct TrialRecord: Codable, Equatable, FetchableRecord, MutablePersistab
         case id, dataset, method, seed, status, error, seconds, steps
         case runId = "run_id", datasetSha = "dataset_sha", methodVersion = "method_version", configJson = "config_json"
         case configSha = "config_sha", trainBudget = "train_budget", splitSha = "split_sha", startedAt = "started_at"
-        case samplesPerS = "samples_per_s"
+        case samplesPerS = "samples_per_s", machineId = "machine_id"
+    }
+
+    /// What identifies the trial within its run: (dataset, method, budget, seed, config).
+    public var key: String { "\(dataset)|\(method)|\(trainBudget)|\(seed)|\(configSha)" }
+}
+
+/// A run that is one shard of a campaign, or a merged run's record of one shard merged into it.
+public struct ShardRecord: Codable, Equatable, FetchableRecord, PersistableRecord, Sendable {
+    public static let databaseTableName = "shard"
+    public var runId: Int64
+    public var campaign: String
+    public var shard: Int
+    public var shards: Int
+    /// In a merged database: whether the shard's run had finished when it was merged.
+    public var finished: Bool
+
+    public init(runId: Int64 = 0, campaign: String, shard: Int, shards: Int, finished: Bool = false) {
+        (self.runId, self.campaign, self.shard, self.shards, self.finished) = (runId, campaign, shard, shards, finished)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case campaign, shard, shards, finished
+        case runId = "run_id"
     }
 }
 

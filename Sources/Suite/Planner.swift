@@ -35,6 +35,7 @@ public struct PlannedTrial: Sendable {
     }
 
     /// Identifies the trial within a run: a resumed run matches stored trials by it.
+    /// The same identity as `TrialRecord.key`.
     public var key: String { "\(dataset.id)|\(method.id)|\(trainBudget)|\(seed)|\(config.sha)" }
 }
 

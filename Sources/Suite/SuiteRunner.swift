@@ -136,11 +136,6 @@ extension PlannedTrial {
     }
 }
 
-extension TrialRecord {
-    /// The same identity as `PlannedTrial.key`.
-    var key: String { "\(dataset)|\(method)|\(trainBudget)|\(seed)|\(configSha)" }
-}
-
 /// The id of the trial in flight, shared with a signal handler.
 final class CurrentTrial: @unchecked Sendable {
     private let lock = NSLock()

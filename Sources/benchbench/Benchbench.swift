@@ -11,7 +11,7 @@ struct Benchbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchbench",
         abstract: "Benchmark low-label learning methods: train, evaluate, store, compare, report.",
-        subcommands: [SuiteCommand.self, Run.self, Runs.self, Show.self, Compare.self, Calibrate.self, HistoryCommand.self, Report.self, ListCommand.self, DataCommand.self, Kernels.self])
+        subcommands: [SuiteCommand.self, Run.self, Runs.self, Show.self, Compare.self, Calibrate.self, Merge.self, Slurm.self, HistoryCommand.self, Report.self, ListCommand.self, DataCommand.self, Kernels.self])
 
     static func main() {
         // Before OpenBLAS does any work: make it use the best kernel this CPU has (may re-exec once).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataCore
 import Foundation
 import Methods
 import Reporting
@@ -21,14 +22,35 @@ struct SuiteCommand: ParsableCommand {
     @Option(help: "Folder with dataset files (default: $BENCHBENCH_DATA, then where Debian's packages install them).")
     var dataDir: String?
 
+    @Option(help: "Run only shard I of N of the trials (I/N, 1-based), into its own database (default benchbench.shard-I-of-N.sqlite); merge the shards with 'benchbench merge'.")
+    var shard: String?
+
+    @Option(help: "With --shard: the campaign the shards belong to (default: the suite file's hash and the commit); every shard of one campaign must be given the same.")
+    var campaign: String?
+
     @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        if let shard { do { _ = try Shard(parsing: shard) } catch let e as DataError { throw ValidationError("--shard: \(e.message)") } }
+        if campaign != nil && shard == nil { throw ValidationError("--campaign names the campaign of a --shard; give --shard I/N too") }
+    }
 
     func run() throws {
         let suite = try Self.load(name)
-        let (plan, notes) = try Planner.planWithNotes(suite)
+        var (plan, notes) = try Planner.planWithNotes(suite)
         for note in notes { print("note: \(note)") }
+        var store = self.store
+        var part: (shard: Shard, campaign: String)?
+        if let text = shard {
+            let s = try Shard(parsing: text)
+            let total = plan.count
+            plan = s.select(plan)
+            part = (s, Campaign.id(suiteSha: suite.sha, commit: GitState.current().commit, given: campaign))
+            if store.db == nil && (ProcessInfo.processInfo.environment["BENCHBENCH_DB"] ?? "").isEmpty { store.db = s.defaultDatabase }
+            print("shard \(s) of campaign \(part!.campaign): \(plan.count) of \(total) trials, database \(store.path)")
+        }
         if dryRun { return try printPlan(suite, plan) }
-        let (_, status) = try Self.execute(suite, plan: plan, name: name, resume: resume, dataDir: dataDir, store: store)
+        let (_, status) = try Self.execute(suite, plan: plan, name: name, resume: resume, dataDir: dataDir, store: store, shard: part)
         if status != RunStatus.done { throw ExitCode(ExitCodes.trialFailed) }
     }
 
@@ -45,7 +67,7 @@ struct SuiteCommand: ParsableCommand {
     /// Runs `plan` as a new run of `suite` (or continues the latest unfinished one with `resume`),
     /// with progress, a summary at the end, and SIGINT/SIGTERM handled; returns the run and its status.
     static func execute(_ suite: Suite, plan: [PlannedTrial], name: String, resume: Bool, dataDir: String?,
-                        store: StoreOptions) throws -> (runID: Int64, status: String) {
+                        store: StoreOptions, shard: (shard: Shard, campaign: String)? = nil) throws -> (runID: Int64, status: String) {
         let db = try store.open()
         let runner = SuiteRunner(store: db, data: DatasetCache(dataDir: dataDir, baseDirectory: URL(fileURLWithPath: suite.path).deletingLastPathComponent().path))
         let git = GitState.current()
@@ -66,9 +88,13 @@ struct SuiteCommand: ParsableCommand {
         } else {
             (runID, todo) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: plan, git: git, argv: CommandLine.arguments,
                                              thresholds: suite.thresholds)
+            if let shard {
+                try db.record(shard: ShardRecord(runId: runID, campaign: shard.campaign, shard: shard.shard.index, shards: shard.shard.count))
+            }
             print("run \(runID): suite \(suite.name), \(plan.count) trials, commit \(git.commit)\(git.dirty ? " (dirty)" : ""), database \(db.path)")
         }
-        let resumeCommand = "benchbench suite \(name) --resume" + (store.db.map { " --db \($0)" } ?? "")
+        let resumeCommand = "benchbench suite \(name)" + (shard.map { " --shard \($0.shard) --campaign \($0.campaign)" } ?? "") + " --resume"
+            + (store.db.map { " --db \($0)" } ?? "")
         let stoppedRun = runID
         runner.stopOnSignals { sig in
             FileHandle.standardError.write(Data("\ninterrupted (\(sig == SIGINT ? "SIGINT" : "SIGTERM")): run \(stoppedRun) stopped; the finished trials are stored. Continue it with: \(resumeCommand)\n".utf8))
