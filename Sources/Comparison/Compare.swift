@@ -142,9 +142,11 @@ public struct Comparison: Sendable {
         } else {
             note = "\(min(va.count, vb.count)) seed(s): not tested, effect size only"
         }
-        let (effect, threshold, noise) = s.minimumEffect(for: key)
+        let (_, threshold, noise) = s.minimumEffect(for: key)
         if let noise, noise > threshold { note += String(format: "; calibrated noise %.4g > threshold %.4g", noise, threshold) }
-        let large = abs(delta) >= effect
+        // At least the threshold, and beyond what same-commit runs differed by (a difference as
+        // large as the calibrated spread is one the calibration itself saw).
+        let large = abs(delta) >= threshold && abs(delta) > (noise ?? -1) * (1 + 1e-9)
         // Untested cells (one seed a side, no stored CI) show their effect size but are never a
         // verdict: one noisy seed must not fire --fail-on-regression.
         let significant = p.map { $0 < s.alpha } ?? false
@@ -183,9 +185,10 @@ public struct Comparison: Sendable {
                 (row.category, row.note) = (.notComparable, machineNote)
             } else if let ratio = row.ratio {
                 let noise = s.throughputNoise[id]
-                let threshold = max(s.kernelThreshold, noise ?? 0)
                 if let noise, noise > s.kernelThreshold { row.note = String(format: "calibrated noise %.0f%%", noise * 100) }
-                if abs(ratio - 1) >= threshold {
+                // Beyond the threshold and beyond the calibrated spread (max/min - 1 of same-commit runs).
+                let change = ratio >= 1 ? ratio - 1 : 1 / max(ratio, 1e-12) - 1
+                if abs(ratio - 1) >= s.kernelThreshold && change > (noise ?? -1) * (1 + 1e-9) {
                     // With min..max ranges, overlapping ranges are noise whatever the medians say.
                     if let ra = x.range, let rb = y.range, ra.overlaps(rb) { row.note = "ranges overlap" }
                     else { row.category = (ratio > 1) == r.higherIsBetter ? .improved : .worsened }

@@ -135,6 +135,12 @@ import Testing
         #expect(noisy.category == .unchanged && noisy.note.contains("calibrated noise 0.025 > threshold 0.01"))
         settings.cellNoise = [key.id: 0.005]                                      // below the threshold: no effect
         #expect(verdict(settings)?.category == .improved)
+        // A change exactly as large as the spread the calibration saw is not beyond it.
+        let delta = try #require(verdict(CompareSettings())?.delta)
+        settings.cellNoise = [key.id: delta]
+        #expect(verdict(settings)?.category == .unchanged)
+        settings.cellNoise = [key.id: delta * 0.99]
+        #expect(verdict(settings)?.category == .improved)
     }
 
     @Test func calibratedThroughputNoiseRaisesTheThroughputThreshold() throws {
@@ -147,9 +153,12 @@ import Testing
         let (a, b) = (try #require(try s.store.runData(ra)), try #require(try s.store.runData(rb)))
         var settings = CompareSettings()
         #expect(Comparison(a: a, b: b, settings: settings).throughput.first?.category == .worsened)
-        settings.throughputNoise = ["kernels|gemm|1024x1024x1024|GFLOP/s": 0.40]
+        // The spread is max/min - 1 of same-commit runs: a fall to 0.65 is a factor 1.54.
+        settings.throughputNoise = ["kernels|gemm|1024x1024x1024|GFLOP/s": 0.60]
         let row = try #require(Comparison(a: a, b: b, settings: settings).throughput.first)
-        #expect(row.category == .unchanged && row.note == "calibrated noise 40%")
+        #expect(row.category == .unchanged && row.note == "calibrated noise 60%")
+        settings.throughputNoise = ["kernels|gemm|1024x1024x1024|GFLOP/s": 0.50]
+        #expect(Comparison(a: a, b: b, settings: settings).throughput.first?.category == .worsened)
     }
 
     /// Same-commit runs: each cell's spread is the range of its means, each throughput's the

@@ -53,7 +53,10 @@ import Testing
         let (dir, path) = try writeSuite(tinySuite(seeds: 1, budgets: "[2]", protocols: "[native]"))
         #expect(try runBenchbench(["suite", path, "--shard", "1/1", "--campaign", "c2"], in: dir).status == 0)
         let shard = dir + "/benchbench.shard-1-of-1.sqlite", other = dir + "/tampered.sqlite"
-        try FileManager.default.copyItem(atPath: shard, toPath: other)
+        // The database with its write-ahead log (the suite process may leave the last commits there).
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: shard + suffix) {
+            try FileManager.default.copyItem(atPath: shard + suffix, toPath: other + suffix)
+        }
         let tampered = try ResultsStore(path: other)
         try tampered.pool.write { try $0.execute(sql: "UPDATE metric SET value = value + 0.25 WHERE name = 'accuracy'") }
         #expect(try runBenchbench(["merge", dir + "/m.sqlite", shard], in: dir).status == 0)

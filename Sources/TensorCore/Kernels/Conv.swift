@@ -154,7 +154,9 @@ extension Kernels {
         transpose2D(w, wt.pointer, batch: 1, rows: g.outChannels, cols: g.patch)
         guard chunked ?? Kernels.chunked(g) else {
             let cols = TensorStorage(uninitializedCount: g.patch * g.positions)
-            gemm(transA: false, transB: false, m: g.patch, n: g.positions, k: g.outChannels, wt.pointer, gyColumns.pointer, cols.pointer)
+            withExtendedLifetime(wt) {
+                gemm(transA: false, transB: false, m: g.patch, n: g.positions, k: g.outChannels, wt.pointer, gyColumns.pointer, cols.pointer)
+            }
             col2im(g, cols.pointer, gx)
             return
         }
@@ -256,10 +258,15 @@ struct ConvChunks {
                 let buffers = sizes.map { TensorStorage(uninitializedCount: $0) }
                 let pointers = buffers.map(\.pointer)
                 var clock = PhaseClock(phases: phases.count)
-                while true {
-                    lock.lock(); let c = next; next += 1; lock.unlock()
-                    guard c < count else { break }
-                    body(c, pointers, &clock)
+                // The buffers must outlive the loop: released after their last use (taking the
+                // pointers), they went back to the pool while in use, and another thread's
+                // scratch could be the same memory (seen: results that changed run to run).
+                withExtendedLifetime(buffers) {
+                    while true {
+                        lock.lock(); let c = next; next += 1; lock.unlock()
+                        guard c < count else { break }
+                        body(c, pointers, &clock)
+                    }
                 }
                 lock.lock()
                 for p in phaseSeconds.indices { phaseSeconds[p] += clock.seconds[p] }
