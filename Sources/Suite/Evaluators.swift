@@ -154,6 +154,7 @@ struct Evaluator {
         Evaluator(kind: kind) { trained, c, features in
             guard !c.training.testLabels.isEmpty else { return [] }
             let splits = try c.trial.evaluation.budgets.map { ($0, try c.split($0)) }
+            guard !splits.isEmpty else { return [] }   // no budget to score at (the planner and `run` refuse such plans)
             let (train, test) = features.of(splits.map(\.1))
             return splits.map { budget, eval in score(trained, c, budget, eval, train, test) }
         }

@@ -121,6 +121,11 @@ struct Run: ParsableCommand {
             throw ValidationError("\(method.id) cannot run on dataset '\(dataset)': \(reason)")
         }
         let evaluation = EvaluationPlan(protocols: try protocolList().filter { Planner.applies($0, method: method, dataset: spec) }, budgets: try evaluationBudgets(default: budget), episodes: EpisodeSettings())
+        // Probes, kNN and fine-tuning fit on labels: with none granted they need budgets of their own.
+        let labelled = evaluation.protocols.filter { !$0.isEpisodic && $0 != .native }
+        if evaluation.budgets.isEmpty && !labelled.isEmpty {
+            throw ValidationError("--budget \(self.budget) grants no labels for \(labelled.map(\.rawValue).joined(separator: ", ")) to fit on: give --eval-budgets (e.g. 10,all)")
+        }
         var trial = PlannedTrial(dataset: SuiteDataset(id: datasetId ?? spec.defaultID, spec: spec, regimes: nil), method: method, trainBudget: budget, seed: seed,
                                  config: config, evaluation: evaluation, validationPerClass: validationPerClass, estimatedSeconds: 0)
         trial.estimatedSeconds = TimeEstimate.seconds(for: trial)

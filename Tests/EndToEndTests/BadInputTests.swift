@@ -262,6 +262,9 @@ import Testing
         Case(name: "zero steps for run", code: 64, message: "--steps") {
             ["run", "--method", "supervised", "--dataset", "glyphs", "--budget", "5", "--steps", "0", "--db", $0.db]
         },
+        Case(name: "probes with no labels to fit on", code: 64, message: "--budget none grants no labels for knn to fit on: give --eval-budgets") {
+            ["run", "--method", "rotation", "--dataset", "fashion-mnist", "--budget", "none", "--protocols", "knn", "--db", $0.db]
+        },
         Case(name: "unknown kernels group", code: 64, message: "--only: unknown group 'gemmm'") { ["kernels", "--only", "gemmm", "--db", $0.db] },
         Case(name: "zero threads", code: 64, message: "--threads must be at least 1") { ["kernels", "--threads", "0", "--db", $0.db] },
         Case(name: "calibrate with one run", code: 64, message: "--runs must be at least 2") { ["calibrate", "smoke", "--runs", "1", "--db", $0.db] },
