@@ -116,6 +116,8 @@ public struct ThroughputValue: Sendable {
     public var range: ClosedRange<Double>?
     /// Seconds the profile measured (kernel-profile rows only).
     public var seconds: Double?
+    /// The values behind `value` when there are several (training samples/s per seed).
+    public var samples: [Double] = []
     /// Where it sorts: kernels, then training (by trial group), then profile rows, each by name.
     var groupIndex: Int
     var trialGroup: TrialGroup?
@@ -139,7 +141,7 @@ public struct ThroughputValue: Sendable {
         }
         for (g, values) in c.throughput {
             add(ThroughputValue(group: "training", name: "\(g.method) on \(g.dataset)", shape: "budget \(g.trainBudget)", unit: "samples/s",
-                                value: Comparison.median(values), range: nil, seconds: nil, groupIndex: 1, trialGroup: g))
+                                value: Comparison.median(values), range: nil, seconds: nil, samples: values, groupIndex: 1, trialGroup: g))
         }
         for k in c.run.kernelProfile.values where k.flops > 0 && k.seconds > 0 {
             add(ThroughputValue(group: "profile", name: k.name, shape: k.shape, unit: "GFLOP/s", value: k.flops / k.seconds / 1e9,

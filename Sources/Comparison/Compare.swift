@@ -189,9 +189,19 @@ public struct Comparison: Sendable {
                 // Beyond the threshold and beyond the calibrated spread (max/min - 1 of same-commit runs).
                 let change = ratio >= 1 ? ratio - 1 : 1 / max(ratio, 1e-12) - 1
                 if abs(ratio - 1) >= s.kernelThreshold && change > (noise ?? -1) * (1 + 1e-9) {
-                    // With min..max ranges, overlapping ranges are noise whatever the medians say.
-                    if let ra = x.range, let rb = y.range, ra.overlaps(rb) { row.note = "ranges overlap" }
-                    else { row.category = (ratio > 1) == r.higherIsBetter ? .improved : .worsened }
+                    // A verdict needs evidence beyond one measurement a side, as for accuracy: a
+                    // kernels row has its repetitions' min..max (overlapping ranges are noise);
+                    // training samples/s over several seeds gets Welch's test; one value a side
+                    // (one seed's training, a profile's total) shows its ratio only. Same-commit
+                    // smoke runs on this shared host moved one trial's samples/s by up to 2.2x.
+                    if let ra = x.range, let rb = y.range {
+                        if ra.overlaps(rb) { row.note = "ranges overlap" } else { row.category = (ratio > 1) == r.higherIsBetter ? .improved : .worsened }
+                    } else if x.samples.count >= 2 && y.samples.count >= 2, let test = WelchTest(x.samples, y.samples) {
+                        if test.p < s.alpha { row.category = (ratio > 1) == r.higherIsBetter ? .improved : .worsened }
+                        else { row.note = String(format: "Welch p = %.2g: not significant", test.p) }
+                    } else {
+                        row.note = (row.note.isEmpty ? "" : row.note + "; ") + "one value each: not tested"
+                    }
                 }
             }
             out.append(row)

@@ -114,6 +114,23 @@ import Testing
         #expect(category(threshold: 0.01, alpha: p / 2) == .unchanged)       // not significant at this level
     }
 
+    /// One measurement a side is no verdict for throughput either: one seed's training samples/s
+    /// halving shows its ratio only; two seeds a side are tested.
+    @Test func oneThroughputValueASideIsNeverAVerdict() throws {
+        var slow = StoreBuilder.seeds([0.7])
+        slow[0].samplesPerSecond = 350
+        let one = try compare(StoreBuilder.seeds([0.7]), slow)
+        let row = try #require(one.throughput.first { $0.group == "training" })
+        #expect(row.category == .unchanged && row.note.contains("one value each: not tested") && abs(row.ratio! - 0.5) < 1e-12)
+        #expect(one.throughput.filter { $0.group == "profile" }.allSatisfy { $0.category == .unchanged })
+        var noisy = StoreBuilder.seeds([0.7, 0.71])
+        (noisy[0].samplesPerSecond, noisy[1].samplesPerSecond) = (300, 900)
+        var base = StoreBuilder.seeds([0.7, 0.71])
+        (base[0].samplesPerSecond, base[1].samplesPerSecond) = (800, 1200)
+        let spread = try #require(try compare(base, noisy).throughput.first { $0.group == "training" })
+        #expect(spread.category == .unchanged && spread.note.hasPrefix("Welch p = "), "\(spread.note)")
+    }
+
     /// A suite's per-metric threshold replaces the minimum effect for that metric only; a
     /// calibrated spread larger than the threshold raises it for that cell only.
     @Test func perMetricThresholdsAndCalibratedNoiseRaiseTheBarPerCell() throws {
