@@ -119,4 +119,31 @@ import Testing
             #expect(Self.maxRelativeError(y.scalars, want.data.map(Float.init)) < 1e-5, "\(input) \(weight) \(padding)")
         }
     }
+
+    /// Finite differences through the chunked path itself: L = <conv(x, w), gy> in Double (the
+    /// reference), dL/dx and dL/dw from the chunked kernels, on coordinates across the chunks.
+    @Test mutating func chunkedGradientsMatchFiniteDifferences() {
+        // 72 output positions an image: chunks of 14 images, the last of 3.
+        let g = ConvGeometry(input: [45, 2, 12, 10], weight: [3, 2, 3, 2], stride: (1, 2), padding: (1, 1))
+        let (x, w, gy) = operands(g)
+        #expect(ConvChunks(g).count == 4 && ConvChunks(g).images(3).count == 3)
+        let (gx, gw) = backward(g, x, w, gy, chunked: true)
+        let (rx, rw, rgy) = (Ref(x), Ref(w), Ref(gy))
+        func loss(_ x: Ref, _ w: Ref) -> Double {
+            zip(Ref.conv2d(x, w, stride: (g.strideH, g.strideW), padding: (g.padH, g.padW)).data, rgy.data).map { $0 * $1 }.reduce(0, +)
+        }
+        let h = 1e-3
+        for i in [0, 7, 2_900, 44 * 240 + 11, x.count - 1] {
+            var (plus, minus) = (rx, rx)
+            plus.data[i] += h; minus.data[i] -= h
+            let fd = (loss(plus, rw) - loss(minus, rw)) / (2 * h)
+            #expect(abs(Double(gx[i]) - fd) <= 1e-3 * max(1, abs(fd)), "dx[\(i)]: \(gx[i]) vs \(fd)")
+        }
+        for i in 0..<w.count {
+            var (plus, minus) = (rw, rw)
+            plus.data[i] += h; minus.data[i] -= h
+            let fd = (loss(rx, plus) - loss(rx, minus)) / (2 * h)
+            #expect(abs(Double(gw[i]) - fd) <= 1e-3 * max(1, abs(fd)), "dw[\(i)]: \(gw[i]) vs \(fd)")
+        }
+    }
 }
