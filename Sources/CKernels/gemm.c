@@ -52,11 +52,50 @@ static void pack_a(int trans, const float *a, long lda, int i0, int mc, int p0, 
     }
 }
 
+// A 16 x 16 block transposed in registers: r[i] holds row i before, column i after.
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) { t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]); t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); }
+    for (int i = 0; i < 16; i += 4) {
+        r[i + 0] = _mm512_shuffle_ps(t[i + 0], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i + 0], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
 // Bp[panel][k][j] = B(p0 + k, j0 + panel*NR + j), zero beyond the last column.
+__attribute__((target("avx512f")))
 static void pack_b(int trans, const float *b, long ldb, int p0, int kc, int j0, int nc, float *bp) {
     const int full = nc / NR * NR;
-    if (trans) {  // B(k, j) = b[j ldb + k]: each column of op(B) is a row of b, read front to back
-        for (int j = 0; j < nc; j++) {
+    if (trans) {  // B(k, j) = b[j ldb + k]: each column of op(B) is a row of b
+        // 16 x 16 blocks transposed in registers: element by element, the packing cost about as
+        // much as the arithmetic of a 64-row weight gradient (each packed value feeds 128 FLOPs).
+        const int cols16 = nc / 16 * 16, k16 = kc / 16 * 16;
+        for (int j = 0; j < cols16; j += 16) {
+            float *dst = bp + (long)(j / NR) * NR * kc + j % NR;
+            const float *src = b + (long)(j0 + j) * ldb + p0;
+            for (int k = 0; k < k16; k += 16) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (long)i * ldb + k);
+                transpose16(r);
+                for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (long)(k + i) * NR, r[i]);
+            }
+            for (int i = 0; i < 16; i++)
+                for (int k = k16; k < kc; k++) dst[(long)k * NR + i] = src[(long)i * ldb + k];
+        }
+        for (int j = cols16; j < nc; j++) {
             const float *src = b + (long)(j0 + j) * ldb + p0;
             float *dst = bp + (long)(j / NR) * NR * kc + j % NR;
             for (int k = 0; k < kc; k++) dst[k * NR] = src[k];
