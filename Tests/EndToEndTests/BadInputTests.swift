@@ -131,8 +131,8 @@ import Testing
         Case(name: "unknown method setting", code: 65, message: "methods.supervised.stepz: not a setting of supervised") {
             try suite($0, edit("supervised:", "supervised: {stepz: 3}"))
         },
-        Case(name: "budget zero", code: 65, message: "s.yaml:3:11: budgets:") { try suite($0, edit("[5]", "[0]")) },
-        Case(name: "negative budget", code: 65, message: "s.yaml:3:11: budgets:") { try suite($0, edit("[5]", "[-5]")) },
+        Case(name: "budget zero", code: 65, message: "s.yaml:3:11: budgets: label budget '0': zero labels per class; use 'none'") { try suite($0, edit("[5]", "[0]")) },
+        Case(name: "negative budget", code: 65, message: "s.yaml:3:11: budgets: label budget '-5': negative labels per class") { try suite($0, edit("[5]", "[-5]")) },
         Case(name: "budget above a class", code: 65, message: "budgets: 25 labels per class is more than dataset 'glyphs' has") {
             try suite($0, edit("[5]", "[25]"))
         },
@@ -251,15 +251,15 @@ import Testing
         },
         // Command lines.
         Case(name: "unknown run id", code: 4, message: "no run 999") { ["show", "999", "--db", $0.db] },
-        Case(name: "commit with no runs", code: 4, message: "abcdef12") { ["compare", "abcdef12", "latest", "--db", $0.db] },
-        Case(name: "ambiguous commit prefix", code: 4, message: "01234567") { ["compare", "01234567", "latest", "--db", $0.db] },
+        Case(name: "commit with no runs", code: 4, message: "no finished run matches 'abcdef12'") { ["compare", "abcdef12", "latest", "--db", $0.db] },
+        Case(name: "ambiguous commit prefix", code: 4, message: "commit prefix '01234567' is ambiguous: 0123456789ab, 012345679999") { ["compare", "01234567", "latest", "--db", $0.db] },
         Case(name: "unknown method for run", code: 64, message: "unknown method 'fixmatcher'") {
             ["run", "--method", "fixmatcher", "--dataset", "glyphs", "--budget", "5", "--db", $0.db]
         },
         Case(name: "bad budget for run", code: 64, message: "--budget: label budget 'ten' is not understood") {
             ["run", "--method", "supervised", "--dataset", "glyphs", "--budget", "ten", "--db", $0.db]
         },
-        Case(name: "zero steps for run", code: 64, message: "--steps") {
+        Case(name: "zero steps for run", code: 64, message: "--steps must be at least 1, got 0") {
             ["run", "--method", "supervised", "--dataset", "glyphs", "--budget", "5", "--steps", "0", "--db", $0.db]
         },
         Case(name: "probes with no labels to fit on", code: 64, message: "--budget none grants no labels for knn to fit on: give --eval-budgets") {
@@ -300,18 +300,4 @@ import Testing
             #expect(after == before, "\(c.name): the database changed")
         }
     }
-}
-
-/// Runs a program (the first argument) with the rest as its arguments.
-func runProgram(_ arguments: [String], in directory: String) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    let out = Pipe(), err = Pipe()
-    (process.standardOutput, process.standardError) = (out, err)
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
 }

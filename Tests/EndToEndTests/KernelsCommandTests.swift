@@ -4,10 +4,14 @@ import Testing
 
 /// Runs the built `benchbench` binary as a user would.
 func runBenchbench(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    let binary = productsDirectory.appendingPathComponent("benchbench")
+    try runProgram([productsDirectory.appendingPathComponent("benchbench").path] + arguments, in: directory)
+}
+
+/// Runs a program (the first argument) with the rest as its arguments, capturing both outputs.
+func runProgram(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
-    process.executableURL = binary
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: arguments[0])
+    process.arguments = Array(arguments.dropFirst())
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

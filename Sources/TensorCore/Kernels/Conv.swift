@@ -205,18 +205,6 @@ extension Kernels {
             }
         }
     }
-
-    /// One GEMM on the calling thread (a chunk's; the chunks are what run in parallel).
-    static func serialGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int,
-                           _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-        if GEMMImplementation.current == .own {
-            bb_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), 1, a, lda, b, ldb, 0, c, ldc)
-        } else {
-            _ = Parallelism.blasSingleThreaded
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
-        }
-    }
 }
 
 /// A convolution's batch cut into chunks of whole images, about 1,024 output positions each: enough

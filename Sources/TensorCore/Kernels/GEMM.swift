@@ -43,29 +43,32 @@ extension Kernels {
             }
             return
         }
-        _ = Parallelism.blasSingleThreaded
         KernelProfiler.shared.measure(gemmName(transA, transB), dims(m, n, k), flops: flops) {
-            let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
             // Split C's longer side across the engine's threads, each block one single-threaded
-            // OpenBLAS call. Row blocks of op(A) start a row (or, transposed, a column) further
-            // in; column blocks of op(B) likewise; leading dimensions stay those of the whole.
+            // GEMM. Row blocks of op(A) start a row (or, transposed, a column) further in; column
+            // blocks of op(B) likewise; leading dimensions stay those of the whole.
             let splitRows = m >= n
             parallelRanges(splitRows ? m : n, grain: max(8, (1 << 18) / max(1, (splitRows ? n : m) * k))) { lo, hi in
                 let (rows, cols) = splitRows ? (lo..<hi, 0..<n) : (0..<m, lo..<hi)
+                let (r0, c0) = (rows.lowerBound, cols.lowerBound)
                 prologue?(rows, cols)
-                if GEMMImplementation.current == .own {
-                    let (r0, c0) = (rows.lowerBound, cols.lowerBound)
-                    bb_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(rows.count), Int32(cols.count), Int32(k), alpha,
-                             a + (transA ? r0 : r0 * lda), lda, b + (transB ? c0 * ldb : c0), ldb, beta, c + r0 * n + c0, n)
-                } else if splitRows {
-                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(hi - lo), Int32(n), Int32(k), alpha,
-                                a + (transA ? lo : lo * lda), Int32(lda), b, Int32(ldb), beta, c + lo * n, Int32(n))
-                } else {
-                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(hi - lo), Int32(k), alpha,
-                                a, Int32(lda), b + (transB ? lo * ldb : lo), Int32(ldb), beta, c + lo, Int32(n))
-                }
+                serialGEMM(transA: transA, transB: transB, m: rows.count, n: cols.count, k: k, alpha: alpha,
+                           a + (transA ? r0 : r0 * lda), lda: lda, b + (transB ? c0 * ldb : c0), ldb: ldb, beta: beta, c + r0 * n + c0, ldc: n)
                 epilogue?(rows, cols)
             }
+        }
+    }
+
+    /// C = alpha op(A) op(B) + beta C on the calling thread, by the GEMM `GEMMImplementation`
+    /// names: the blocks of `gemm` and the chunks of a convolution, which are what run in parallel.
+    static func serialGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
+                           _ b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if GEMMImplementation.current == .own {
+            bb_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, lda, b, ldb, beta, c, ldc)
+        } else {
+            _ = Parallelism.blasSingleThreaded
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
     }
 
