@@ -60,10 +60,13 @@ extension Kernels {
     }
 
     /// C = alpha op(A) op(B) + beta C on the calling thread, by the GEMM `GEMMImplementation`
-    /// names: the blocks of `gemm` and the chunks of a convolution, which are what run in parallel.
+    /// names (OpenBLAS for products under 16 columns wide): the blocks of `gemm` and the chunks of
+    /// a convolution, which are what run in parallel.
     static func serialGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
                            _ b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-        if GEMMImplementation.current == .own {
+        // Fewer than 16 columns fill a third of the packed kernel's 48-wide tile: OpenBLAS did
+        // better there (a 10-class head's weight gradient, 256x10x256: 46 against 20 GFLOP/s).
+        if GEMMImplementation.current == .own && n >= 16 {
             bb_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, lda, b, ldb, beta, c, ldc)
         } else {
             _ = Parallelism.blasSingleThreaded
