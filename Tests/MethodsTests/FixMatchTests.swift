@@ -64,6 +64,23 @@ import TensorCore
         #expect(mask.mask.contains(true), "the check is only meaningful with some confident rows")
     }
 
+    /// Version 2 runs the three parts as one batch-norm batch, as the paper does: in training mode
+    /// the labeled images' logits depend on the unlabeled views beside them.
+    @Test func labeledAndUnlabeledShareOneBatchNormBatch() throws {
+        let d = try Fixture.glyphs()
+        var rng = RNG(seed: 4)
+        let model = try FixMatch.build(TrainingData(imageShape: d.imageShape, classCount: 4), config: tinyConfig(), rng: &rng)
+        let x = d.trainImages.gatherRows([0, 1]), y = Array(d.trainLabels[0..<2])
+        func lossX(weak: [Int]) -> Float {
+            let u = UnlabeledBatch(views: [d.trainImages.gatherRows(weak), d.trainImages.gatherRows([6, 7, 8, 9])], positions: [0, 1, 2, 3])
+            var ctx = ForwardContext(training: true, updatesRunningStatistics: false)
+            let out = model.step(TrainingBatch(labeled: LabeledBatch(images: x, labels: y), unlabeled: u), &ctx)
+            return out.scalars.first { $0.name == "loss_x" }!.value
+        }
+        #expect(lossX(weak: [2, 3, 4, 5]) == lossX(weak: [2, 3, 4, 5]))
+        #expect(lossX(weak: [2, 3, 4, 5]) != lossX(weak: [10, 11, 12, 13]), "the weak view is part of the labeled images' batch statistics")
+    }
+
     @Test func configErrorsNameTheKey() {
         var c = FixMatch.Config()
         c.threshold = 1.5

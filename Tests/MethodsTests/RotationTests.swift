@@ -88,4 +88,27 @@ import TensorCore
             #expect(abs(row.map { $0 * $0 }.reduce(0, +) - 1) < 1e-4)
         }
     }
+
+    /// The adapter is the nearest class mean in pixel space: each query goes to the support class
+    /// whose mean pixel vector is closest, with logits −‖q − mean‖² computed here by hand.
+    @Test func adapterIsThePixelNearestClassMean() throws {
+        let d = try Fixture.glyphs()
+        let input = try Fixture.input(d, try Fixture.split(d, budget: .none), regime: .selfSupervised)
+        let adapter = try #require(try Pixels.train(input, config: Pixels.Config()).adapter)
+        let support = d.trainImages.gatherRows([0, 1, 2, 3]), labels: [Int32] = [0, 1, 0, 1]
+        let query = d.trainImages.gatherRows([4, 5, 6])
+        let logits = adapter.logits(support: support, supportLabels: labels, way: 2, query: query, context: .eval)
+        let n = 28 * 28, s = support.scalars, q = query.scalars
+        for k in 0..<2 {
+            let members = labels.indices.filter { labels[$0] == Int32(k) }
+            for i in 0..<3 {
+                var distance: Float = 0
+                for p in 0..<n {
+                    let mean = members.map { s[$0 * n + p] }.reduce(0, +) / Float(members.count)
+                    distance += (q[i * n + p] - mean) * (q[i * n + p] - mean)
+                }
+                #expect(abs(logits.scalars[i * 2 + k] + distance) <= 1e-3 * max(1, distance))
+            }
+        }
+    }
 }
