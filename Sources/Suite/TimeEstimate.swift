@@ -5,7 +5,7 @@ import Methods
 /// A rough duration of a trial on a 2-core laptop-class CPU, from throughputs measured in suites
 /// on such a machine (release build; conv4 from the default suite of 2026-12-01 on the engine with
 /// its own AVX-512 GEMM, where supervised conv4-64 trained 2,500-2,800 samples/s; an AVX2-only
-/// machine of the same class is about a third slower): conv4-64 trains ~2,600 samples/s on 28x28
+/// machine of the same class is about a quarter slower): conv4-64 trains ~2,600 samples/s on 28x28
 /// greyscale, the 256-wide MLP ~75,000; the linear
 /// probe costs ~4 µs per labeled example and feature (L-BFGS to convergence streams the features
 /// hundreds of times), so a wide representation (3,136 features of two conv4 blocks, 784 raw
