@@ -120,6 +120,10 @@ enum Migrations {
             // The machine a merged trial ran on, when it is not its run's.
             try db.alter(table: "trial") { t in t.add(column: "machine_id", .integer).references("machine", onDelete: .restrict) }
         }
+        m.registerMigration("v4: trial.variant_of") { db in
+            // A named suite entry's registered method (`trial.method` holds the entry's name).
+            try db.alter(table: "trial") { t in t.add(column: "variant_of", .text) }
+        }
         return m
     }
 }

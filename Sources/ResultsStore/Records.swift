@@ -78,6 +78,11 @@ public struct TrialRecord: Codable, Equatable, FetchableRecord, MutablePersistab
     public var samplesPerS: Double?
     /// The machine the trial ran on when it is not its run's (a trial merged from a shard).
     public var machineId: Int64?
+    /// The registered method a named suite entry runs (`fomaml: {method: maml, ...}`: `method` is
+    /// "fomaml", `variantOf` "maml"); nil when the entry is the method itself.
+    public var variantOf: String?
+    /// The registered method the trial ran.
+    public var registeredMethod: String { variantOf ?? method }
 
     public init(id: Int64? = nil, runId: Int64, dataset: String, datasetSha: String, method: String, methodVersion: String,
                 configJson: String, configSha: String, trainBudget: String, seed: Int64, splitSha: String, status: String,
@@ -93,7 +98,7 @@ public struct TrialRecord: Codable, Equatable, FetchableRecord, MutablePersistab
         case id, dataset, method, seed, status, error, seconds, steps
         case runId = "run_id", datasetSha = "dataset_sha", methodVersion = "method_version", configJson = "config_json"
         case configSha = "config_sha", trainBudget = "train_budget", splitSha = "split_sha", startedAt = "started_at"
-        case samplesPerS = "samples_per_s", machineId = "machine_id"
+        case samplesPerS = "samples_per_s", machineId = "machine_id", variantOf = "variant_of"
     }
 
     /// What identifies the trial within its run: (dataset, method, budget, seed, config).

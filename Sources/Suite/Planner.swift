@@ -19,6 +19,8 @@ public struct EvaluationPlan: Equatable, Sendable {
 /// One trial of a plan: everything needed to run it and to recognise it when resuming.
 public struct PlannedTrial: Sendable {
     public var dataset: SuiteDataset
+    /// The suite entry's name, under which results are stored: the method's id, or a variant's name.
+    public var name: String
     public var method: AnyMethod
     public var trainBudget: LabelBudget
     public var seed: UInt64
@@ -28,15 +30,15 @@ public struct PlannedTrial: Sendable {
     public var validationPerClass: Int?
     public var estimatedSeconds: Double
 
-    public init(dataset: SuiteDataset, method: AnyMethod, trainBudget: LabelBudget, seed: UInt64, config: ResolvedConfig,
+    public init(dataset: SuiteDataset, name: String? = nil, method: AnyMethod, trainBudget: LabelBudget, seed: UInt64, config: ResolvedConfig,
                 evaluation: EvaluationPlan, validationPerClass: Int?, estimatedSeconds: Double) {
-        (self.dataset, self.method, self.trainBudget, self.seed, self.config) = (dataset, method, trainBudget, seed, config)
+        (self.dataset, self.name, self.method, self.trainBudget, self.seed, self.config) = (dataset, name ?? method.id, method, trainBudget, seed, config)
         (self.evaluation, self.validationPerClass, self.estimatedSeconds) = (evaluation, validationPerClass, estimatedSeconds)
     }
 
     /// Identifies the trial within a run: a resumed run matches stored trials by it.
     /// The same identity as `TrialRecord.key`.
-    public var key: String { "\(dataset.id)|\(method.id)|\(trainBudget)|\(seed)|\(config.sha)" }
+    public var key: String { "\(dataset.id)|\(name)|\(trainBudget)|\(seed)|\(config.sha)" }
 }
 
 /// The grid of a suite expanded into trials by regime (DESIGN.md §1, issue 4):
@@ -73,7 +75,7 @@ public enum Planner {
             try checkBudgets(budgets, fields: budgetFields, regime: regime, method: entry)
             for (dataset, field) in datasets {
                 if let kind = try? dataset.spec.imageKind(baseDirectory: base), let reason = entry.method.unsuitable(kind) {
-                    notes.append("\(entry.method.id) left out on dataset '\(dataset.id)': \(reason)")
+                    notes.append("\(entry.name) left out on dataset '\(dataset.id)': \(reason)")
                     continue
                 }
                 if regime == .fewShot && !dataset.spec.hasClassSplit {
@@ -123,7 +125,7 @@ public enum Planner {
 
     static func trial(_ dataset: SuiteDataset, _ entry: SuiteMethod, _ budget: LabelBudget, _ seed: UInt64, _ config: ResolvedConfig,
                       _ evaluation: EvaluationPlan, _ suite: Suite) -> PlannedTrial {
-        var t = PlannedTrial(dataset: dataset, method: entry.method, trainBudget: budget, seed: seed, config: config, evaluation: evaluation,
+        var t = PlannedTrial(dataset: dataset, name: entry.name, method: entry.method, trainBudget: budget, seed: seed, config: config, evaluation: evaluation,
                              validationPerClass: suite.validationPerClass, estimatedSeconds: 0)
         t.estimatedSeconds = TimeEstimate.seconds(for: t)
         return t
@@ -155,18 +157,18 @@ public enum Planner {
     static func checkBudgets(_ budgets: [LabelBudget], fields: [YAMLField], regime: Regime, method: SuiteMethod) throws {
         let fields = fields.isEmpty ? budgets.map { _ in method.field } : fields
         if budgets.isEmpty && regime != .fewShot {
-            throw method.field.failAtKey("\(method.method.id) is \(regime.rawValue) and needs label budgets: set 'budgets' for the suite or the method")
+            throw method.field.failAtKey("\(method.name) is \(regime.rawValue) and needs label budgets: set 'budgets' for the suite or the method")
         }
         for (budget, field) in zip(budgets, fields) {
             switch (regime, budget) {
             case (.fewShot, _):
-                throw field.fail("\(method.method.id) is few-shot: it trains on the base classes with all their labels and is scored on episodes; set 'episodes.shots' instead of budgets")
+                throw field.fail("\(method.name) is few-shot: it trains on the base classes with all their labels and is scored on episodes; set 'episodes.shots' instead of budgets")
             case (_, .shot):
-                throw field.fail("budget '\(budget)' is a few-shot episode setting; \(method.method.id) (\(regime.rawValue)) needs labels per class or 'all' (set shots under 'episodes')")
+                throw field.fail("budget '\(budget)' is a few-shot episode setting; \(method.name) (\(regime.rawValue)) needs labels per class or 'all' (set shots under 'episodes')")
             case (.selfSupervised, .none):
-                throw field.fail("budget 'none' gives no labels to score \(method.method.id)'s encoder with; self-supervised methods always train without labels")
+                throw field.fail("budget 'none' gives no labels to score \(method.name)'s encoder with; self-supervised methods always train without labels")
             case (_, .none):
-                throw field.fail("budget 'none' gives \(method.method.id) (\(regime.rawValue)) no labels to train on")
+                throw field.fail("budget 'none' gives \(method.name) (\(regime.rawValue)) no labels to train on")
             default: break
             }
         }

@@ -15,9 +15,12 @@ public struct SuiteDataset: Equatable, Sendable {
     public init(id: String, spec: DatasetSpec, regimes: [Regime]? = nil) { (self.id, self.spec, self.regimes) = (id, spec, regimes) }
 }
 
-/// A method entry: the method, its config overrides (JSON-compatible values) and, optionally, its
-/// own budgets instead of the suite's.
+/// A method entry: its name in results, the method, its config overrides (JSON-compatible values)
+/// and, optionally, its own budgets instead of the suite's.
 public struct SuiteMethod: @unchecked Sendable {   // overrides hold Foundation JSON values only
+    /// The entry's key in the suite file: the method's id, or the name of a variant of it
+    /// (`fomaml: {method: maml, firstOrder: true}`). Results are stored and compared under it.
+    public var name: String
     public var method: AnyMethod
     public var overrides: [String: Any]
     public var budgets: [LabelBudget]?
@@ -287,9 +290,32 @@ public struct Suite: @unchecked Sendable {
         return SuiteDataset(id: id, spec: spec, regimes: regimes)
     }
 
+    /// An entry named after a method runs that method; any other name is a variant and says which
+    /// method it runs with `method:` (its own settings then differ from the method's entry, if any).
     static func parseMethod(name: String, field: YAMLField, registry: [AnyMethod]) throws -> SuiteMethod {
-        guard let method = registry.first(where: { $0.id == name }) else {
-            throw field.failAtKey("unknown method '\(name)'; available: \(registry.map(\.id).joined(separator: ", "))")
+        let available = registry.map(\.id).joined(separator: ", ")
+        var methodField: YAMLField?
+        if case .mapping(let pairs) = field.node, let pair = pairs.first(where: { $0.key.string == "method" }) {
+            methodField = field.child("method", pair.value, keyNode: pair.key)
+        }
+        let method: AnyMethod
+        if let methodField {
+            let id = try methodField.string()
+            guard let named = registry.first(where: { $0.id == id }) else {
+                throw methodField.fail("unknown method '\(id)'; available: \(available)")
+            }
+            if name != id, registry.contains(where: { $0.id == name }) {
+                throw field.failAtKey("'\(name)' is a method of its own; name a variant of \(id) otherwise")
+            }
+            guard name.range(of: "^[a-z0-9][a-z0-9._+-]*$", options: .regularExpression) != nil else {
+                throw field.failAtKey("variant name '\(name)' must be lower-case letters, digits and . _ + - (it names the entry in results)")
+            }
+            method = named
+        } else {
+            guard let named = registry.first(where: { $0.id == name }) else {
+                throw field.failAtKey("unknown method '\(name)'; available: \(available) (a variant under another name sets `method:`)")
+            }
+            method = named
         }
         var overrides: [String: Any] = [:]
         var budgetFields: [YAMLField]?
@@ -298,6 +324,7 @@ public struct Suite: @unchecked Sendable {
             // `supervised:` with nothing after it: the defaults.
         } else {
             for (key, value) in try field.mapping(allowed: nil, what: "\(name) settings") {
+                if key == "method" { continue }
                 if key == "budgets" { budgetFields = try value.list(); continue }
                 if key == "seeds" { seeds = try parseSeeds(value); continue }
                 if key == "protocols" { protocols = try parseProtocols(value); continue }
@@ -307,7 +334,7 @@ public struct Suite: @unchecked Sendable {
         }
         let budgets = try budgetFields?.map(parseBudget)
         // Check the overrides now (unknown keys, types, validate()), at the trial's likely budget.
-        let entry = SuiteMethod(method: method, overrides: overrides, budgets: budgets, seeds: seeds, protocols: protocols, datasets: datasets,
+        let entry = SuiteMethod(name: name, method: method, overrides: overrides, budgets: budgets, seeds: seeds, protocols: protocols, datasets: datasets,
                                 field: field, budgetFields: budgetFields ?? [], datasetsField: datasetsField)
         _ = try entry.resolve(budget: budgets?.first ?? .all, classes: 10, backbone: [:])
         return entry

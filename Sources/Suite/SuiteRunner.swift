@@ -50,7 +50,7 @@ public final class SuiteRunner {
         let storedKeys = Set(stored.map(\.key))
         let missing = plan.filter { !storedKeys.contains($0.key) }
         guard missing.isEmpty else {
-            let names = missing.prefix(3).map { "\($0.method.id) on \($0.dataset.id), budget \($0.trainBudget), seed \($0.seed)" }
+            let names = missing.prefix(3).map { "\($0.name) on \($0.dataset.id), budget \($0.trainBudget), seed \($0.seed)" }
             throw StoreError("run \(runID) lacks \(missing.count) planned trial(s) (\(names.joined(separator: "; "))\(missing.count > 3 ? "; ..." : "")); start a new run instead of resuming")
         }
         return (todo, kept)
@@ -63,8 +63,8 @@ public final class SuiteRunner {
         var remainingEstimate = trials.map(\.1.estimatedSeconds).reduce(0, +)
         for (i, (id, trial)) in trials.enumerated() {
             let label = "[\(offset + i + 1)/\(total)]"
-            output("trial \(offset + i + 1)/\(total): method=\(trial.method.id) dataset=\(trial.dataset.id) budget=\(trial.trainBudget) seed=\(trial.seed)")
-            ProgressPrinter.note("\(label) \(trial.method.id) on \(trial.dataset.id), budget \(trial.trainBudget), seed \(trial.seed)"
+            output("trial \(offset + i + 1)/\(total): method=\(trial.name) dataset=\(trial.dataset.id) budget=\(trial.trainBudget) seed=\(trial.seed)")
+            ProgressPrinter.note("\(label) \(trial.name) on \(trial.dataset.id), budget \(trial.trainBudget), seed \(trial.seed)"
                                  + String(format: "  (suite ETA ~%@)", Durations.text(remainingEstimate)))
             progress.prefix = "\(label) "
             try store.startTrial(id)
@@ -130,9 +130,11 @@ public final class SuiteRunner {
 
 extension PlannedTrial {
     func record(runID: Int64) -> TrialRecord {
-        TrialRecord(runId: runID, dataset: dataset.id, datasetSha: "", method: method.id, methodVersion: method.version,
-                    configJson: config.json, configSha: config.sha, trainBudget: "\(trainBudget)", seed: Int64(seed), splitSha: "",
-                    status: TrialStatus.pending, startedAt: Date())
+        var r = TrialRecord(runId: runID, dataset: dataset.id, datasetSha: "", method: name, methodVersion: method.version,
+                            configJson: config.json, configSha: config.sha, trainBudget: "\(trainBudget)", seed: Int64(seed), splitSha: "",
+                            status: TrialStatus.pending, startedAt: Date())
+        r.variantOf = name == method.id ? nil : method.id
+        return r
     }
 }
 

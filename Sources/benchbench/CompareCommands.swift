@@ -232,11 +232,20 @@ struct Report: ParsableCommand {
                 throw CleanExit.fail(e.message, code: ExitCodes.notFound)
             }
             guard let data = try db.runData(record.id!) else { throw CleanExit.fail("no run \(record.id!)", code: ExitCodes.notFound) }
-            doc = RunReport.document(data, regimes: Dictionary(uniqueKeysWithValues: MethodRegistry.all.map { ($0.id, $0.regime.rawValue) }))
+            doc = RunReport.document(data, regimes: Self.regimes(data))
         }
         var warnings: [String] = []
         let path = try ReportWriter(directory: out, format: ReportWriter.Format(rawValue: format)!).write(doc, warnings: &warnings)
         for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         print("report: \(path)")
+    }
+
+    /// The regime of every method name in the run: a named variant's is its method's.
+    static func regimes(_ data: RunData) -> [String: String] {
+        var out = Dictionary(uniqueKeysWithValues: MethodRegistry.all.map { ($0.id, $0.regime.rawValue) })
+        for t in data.trials.map(\.trial) where t.variantOf != nil {
+            out[t.method] = MethodRegistry.method(t.registeredMethod)?.regime.rawValue
+        }
+        return out
     }
 }

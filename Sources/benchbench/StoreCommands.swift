@@ -121,7 +121,7 @@ enum RunJSON {
         }
         run["trials"] = data.trials.map { t -> [String: Any] in
             let x = t.trial
-            return ["id": x.id!, "dataset": x.dataset, "dataset_sha": x.datasetSha, "method": x.method, "method_version": x.methodVersion,
+            return ["id": x.id!, "dataset": x.dataset, "dataset_sha": x.datasetSha, "method": x.method, "variant_of": x.variantOf ?? NSNull(), "method_version": x.methodVersion,
                     "config": (try? JSONSerialization.jsonObject(with: Data(x.configJson.utf8))) ?? x.configJson, "config_sha": x.configSha,
                     "train_budget": x.trainBudget, "seed": x.seed, "split_sha": x.splitSha, "status": x.status, "error": x.error ?? NSNull(),
                     "seconds": x.seconds ?? NSNull(), "steps": x.steps ?? NSNull(), "samples_per_s": x.samplesPerS ?? NSNull(),

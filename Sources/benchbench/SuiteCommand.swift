@@ -117,14 +117,14 @@ struct SuiteCommand: ParsableCommand {
         var total = 0.0, measured = 0
         for (i, t) in plan.enumerated() {
             var seconds = t.estimatedSeconds
-            if let s = try db?.measuredSeconds(dataset: t.dataset.id, method: t.method.id, configSha: t.config.sha, trainBudget: "\(t.trainBudget)") {
+            if let s = try db?.measuredSeconds(dataset: t.dataset.id, method: t.name, configSha: t.config.sha, trainBudget: "\(t.trainBudget)") {
                 seconds = s
                 measured += 1
             }
             total += seconds
             let protocols = t.evaluation.protocols.map(\.rawValue).joined(separator: ",")
                 + (t.evaluation.budgets.isEmpty || t.evaluation.budgets == [t.trainBudget] ? "" : " @ " + t.evaluation.budgets.map { "\($0)" }.joined(separator: ","))
-            table.add(["\(i + 1)", t.method.id, t.method.regime.rawValue, t.dataset.id, "\(t.trainBudget)", "\(t.seed)",
+            table.add(["\(i + 1)", t.name == t.method.id ? t.name : "\(t.name) (\(t.method.id))", t.method.regime.rawValue, t.dataset.id, "\(t.trainBudget)", "\(t.seed)",
                        "\(t.config.workload.steps)", protocols, Durations.text(seconds)])
         }
         print("suite \(suite.name) (\(suite.path), hash \(suite.sha))\(suite.description.isEmpty ? "" : ": \(suite.description)")")

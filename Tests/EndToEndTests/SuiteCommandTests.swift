@@ -40,6 +40,27 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
 }
 
 @Suite(.serialized) struct SuiteCommandTests {
+    /// A named variant is stored under its own name with the method it runs, and the report lists
+    /// it as a row of its own in its method's regime.
+    @Test func aNamedVariantIsStoredAndReportedUnderItsName() throws {
+        let text = tinySuite(budgets: "[3]", protocols: "[native]")
+            + "\n  supervised-small: {method: supervised, training: {steps: 5, validateEvery: 5}, batchSize: 8}"
+        let (dir, path) = try writeSuite(text)
+        let r = try runBenchbench(["suite", path], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let store = try ResultsStore(path: dir + "/benchbench.sqlite")
+        let run = try #require(try store.runs().first)
+        let trials = try store.trials(run: run.id!)
+        #expect(trials.map(\.method).sorted() == ["supervised", "supervised-small"] && trials.allSatisfy { $0.status == "done" })
+        #expect(trials.map { $0.variantOf ?? "-" }.sorted() == ["-", "supervised"])
+        #expect(Set(trials.map(\.steps)) == [15, 5])
+        let md = dir + "/report-md"
+        #expect(try runBenchbench(["report", "--format", "markdown", "--out", md], in: dir).status == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: md).filter { $0.hasSuffix(".md") }
+        let page = try String(contentsOfFile: md + "/" + #require(files.first), encoding: .utf8)
+        #expect(page.contains("| supervised-small | supervised |"), "\(page)")
+    }
+
     @Test func aSuiteStoresWhatItPrints() throws {
         let (dir, path) = try writeSuite(tinySuite())
         let r = try runBenchbench(["suite", path], in: dir)

@@ -61,6 +61,28 @@ import Testing
     /// Estimates follow where the time goes: the linear probe's cost grows with the width of the
     /// representation (784 raw pixels cost more than PCA's 64; rotation's two-block cut, 3,136
     /// features, more than its three-block cut, 576), measured at about 4 µs per example and feature.
+    /// A named variant runs its method at its own settings beside the method's own entry, under its
+    /// own name in results (the record says which method it is a variant of), and draws the same
+    /// random streams as the method, so the two are compared on equal terms.
+    @Test func aNamedVariantRunsItsMethodUnderItsOwnName() throws {
+        let text = Self.mixed.replacingOccurrences(of: "supervised: {training: {steps: 4}}",
+                                                   with: "supervised: {training: {steps: 4}}\n  supervised-long: {method: supervised, training: {steps: 8}}")
+        let plan = try Planner.plan(try Suite.parse(text, file: "t.yaml", name: "t", methods: testMethods))
+        let base = plan.filter { $0.name == "supervised" }, variant = plan.filter { $0.name == "supervised-long" }
+        #expect(base.count == 8 && variant.count == 8)
+        #expect(variant.allSatisfy { $0.method.id == "supervised" && $0.config.workload.steps == 8 })
+        #expect(base.allSatisfy { $0.config.workload.steps == 4 })
+        #expect(Set(plan.map(\.key)).count == plan.count, "the variant's trials are told apart from the method's")
+        #expect(variant.map { $0.record(runID: 1) }.allSatisfy { $0.method == "supervised-long" && $0.variantOf == "supervised" && $0.registeredMethod == "supervised" })
+        #expect(base.map { $0.record(runID: 1) }.allSatisfy { $0.method == "supervised" && $0.variantOf == nil })
+        // Same dataset, budget and seed: the same stream key, so the same initialisation and batches.
+        let (a, b) = try (#require(base.first { $0.dataset.id == "glyphs" }), #require(variant.first { $0.dataset.id == "glyphs" }))
+        #expect((a.trainBudget, a.seed) == (b.trainBudget, b.seed))
+        let full = try a.dataset.spec.load(dataDir: nil, baseDirectory: nil)
+        let keys = try [a, b].map { try TrialContext(trial: $0, full: full).trainingInput(observer: nil).key }
+        #expect(keys[0] == keys[1])
+    }
+
     @Test func estimatesGrowWithTheRepresentationWidth() throws {
         let text = """
             datasets: [fashion-mnist]

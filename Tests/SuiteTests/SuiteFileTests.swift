@@ -92,6 +92,11 @@ func parse(_ yaml: String) throws -> Suite { try Suite.parse(yaml, file: "test.y
         cases.append((edit("[5]", "[25]"), "test.yaml:3:11: budgets: 25 labels per class is more than dataset 'glyphs' has (20 per class"))
         cases.append((edit("[5]", "[17]"), "test.yaml:3:11: budgets: 17 labels per class is more than dataset 'glyphs' has (20 per class, 4 kept for validation: at most 16)"))
         cases.append((edit("[0]", "[zero]"), "test.yaml:2:9: seeds: expected a whole number, got 'zero'"))
+        // Named variants: the method they run must exist, a method's name is not a variant's, names are plain.
+        cases.append((edit("supervised:", "tuned: {method: supervizd}"), "test.yaml:5:19: methods.tuned.method: unknown method 'supervizd'; available: supervised"))
+        cases.append((edit("supervised:", "fixmatch: {method: supervised}"), "test.yaml:5:3: methods.fixmatch: 'fixmatch' is a method of its own; name a variant of supervised otherwise"))
+        cases.append((edit("supervised:", "Tuned Up: {method: supervised}"), "test.yaml:5:3: methods.Tuned Up: variant name 'Tuned Up' must be lower-case letters"))
+        cases.append((edit("supervised:", "tuned: {method: [supervised]}"), "test.yaml:5:19: methods.tuned.method: expected"))
         cases.append((edit("[glyphs]", "[glyphs"), "test.yaml:2:6: not valid YAML"))
         cases.append((edit("supervised:", "fake-fewshot: {budgets: [5]}"), "test.yaml:5:28: methods.fake-fewshot.budgets: fake-fewshot is few-shot"))
         cases.append((edit("supervised:", "fake-ssl: {budgets: [none]}"), "test.yaml:5:24: methods.fake-ssl.budgets: budget 'none' gives no labels to score"))

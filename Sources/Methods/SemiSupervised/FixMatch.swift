@@ -52,7 +52,9 @@ public enum FixMatch: StepMethod {
             guard unlabeledWeight >= 0 else { throw ConfigError(key: "unlabeledWeight", "must be >= 0, got \(unlabeledWeight)") }
         }
 
-        public var samplesPerStep: Int { batchSize * (1 + unlabeledRatio) }
+        /// Images through the network per step: the labeled batch and both views of the unlabeled
+        /// one (as mean-teacher, pi-model and vat count theirs).
+        public var samplesPerStep: Int { batchSize * (1 + 2 * unlabeledRatio) }
     }
 
     public final class Model: ConfiguredLearner {

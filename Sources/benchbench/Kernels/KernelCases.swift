@@ -246,9 +246,10 @@ struct TrainingBenchmark {
     }
 
     /// FixMatch (default config: conv4-64, a labeled batch of 64 and 448 unlabeled images in a
-    /// weak and a strong view, EMA), 10 labels per class.
+    /// weak and a strong view, EMA), 10 labels per class; samples are the 960 images a step passes
+    /// through the network.
     static func fixmatch() throws -> TrainingBenchmark {
-        try TrainingBenchmark(method: FixMatch.self, name: "train-fixmatch", shape: "conv4-64 b64+448x2", regime: .semiSupervised,
+        try TrainingBenchmark(method: FixMatch.self, name: "train-fixmatch", shape: "conv4-64 64+448x2 views", regime: .semiSupervised,
                               budget: .perClass(10))
     }
 
@@ -256,6 +257,15 @@ struct TrainingBenchmark {
     /// queries, one inner step differentiated through).
     static func maml() throws -> TrainingBenchmark {
         try TrainingBenchmark(method: MAML.self, name: "train-maml", shape: "conv4-64 4x5w1s15q", regime: .fewShot, budget: .all)
+    }
+
+    /// The same meta-step first-order (FOMAML: the query gradient at the fast weights, no
+    /// differentiation through the inner step).
+    static func fomaml() throws -> TrainingBenchmark {
+        var config = MAML.Config()
+        config.firstOrder = true
+        return try TrainingBenchmark(method: MAML.self, name: "train-fomaml", shape: "conv4-64 4x5w1s15q", regime: .fewShot, budget: .all,
+                                     config: config)
     }
 
     /// MLP 784-256-256-10, ReLU, batch 256.

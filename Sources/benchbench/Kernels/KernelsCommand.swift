@@ -34,7 +34,7 @@ struct Kernels: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     static let groups = ["gemm", "gemm-train", "conv", "memory", "augment", "train", "profiler"]
-    static let extraGroups = ["train-mlp", "train-cnn", "train-conv4", "train-fixmatch", "train-maml"]
+    static let extraGroups = ["train-mlp", "train-cnn", "train-conv4", "train-fixmatch", "train-maml", "train-fomaml"]
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -53,6 +53,7 @@ struct Kernels: ParsableCommand {
         case "train-conv4": return [.conv4()]
         case "train-fixmatch": return [try .fixmatch()]
         case "train-maml": return [try .maml()]
+        case "train-fomaml": return [try .fomaml()]
         default: return []
         }
     }
