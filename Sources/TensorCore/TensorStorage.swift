@@ -9,7 +9,7 @@ public final class TensorStorage {
 
     init(uninitializedCount count: Int) {
         self.count = count
-        self.pointer = BufferPool.shared.take(count)
+        self.pointer = BufferPool.shared.take(count).bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
     convenience init(zeros count: Int) {
@@ -17,13 +17,34 @@ public final class TensorStorage {
         pointer.initialize(repeating: 0, count: count)
     }
 
-    deinit { BufferPool.shared.give(pointer, count) }
+    deinit { BufferPool.shared.give(UnsafeMutableRawPointer(pointer), count) }
 
     func copy() -> TensorStorage {
         let s = TensorStorage(uninitializedCount: count)
         s.pointer.update(from: pointer, count: count)
         return s
     }
+}
+
+/// Flat Int32 indices (a max-pool's argmax, selected rows) in a pooled buffer: the elements are
+/// four bytes like a tensor's, so the same recycled memory serves both. (A max-pool's index is as
+/// large as its output, 48 MB for FixMatch's 960-image first block: as a Swift array it was
+/// mmap-ed and faulted in afresh every step.)
+public final class IndexBuffer {
+    let pointer: UnsafeMutablePointer<Int32>
+    public let count: Int
+
+    init(uninitializedCount count: Int) {
+        self.count = count
+        pointer = BufferPool.shared.take(count).bindMemory(to: Int32.self, capacity: Swift.max(count, 1))
+    }
+
+    convenience init(_ values: [Int32]) {
+        self.init(uninitializedCount: values.count)
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { pointer.update(from: base, count: values.count) } }
+    }
+
+    deinit { BufferPool.shared.give(UnsafeMutableRawPointer(pointer), count) }
 }
 
 /// Free lists of aligned buffers keyed by element count. Training repeats the same shapes every
@@ -33,7 +54,8 @@ public final class TensorStorage {
 /// instead of the step's own buffers going back to the kernel and faulting in again next step.
 final class BufferPool {
     static let shared = BufferPool()
-    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    /// Free buffers by element count (four bytes each; bound to Float or Int32 by whoever takes one).
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     /// When each size was last taken or given (a counter, not a clock).
     private var lastUse: [Int: UInt64] = [:]
     private var tick: UInt64 = 0
@@ -49,7 +71,7 @@ final class BufferPool {
     /// Bytes held in free lists now.
     var pooled: Int { lock.withLock { pooledBytes } }
 
-    func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+    func take(_ count: Int) -> UnsafeMutableRawPointer {
         let n = Swift.max(count, 1)
         lock.lock()
         tick += 1
@@ -62,16 +84,16 @@ final class BufferPool {
         }
         lock.unlock()
         var raw: UnsafeMutableRawPointer?
-        let status = posix_memalign(&raw, 64, n * MemoryLayout<Float>.stride)
+        let status = posix_memalign(&raw, 64, n * 4)
         // invariant: only an exhausted machine fails here; sizes a user controls are capped before (IDX files at 2^31 values and what their bytes can hold, generated datasets at 2 million images, suite files at 1 MB)
         guard status == 0, let raw else { fatalError("TensorCore: out of memory allocating \(n) floats") }
-        return raw.bindMemory(to: Float.self, capacity: n)
+        return raw
     }
 
-    func give(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    func give(_ p: UnsafeMutableRawPointer, _ count: Int) {
         let n = Swift.max(count, 1)
         guard n * 4 <= maxPooledBytes else { Foundation.free(p); return }
-        var released: [UnsafeMutablePointer<Float>] = []
+        var released: [UnsafeMutableRawPointer] = []
         lock.lock()
         tick += 1
         lastUse[n] = tick

@@ -26,4 +26,15 @@ import Testing
         pool.give(huge, 200)
         #expect(pool.pooled == 0)
     }
+
+    /// Index buffers (max-pool argmax, selected rows) hold their values in pooled memory; an empty
+    /// one is fine, and gathering rows through one gives the rows.
+    @Test func indexBuffersHoldTheirValues() {
+        let b = IndexBuffer([7, -1, 3])
+        #expect(b.count == 3 && (0..<3).map { b.pointer[$0] } == [7, -1, 3])
+        #expect(IndexBuffer([]).count == 0)
+        let x = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
+        #expect(x.gatherRows([2, 0, 2]).scalars == [5, 6, 1, 2, 5, 6])
+        #expect(x.gatherRows([]).shape == [0, 2])
+    }
 }

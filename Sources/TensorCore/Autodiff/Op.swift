@@ -25,8 +25,8 @@ enum Op: CustomStringConvertible {
     case concat(axis: Int)
     case slice(axis: Int, start: Int)
     case padSlice(axis: Int, start: Int, shape: [Int])   // places a slice's gradient into zeros
-    case gather([Int32])          // y = x.flat[index]: max-pool and row selection
-    case scatterAdd([Int32], shape: [Int])
+    case gather(IndexBuffer)      // y = x.flat[index]: max-pool and row selection
+    case scatterAdd(IndexBuffer, shape: [Int])
     // Fused numerics.
     case logSoftmax               // stable x - logsumexp(x) along the last axis
     case softmaxCrossEntropy(labels: [Int32], probs: TensorStorage)

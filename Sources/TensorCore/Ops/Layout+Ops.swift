@@ -74,18 +74,18 @@ extension Tensor {
     }
 
     /// Values at flat indices, laid out as `shape`.
-    func gather(_ index: [Int32], shape outShape: [Int]) -> Tensor {
+    func gather(_ index: IndexBuffer, shape outShape: [Int]) -> Tensor {
         var out = Tensor(uninitialized: outShape)
-        index.withUnsafeBufferPointer { Kernels.gatherFlat(storage.pointer, $0.baseAddress!, out.storage.pointer, index.count) }
+        withExtendedLifetime(index) { Kernels.gatherFlat(storage.pointer, index.pointer, out.storage.pointer, index.count) }
         out.node = nil
         return Tensor.result(.gather(index), [self], out)
     }
 
     /// Adds each value into the flat index of a zero tensor of `shape`: the adjoint of gather.
-    func scatterAdd(_ index: [Int32], into target: [Int]) -> Tensor {
+    func scatterAdd(_ index: IndexBuffer, into target: [Int]) -> Tensor {
         var out = Tensor(uninitialized: target)
-        index.withUnsafeBufferPointer {
-            Kernels.scatterAddFlat(storage.pointer, $0.baseAddress!, index.count, out.storage.pointer, out.count)
+        withExtendedLifetime(index) {
+            Kernels.scatterAddFlat(storage.pointer, index.pointer, index.count, out.storage.pointer, out.count)
         }
         out.node = nil
         return Tensor.result(.scatterAdd(index, shape: target), [self], out)
@@ -101,7 +101,7 @@ extension Tensor {
             require(r >= 0 && r < shape[0], "gatherRows: row \(r) is out of range for \(describe(shape))")
             for j in 0..<rowSize { index.append(Int32(r * rowSize + j)) }
         }
-        return gather(index, shape: [rows.count] + shape.dropFirst())
+        return gather(IndexBuffer(index), shape: [rows.count] + shape.dropFirst())
     }
 
     /// One-hot rows for integer labels; a constant.

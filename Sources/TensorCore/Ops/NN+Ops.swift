@@ -95,8 +95,8 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int) = (2, 2), stride: (Int, In
     let g = PoolGeometry(input: x.shape, kernel: kernel, stride: stride ?? kernel, op: "maxPool2d")
     let outShape = [x.shape[0], x.shape[1], g.outH, g.outW]
     var out = Tensor(uninitialized: outShape)
-    var index = [Int32](repeating: 0, count: out.count)
-    index.withUnsafeMutableBufferPointer { Kernels.maxPool(g, x.storage.pointer, out.storage.pointer, $0.baseAddress!) }
+    let index = IndexBuffer(uninitializedCount: out.count)
+    Kernels.maxPool(g, x.storage.pointer, out.storage.pointer, index.pointer)
     out.node = nil
     // Recorded as a gather of the maxima, so its gradient (a scatter) and second derivative come free.
     return Tensor.result(.gather(index), [x], out)
