@@ -18,7 +18,10 @@ import TensorCore
 /// its label slot holding the last support item's label as the sequence shows it, and is scored
 /// there (so no query sees another query's image or label).
 /// Departures: 4 read heads of 40-wide keys over 128 slots and a 128-unit controller (the paper's
-/// 200 units), a conv4 embedding instead of raw pixels; the adapter is the same forward pass.
+/// 200 units), a conv4 embedding instead of raw pixels; the adapter is the same forward pass. The
+/// loss covers the queries only, where the paper's covers every step of a 50-step sequence of 10
+/// instances per class (so a class's later instances train the binding); with 1-shot support
+/// sequences here, the support steps would have nothing to predict, and learning is slower.
 public enum MANN: StepMethod {
     public static let id = "mann"
     public static let regime = Regime.fewShot
