@@ -142,7 +142,8 @@ public protocol StepConfig: MethodConfig {
     init()
     var backbone: BackboneSpec { get }
     var training: TrainingSpec { get }
-    /// Examples one step draws (labeled + unlabeled + episode images), for throughput and estimates.
+    /// Images one step passes through the network (each view counted), for the time model; stored
+    /// throughput counts the images the streams draw instead.
     var samplesPerStep: Int { get }
     /// The method's own checks (the backbone and training settings are checked by the framework).
     func validateOwn() throws

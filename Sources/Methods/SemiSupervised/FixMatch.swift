@@ -53,8 +53,9 @@ public enum FixMatch: StepMethod {
             guard unlabeledWeight >= 0 else { throw ConfigError(key: "unlabeledWeight", "must be >= 0, got \(unlabeledWeight)") }
         }
 
-        /// Images through the network per step: the labeled batch and both views of the unlabeled
-        /// one (as mean-teacher, pi-model and vat count theirs).
+        /// Images through the network per step, for the time model: the labeled batch and both
+        /// views of the unlabeled one (as mean-teacher, pi-model and vat count theirs). Stored
+        /// throughput counts the images a step draws, a view not twice.
         public var samplesPerStep: Int { batchSize * (1 + 2 * unlabeledRatio) }
     }
 

@@ -246,10 +246,9 @@ struct TrainingBenchmark {
     }
 
     /// FixMatch (default config: conv4-64, a labeled batch of 64 and 448 unlabeled images in a
-    /// weak and a strong view, EMA), 10 labels per class; samples are the 960 images a step passes
-    /// through the network.
+    /// weak and a strong view, EMA), 10 labels per class.
     static func fixmatch() throws -> TrainingBenchmark {
-        try TrainingBenchmark(method: FixMatch.self, name: "train-fixmatch", shape: "conv4-64 64+448x2 views", regime: .semiSupervised,
+        try TrainingBenchmark(method: FixMatch.self, name: "train-fixmatch", shape: "conv4-64 b64+448x2", regime: .semiSupervised,
                               budget: .perClass(10))
     }
 

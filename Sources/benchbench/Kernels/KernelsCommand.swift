@@ -22,7 +22,7 @@ struct Kernels: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, augment, train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, train-fixmatch, train-maml (those two: the methods' own steps on conv4), profiler.")
+    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, augment, train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, train-fixmatch, train-maml, train-fomaml (those three: the methods' own steps on conv4), profiler.")
     var only: String?
 
     @Flag(help: "After timing, print where the training steps spend their time, per kernel.")
@@ -83,7 +83,7 @@ struct Kernels: ParsableCommand {
             case "conv": results += cases.conv4()
             case "memory": results += cases.memoryBound()
             case "augment": results += cases.augmentation()
-            case "train", "train-mlp", "train-cnn", "train-conv4", "train-fixmatch", "train-maml":
+            case "train", "train-mlp", "train-cnn", "train-conv4", "train-fixmatch", "train-maml", "train-fomaml":
                 results += try cases.trainingSteps(try Self.trainingSteps(group))
             case "profiler": results += try cases.profilerOverhead()
             default: break
