@@ -72,4 +72,11 @@ var productsDirectory: URL {
         #expect(g.stderr.contains("unknown group 'bogus'"))
         #expect(!g.stderr.contains("Fatal error"))
     }
+
+    /// A group `--only` accepts prints its row (train-fomaml was accepted and silently skipped once).
+    @Test func theFirstOrderMAMLGroupPrintsItsRow() throws {
+        let r = try runBenchbench(["kernels", "--quick", "--repetitions", "1", "--only", "train-fomaml", "--no-store"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("train-fomaml") && r.stdout.contains("conv4-64 4x5w1s15q"), "\(r.stdout)")
+    }
 }

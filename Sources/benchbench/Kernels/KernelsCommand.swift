@@ -83,10 +83,9 @@ struct Kernels: ParsableCommand {
             case "conv": results += cases.conv4()
             case "memory": results += cases.memoryBound()
             case "augment": results += cases.augmentation()
-            case "train", "train-mlp", "train-cnn", "train-conv4", "train-fixmatch", "train-maml", "train-fomaml":
-                results += try cases.trainingSteps(try Self.trainingSteps(group))
             case "profiler": results += try cases.profilerOverhead()
-            default: break
+            // "train" and every extra group: the training steps `trainingSteps` names for it.
+            default: results += try cases.trainingSteps(try Self.trainingSteps(group))
             }
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
