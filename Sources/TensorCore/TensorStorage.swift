@@ -39,11 +39,6 @@ public final class IndexBuffer {
         pointer = BufferPool.shared.take(count).bindMemory(to: Int32.self, capacity: Swift.max(count, 1))
     }
 
-    convenience init(_ values: [Int32]) {
-        self.init(uninitializedCount: values.count)
-        values.withUnsafeBufferPointer { if let base = $0.baseAddress { pointer.update(from: base, count: values.count) } }
-    }
-
     deinit { BufferPool.shared.give(UnsafeMutableRawPointer(pointer), count) }
 }
 

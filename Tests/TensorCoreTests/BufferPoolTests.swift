@@ -27,14 +27,16 @@ import Testing
         #expect(pool.pooled == 0)
     }
 
-    /// Index buffers (max-pool argmax, selected rows) hold their values in pooled memory; an empty
-    /// one is fine, and gathering rows through one gives the rows.
-    @Test func indexBuffersHoldTheirValues() {
-        let b = IndexBuffer([7, -1, 3])
-        #expect(b.count == 3 && (0..<3).map { b.pointer[$0] } == [7, -1, 3])
-        #expect(IndexBuffer([]).count == 0)
+    /// Gathered rows and max-pool maxima go through pooled index buffers: the values, repeated
+    /// and empty selections, and the max-pool's gradient landing on each window's maximum.
+    @Test func indexBuffersCarryGatherAndMaxPool() {
         let x = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
         #expect(x.gatherRows([2, 0, 2]).scalars == [5, 6, 1, 2, 5, 6])
         #expect(x.gatherRows([]).shape == [0, 2])
+        let image = Tensor(shape: [1, 1, 2, 4], scalars: [1, 9, 3, 2, 4, 0, 8, 5]).requiringGrad()
+        let pooled = maxPool2d(image)
+        let grad = gradients(of: pooled.sum(), wrt: [image])[0]
+        #expect(pooled.scalars == [9, 8])
+        #expect(grad.scalars == [0, 1, 0, 0, 0, 0, 1, 0])
     }
 }

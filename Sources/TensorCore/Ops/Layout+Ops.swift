@@ -95,13 +95,12 @@ extension Tensor {
     public func gatherRows(_ rows: [Int]) -> Tensor {
         require(rank >= 1, "gatherRows: needs rank 1 or more")
         let rowSize = count / Swift.max(shape[0], 1)
-        var index = [Int32]()
-        index.reserveCapacity(rows.count * rowSize)
-        for r in rows {
+        let index = IndexBuffer(uninitializedCount: rows.count * rowSize)
+        for (i, r) in rows.enumerated() {
             require(r >= 0 && r < shape[0], "gatherRows: row \(r) is out of range for \(describe(shape))")
-            for j in 0..<rowSize { index.append(Int32(r * rowSize + j)) }
+            for j in 0..<rowSize { index.pointer[i * rowSize + j] = Int32(r * rowSize + j) }
         }
-        return gather(IndexBuffer(index), shape: [rows.count] + shape.dropFirst())
+        return gather(index, shape: [rows.count] + shape.dropFirst())
     }
 
     /// One-hot rows for integer labels; a constant.
