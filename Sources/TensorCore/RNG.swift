@@ -78,6 +78,13 @@ public struct RNG: RandomNumberGenerator, Sendable {
         return Int(m.high)
     }
 
+    /// 0..<n in a random order (`shuffle` of the identity).
+    public mutating func permutation(_ n: Int) -> [Int] {
+        var order = Array(0..<n)
+        shuffle(&order)
+        return order
+    }
+
     /// Shuffles `items` in place by Fisher-Yates (Durstenfeld's form) from the front: position i
     /// swaps with i + int(count − i). FROZEN for the same reason as `int`: it orders every split,
     /// batch and episode (pinned by a test), independently of the standard library's `shuffle`.

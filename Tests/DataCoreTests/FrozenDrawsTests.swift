@@ -19,6 +19,11 @@ import TensorCore
         rng.shuffle(&items)
         #expect(items == goldenShuffle, "\(items)")
         #expect(Set(items) == Set(0..<12))
+        // A permutation is the shuffle of the identity from the same state.
+        var (a, b) = (RNG(seed: 7), RNG(seed: 7))
+        var identity = Array(0..<9)
+        b.shuffle(&identity)
+        #expect(a.permutation(9) == identity)
     }
 
     static func dataset() throws -> Dataset {

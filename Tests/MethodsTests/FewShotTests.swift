@@ -241,26 +241,58 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         try fewShotSmoke(MANN.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "controllerSize": 8, "memorySlots": 6, "memoryWidth": 4, "readHeads": 2])
     }
 
-    /// Least-recently-used addressing on a hand-built memory: the marked slot is cleared, the write
-    /// mixes the previous read and least-used weights by σ(α), reads are the softmax of cosines,
-    /// usage decays and accumulates, and the least-used slot is marked for the next step.
+    /// Least-recently-used addressing on a hand-built memory: reads are the softmax of cosines
+    /// against the memory as the previous step left it, then the marked slot is cleared, the write
+    /// mixes the previous read and least-used weights by σ(α), usage decays and accumulates, and
+    /// the least-used slot is marked for the next step.
     @Test func leastRecentlyUsedAddressing() {
         var m = MANN.Memory(slots: 3, width: 2, heads: 1)
-        m.slots = Tensor(shape: [3, 2], scalars: [1, 0,  0, 1,  1, 1])
+        let before: [Float] = [1, 0,  0, 1,  1, 1]
+        m.slots = Tensor(shape: [3, 2], scalars: before)
         m.reads = [Tensor(shape: [1, 3], scalars: [1, 0, 0])]
         (m.usage, m.leastUsed) = ([1, 0.5, 0.1], [0, 0, 1])
         let key = Tensor(shape: [1, 2], scalars: [0, 1])
         let out = m.step(keys: [key], writeGates: [Tensor(shape: [1, 1], scalars: [0.25])], usageDecay: 0.95)
-        // Slot 2 cleared, then w = 0.25·[1, 0, 0] + 0.75·[0, 0, 1] writes w(i)·k.
-        #expect(zip(m.slots.scalars, [1, 0.25,  0, 1,  0, 0.75]).allSatisfy { abs($0 - $1) < 1e-6 })
-        let cosines: [Float] = [0.25 / Float(1.0625).squareRoot(), 1, 1]
+        // Read first, from the old memory: cos(k, [1, 0]) = 0, cos(k, [0, 1]) = 1, cos(k, [1, 1]) = 1/√2.
+        let cosines: [Float] = [0, 1, 1 / Float(2).squareRoot()]
         let z = cosines.map { exp($0) }.reduce(0, +)
         let reads = cosines.map { exp($0) / z }
         #expect(zip(m.reads[0].scalars, reads).allSatisfy { abs($0 - $1) < 1e-5 })
-        let expectedOut = [reads[0] * 1, reads[0] * 0.25 + reads[1] + reads[2] * 0.75]
+        let expectedOut = [reads[0] + reads[2], reads[1] + reads[2]]
         #expect(zip(out[0].scalars, expectedOut).allSatisfy { abs($0 - $1) < 1e-5 })
+        // Then slot 2 cleared, and w = 0.25·[1, 0, 0] + 0.75·[0, 0, 1] writes w(i)·k.
+        #expect(zip(m.slots.scalars, [1, 0.25,  0, 1,  0, 0.75]).allSatisfy { abs($0 - $1) < 1e-6 })
         let usage = zip(zip([0.95, 0.475, 0.095], reads), [0.25, 0, 0.75]).map { $0.0 + $0.1 + $1 }
         #expect(zip(m.usage, usage).allSatisfy { abs($0 - $1) < 1e-5 })
-        #expect(m.leastUsed == [0, 1, 0], "slot 1 is now the least used")
+        let least = usage.indices.min { usage[$0] < usage[$1] }!
+        #expect(m.leastUsed == (0..<3).map { $0 == least ? 1 : 0 }, "the least-used slot is marked for the next step")
+    }
+
+    /// A key strength β sharpens the read: the weights are the softmax of β·cosine, and
+    /// softplus (β = 1 + softplus) is exact and finite far from zero.
+    @Test func keyStrengthScalesTheCosinesBeforeTheSoftmax() {
+        var m = MANN.Memory(slots: 3, width: 2, heads: 1)
+        m.slots = Tensor(shape: [3, 2], scalars: [1, 0,  0, 1,  1, 1])
+        let key = Tensor(shape: [1, 2], scalars: [0, 1])
+        let beta: Float = 5
+        let w = m.readWeights(key, strength: Tensor(shape: [1, 1], scalars: [beta])).scalars
+        let logits = [0, 1, 1 / Float(2).squareRoot()].map { beta * $0 }
+        let z = logits.map { exp($0) }.reduce(0, +)
+        #expect(zip(w, logits.map { exp($0) / z }).allSatisfy { abs($0 - $1) < 1e-5 })
+        let x = Tensor(shape: [1, 4], scalars: [-100, -1, 0.5, 100])
+        let expected = x.scalars.map { Float(Foundation.log1p(Foundation.exp(Double($0)))) }
+        #expect(zip(MANN.softplus(x).scalars, expected).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+
+    /// A key cannot read what its own step wrote: a memory written only at this step reads as
+    /// empty, and the next step reads it back.
+    @Test func aStepReadsTheMemoryBeforeItsOwnWrite() {
+        var m = MANN.Memory(slots: 4, width: 2, heads: 1)
+        let key = Tensor(shape: [1, 2], scalars: [0.6, -0.8])
+        let gate = Tensor(shape: [1, 1], scalars: [0])
+        let first = m.step(keys: [key], writeGates: [gate], usageDecay: 0.95)
+        #expect(first[0].scalars.allSatisfy { $0 == 0 }, "nothing was stored before this step")
+        let second = m.step(keys: [key], writeGates: [gate], usageDecay: 0.95)
+        #expect(second[0].scalars.contains { $0 != 0 }, "the next step sees the first step's write")
     }
 }

@@ -12,6 +12,10 @@ import TensorCore
 /// same pass is the adapter. The paper's Omniglot architecture, with widths scaled for a CPU:
 /// Attention(k, v) → TC(filters) → Attention(2k, 2v) → TC(filters) → Attention(4k, 4v) → linear.
 ///
+/// The support is read in a random order, drawn afresh for each training episode and fixed (by
+/// the model's seed) in the adapter, so no class sits at a fixed position of the sequence (the
+/// episode sampler lists the support class by class: read in that order, the 1-shot sequence
+/// would always hold class i at step i, a shortcut that does not survive 5 shots).
 /// Each query gets its own sequence (support then that query), as in the paper. Because every
 /// layer is causal, the support part of those sequences is the same for all queries: it is
 /// computed once and each query's last step is computed against it, which is exact and saves
@@ -23,7 +27,7 @@ import TensorCore
 public enum SNAIL: StepMethod {
     public static let id = "snail"
     public static let regime = Regime.fewShot
-    public static let version = "1"
+    public static let version = "2"
     public static let adapts = true
     public static let summary = "causal temporal convolutions and attention over the labelled support sequence, then the query (Mishra et al. 2018)"
 
@@ -179,24 +183,34 @@ public enum SNAIL: StepMethod {
         public let network: Network
         public let needs: StreamNeeds
         let features: Int
+        let orderSeed: UInt64
 
         public init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
             let (body, features) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
             network = Network(body: body, features: features, config: config, rng: &rng)
-            self.features = features
+            (self.features, orderSeed) = (features, rng.next())
             needs = StreamNeeds(episodes: config.episodeNeeds)
+        }
+
+        /// Query logits with the support read in `order`.
+        func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, order: [Int], _ ctx: inout ForwardContext) -> Tensor {
+            network.logits(support: support.gatherRows(order), supportLabels: order.map { supportLabels[$0] }, way: way, query: query, &ctx).queries
         }
 
         public func step(_ batch: TrainingBatch, _ ctx: inout ForwardContext) -> StepOutput {
             let e = batch.episode!
-            let q = network.logits(support: e.support, supportLabels: e.supportLabels, way: e.way, query: e.query, &ctx).queries
+            var rng = ctx.rng.derive("order")
+            let q = logits(support: e.support, supportLabels: e.supportLabels, way: e.way, query: e.query,
+                           order: rng.permutation(e.supportLabels.count), &ctx)
             return .classification(q, labels: e.queryLabels, accuracyName: "episode_accuracy")
         }
 
         public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {
-            noGrad {
+            var rng = RNG(seed: orderSeed)
+            let order = rng.permutation(supportLabels.count)
+            return noGrad {
                 var ctx = context
-                return network.logits(support: support, supportLabels: supportLabels, way: way, query: query, &ctx).queries
+                return logits(support: support, supportLabels: supportLabels, way: way, query: query, order: order, &ctx)
             }
         }
 
