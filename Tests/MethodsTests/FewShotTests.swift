@@ -241,6 +241,11 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         try fewShotSmoke(MANN.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "controllerSize": 8, "memorySlots": 6, "memoryWidth": 4, "readHeads": 2])
     }
 
+    @Test func smokeWithALearnedKeyStrength() throws {
+        try fewShotSmoke(MANN.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "controllerSize": 8, "memorySlots": 6, "memoryWidth": 4,
+                                     "readHeads": 2, "learnedKeyStrength": true])
+    }
+
     /// Least-recently-used addressing on a hand-built memory: reads are the softmax of cosines
     /// against the memory as the previous step left it, then the marked slot is cleared, the write
     /// mixes the previous read and least-used weights by σ(α), usage decays and accumulates, and
