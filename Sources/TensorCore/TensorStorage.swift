@@ -51,7 +51,8 @@ final class BufferPool {
     static let shared = BufferPool()
     /// Free buffers by element count (four bytes each; bound to Float or Int32 by whoever takes one).
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
-    /// When each size was last taken or given (a counter, not a clock).
+    /// When each free size was last taken or given (a counter, not a clock); a size leaves with its
+    /// last free buffer, so this holds exactly the sizes `free` does.
     private var lastUse: [Int: UInt64] = [:]
     private var tick: UInt64 = 0
     private var pooledBytes = 0
@@ -66,14 +67,16 @@ final class BufferPool {
     /// Bytes held in free lists now.
     var pooled: Int { lock.withLock { pooledBytes } }
 
+    /// Sizes with a recorded last use (the free sizes; a long suite's many shapes cannot grow it).
+    var trackedSizes: Int { lock.withLock { lastUse.count } }
+
     func take(_ count: Int) -> UnsafeMutableRawPointer {
         let n = Swift.max(count, 1)
         lock.lock()
-        tick += 1
-        lastUse[n] = tick
         if let p = free[n]?.popLast() {
             pooledBytes -= n * 4
-            if free[n]!.isEmpty { free[n] = nil }
+            tick += 1
+            if free[n]!.isEmpty { (free[n], lastUse[n]) = (nil, nil) } else { lastUse[n] = tick }
             lock.unlock()
             return p
         }
@@ -99,7 +102,7 @@ final class BufferPool {
             let oldest = free.keys.min { lastUse[$0, default: 0] < lastUse[$1, default: 0] }!
             released.append(free[oldest]!.removeLast())
             pooledBytes -= oldest * 4
-            if free[oldest]!.isEmpty { free[oldest] = nil }
+            if free[oldest]!.isEmpty { (free[oldest], lastUse[oldest]) = (nil, nil) }
         }
         lock.unlock()
         for q in released { Foundation.free(q) }

@@ -21,10 +21,13 @@ import Testing
         #expect(pool.take(40) == old)
         #expect(pool.take(50) == fresh)
         #expect(pool.pooled == 0)
+        #expect(pool.trackedSizes == 0, "a size with no free buffer keeps no bookkeeping")
+        pool.give(fresh, 50)
+        #expect(pool.trackedSizes == 1)
         // A buffer larger than the whole cap is released at once.
         let huge = pool.take(200)
         pool.give(huge, 200)
-        #expect(pool.pooled == 0)
+        #expect(pool.pooled == 200 && pool.trackedSizes == 1)
     }
 
     /// Gathered rows and max-pool maxima go through pooled index buffers: the values, repeated
