@@ -297,7 +297,10 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         let gate = Tensor(shape: [1, 1], scalars: [0])
         let first = m.step(keys: [key], writeGates: [gate], usageDecay: 0.95)
         #expect(first[0].scalars.allSatisfy { $0 == 0 }, "nothing was stored before this step")
+        #expect(m.slots.scalars == [0.6, -0.8, 0, 0, 0, 0, 0, 0], "the first step wrote its key into least-used slot 0")
         let second = m.step(keys: [key], writeGates: [gate], usageDecay: 0.95)
-        #expect(second[0].scalars.contains { $0 != 0 }, "the next step sees the first step's write")
+        // The next step sees it: cosine 1 with slot 0, 0 with the empty slots.
+        let e = Float(Foundation.exp(1.0)), w0 = e / (e + 3)
+        #expect(zip(second[0].scalars, [0.6 * w0, -0.8 * w0]).allSatisfy { abs($0 - $1) < 1e-5 }, "\(second[0].scalars)")
     }
 }

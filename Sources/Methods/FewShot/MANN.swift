@@ -138,7 +138,7 @@ public enum MANN: StepMethod {
             super.init()
             let h = config.controllerSize, heads = config.readHeads
             children = [("0", body), ("1", LSTMCell(features + config.trainWay + heads * config.memoryWidth, h, rng: &rng)),
-                        ("2", Linear(h, heads * (config.memoryWidth + 2), rng: &rng)),
+                        ("2", Linear(h, heads * (config.memoryWidth + (config.learnedKeyStrength ? 2 : 1)), rng: &rng)),
                         ("3", Linear(h + heads * config.memoryWidth, config.trainWay, rng: &rng))]
         }
 
@@ -189,18 +189,21 @@ public enum MANN: StepMethod {
             return (state, previous, logits)
         }
 
+        /// Labels as the sequence shows them: one-hot over `trainWay` (a wider episode's labels wrap).
+        func labelRows(_ labels: [Int32]) -> Tensor {
+            Tensor.oneHot(labels.map { $0 % Int32(config.trainWay) }, classes: config.trainWay)
+        }
+
         /// Training: support and query as one sequence in `order`, the loss's logits at every step.
         func sequenceLogits(_ images: Tensor, labels: [Int32], order: [Int], _ ctx: inout ForwardContext) -> Tensor {
-            let k = Int32(config.trainWay)
-            let z = forward(images, &ctx)
-            return concat(run(z, labels: Tensor.oneHot(labels.map { $0 % k }, classes: config.trainWay), order: order, &ctx).logits, axis: 0)
+            concat(run(forward(images, &ctx), labels: labelRows(labels), order: order, &ctx).logits, axis: 0)
         }
 
         /// Query logits over the way after the support sequence in `order`.
         func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, order: [Int], _ ctx: inout ForwardContext) -> Tensor {
             let s = support.shape[0], k = config.trainWay
             let z = forward(concat([support, query], axis: 0), &ctx)
-            let (state, previous, _) = run(z, labels: Tensor.oneHot(supportLabels.map { $0 % Int32(k) }, classes: k), order: order, &ctx)
+            let (state, previous, _) = run(z, labels: labelRows(supportLabels), order: order, &ctx)
             // Each query from the support's final state; its label slot holds the last support label,
             // as the sequence would show it.
             let rows = (0..<query.shape[0]).map { q in step(z.slice(axis: 0, s + q, s + q + 1), previousLabel: previous, state, &ctx).1 }
