@@ -60,12 +60,12 @@ public final class SuiteRunner {
     public func execute(_ trials: [(Int64, PlannedTrial)], offset: Int = 0, total: Int? = nil) throws -> Int {
         let total = total ?? trials.count
         var failed = 0
-        var remainingEstimate = trials.map(\.1.estimatedSeconds).reduce(0, +)
+        var eta = SuiteETA(remainingEstimate: trials.map(\.1.estimatedSeconds).reduce(0, +))
         for (i, (id, trial)) in trials.enumerated() {
             let label = "[\(offset + i + 1)/\(total)]"
             output("trial \(offset + i + 1)/\(total): method=\(trial.name) dataset=\(trial.dataset.id) budget=\(trial.trainBudget) seed=\(trial.seed)")
             ProgressPrinter.note("\(label) \(trial.name) on \(trial.dataset.id), budget \(trial.trainBudget), seed \(trial.seed)"
-                                 + String(format: "  (suite ETA ~%@)", Durations.text(remainingEstimate)))
+                                 + "  (suite ETA ~\(eta.text))")
             progress.prefix = "\(label) "
             try store.startTrial(id)
             current.id = id
@@ -95,7 +95,7 @@ public final class SuiteRunner {
                 try store.finishTrial(id, status: TrialStatus.failed, error: reason, seconds: Date().timeIntervalSince(started))
                 output("  FAILED: \(reason)")
             }
-            remainingEstimate -= trial.estimatedSeconds
+            eta.finished(estimate: trial.estimatedSeconds, took: Date().timeIntervalSince(started))
         }
         return failed
     }
@@ -145,5 +145,31 @@ final class CurrentTrial: @unchecked Sendable {
     var id: Int64? {
         get { lock.lock(); defer { lock.unlock() }; return value }
         set { lock.lock(); value = newValue; lock.unlock() }
+    }
+}
+
+/// The suite's remaining time: the time model's estimate of the trials still to run, scaled by
+/// how the model has fared on the trials already run here (measured over estimated), because the
+/// model is calibrated on one machine and one method mix and can be off several-fold on another
+/// (it said 16 minutes for a semi-supervised suite that took 90).
+struct SuiteETA {
+    private(set) var remainingEstimate: Double
+    private var (estimatedSoFar, tookSoFar) = (0.0, 0.0)
+
+    init(remainingEstimate: Double) { self.remainingEstimate = remainingEstimate }
+
+    mutating func finished(estimate: Double, took seconds: Double) {
+        remainingEstimate = max(0, remainingEstimate - estimate)
+        (estimatedSoFar, tookSoFar) = (estimatedSoFar + estimate, tookSoFar + seconds)
+    }
+
+    /// Measured over estimated so far (1 before any trial has run).
+    var pace: Double { estimatedSoFar > 0 && tookSoFar > 0 ? tookSoFar / estimatedSoFar : 1 }
+
+    var seconds: Double { remainingEstimate * pace }
+
+    var text: String {
+        estimatedSoFar > 0 ? "\(Durations.text(seconds)); model \(Durations.text(remainingEstimate)) x pace \(String(format: "%.1f", pace))"
+                           : Durations.text(seconds)
     }
 }

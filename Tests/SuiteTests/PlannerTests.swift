@@ -327,6 +327,19 @@ import Testing
         let (_, other) = try self.suite("  fake-semi: {steps: 5}\n  fake-ssl:\n")
         #expect(throws: StoreError.self) { try runner.remaining(runID: runID, plan: other) }
     }
+
+    /// The suite ETA is the model's remaining estimate until a trial has run, then that estimate
+    /// scaled by measured over estimated seconds of the trials run so far.
+    @Test func theSuiteETAFollowsThePaceOfTheTrialsRun() {
+        var eta = SuiteETA(remainingEstimate: 100)
+        #expect(eta.pace == 1 && eta.seconds == 100)
+        eta.finished(estimate: 10, took: 40)
+        #expect(eta.remainingEstimate == 90 && eta.pace == 4 && eta.seconds == 360)
+        eta.finished(estimate: 30, took: 40)
+        #expect(eta.pace == 2 && eta.seconds == 120)
+        eta.finished(estimate: 60, took: 1)
+        #expect(eta.seconds == 0, "nothing left is no time left")
+    }
 }
 
 func temporaryDatabase() -> String {
