@@ -189,14 +189,19 @@ public final class Sequential: Module {
 public final class CosineClassifier: Module {
     public let scale: Float
 
-    public init(_ features: Int, _ classes: Int, scale: Float = 10, rng: inout RNG) {
+    /// With `classGains`, class c's logit is also multiplied by a learned gain g_c (parameter
+    /// `gain`, initialised to 1): the weight-normalised w_c = g_c·v_c/‖v_c‖ of Salimans & Kingma
+    /// (2016), as Baseline++'s reference code has it ("class-wise learnable norm").
+    public init(_ features: Int, _ classes: Int, scale: Float = 10, classGains: Bool = false, rng: inout RNG) {
         self.scale = scale
         super.init()
         parameters["weight"] = Tensor.randn([classes, features], std: (1 / Float(features)).squareRoot(), rng: &rng)
+        if classGains { parameters["gain"] = Tensor(shape: [classes], scalars: [Float](repeating: 1, count: classes)) }
     }
 
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
-        pairwiseCosineSimilarity(x, ctx.parameter(self, "weight")) * scale
+        let logits = pairwiseCosineSimilarity(x, ctx.parameter(self, "weight")) * scale
+        return parameters["gain"] == nil ? logits : logits * ctx.parameter(self, "gain")
     }
 }
 

@@ -48,9 +48,13 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
             #expect(logits.argmaxRows() == [0, 0, 1, 1, 2, 2], "\(head): the fitted head separates its support set")
             #expect(Fixture.weights(learner.network) == before, "\(head): the encoder and base head are untouched")
             if head == .cosine {
-                // Cosine logits are bounded by the scale (2 for 8 x 1 x 1 features).
-                #expect(logits.scalars.allSatisfy { abs($0) <= 2 + 1e-5 })
-                #expect(learner.network.children[1].module is CosineClassifier)
+                // The reference code's scale goes by the head's classes: 2 for these 6 base classes
+                // (and an episode's 3), 10 over more than 200 (glyphs' 1,200 base classes).
+                let base = learner.network.children[1].module as? CosineClassifier
+                #expect(base?.scale == 2 && base?.parameters["gain"]?.shape == [6], "weight-normalised: a gain per class")
+                let wide = try BaselineLearner(TrainingData(imageShape: d.imageShape, classCount: 1200), config: config, head: head, rng: &rng)
+                #expect((wide.network.children[1].module as? CosineClassifier)?.scale == 10)
+                #expect(BaselineHead.cosineScale(classes: 200) == 2 && BaselineHead.cosineScale(classes: 201) == 10)
             }
         }
     }
@@ -72,6 +76,14 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         for i in 0..<3 {
             let row = Array(a.scalars[(i * 5)..<(i * 5 + 5)])
             #expect(abs(p[i * 2] - (row[0] + row[3])) < 1e-5 && abs(p[i * 2 + 1] - (row[1] + row[2] + row[4])) < 1e-5)
+        }
+        // A cosine scale is a softmax temperature: weights ∝ exp(scale·cos), still summing to one.
+        let cos = pairwiseCosineSimilarity(q, s).scalars
+        let sharp = MatchingNet.attention(query: q, support: s, scale: 10).scalars
+        for i in 0..<3 {
+            let e = cos[(i * 5)..<(i * 5 + 5)].map { Foundation.exp(10 * $0) }
+            let z = e.reduce(0, +)
+            #expect(zip(sharp[(i * 5)..<(i * 5 + 5)], e).allSatisfy { abs($0 - $1 / z) < 1e-5 })
         }
     }
 }
@@ -233,6 +245,35 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         // A query alone scores as it did among the others.
         let alone = run(support, labels, Array(query[3..<6]))
         #expect(zip(alone.queries.scalars, base.queries.scalars[2..<4]).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+
+    /// The episode sampler lists the support class by class; the adapter must not read it so (a
+    /// class at a fixed step is a shortcut). Its logits are the network's with the support in the
+    /// model's seeded order, which moves classes, and differ from reading it as listed; a training
+    /// step draws its own order per episode.
+    @Test func theSupportIsReadOutOfClassOrder() throws {
+        let model = try tinyModel()
+        var rng = RNG(seed: 2)
+        let support = Tensor(shape: [6, 1, 1, 3], scalars: (0..<18).map { _ in rng.normal() })
+        let query = Tensor(shape: [4, 1, 1, 3], scalars: (0..<12).map { _ in rng.normal() })
+        let labels: [Int32] = [0, 0, 0, 1, 1, 1]
+        let adapted = model.logits(support: support, supportLabels: labels, way: 2, query: query, context: ForwardContext(training: false))
+        func read(_ order: [Int]) -> Tensor {
+            var ctx = ForwardContext(training: false)
+            return model.logits(support: support, supportLabels: labels, way: 2, query: query, order: order, &ctx)
+        }
+        var seeded = RNG(seed: model.orderSeed)
+        let order = seeded.permutation(6)
+        #expect(order.map { labels[$0] } != labels, "the seeded order moves classes")
+        #expect(zip(adapted.scalars, read(order).scalars).allSatisfy { abs($0 - $1) < 1e-6 })
+        #expect(zip(adapted.scalars, read(Array(0..<6)).scalars).contains { abs($0 - $1) > 1e-4 })
+        // Training: the same episode read under two step streams gives two losses (two orders).
+        let episode = EpisodeBatch(way: 2, support: support, supportLabels: labels, query: query, queryLabels: [0, 1, 1, 0])
+        let losses = (0..<2).map { i -> Float in
+            var ctx = ForwardContext(training: true, rng: RNG(seed: UInt64(i)))
+            return model.step(TrainingBatch(episode: episode), &ctx).loss.item
+        }
+        #expect(abs(losses[0] - losses[1]) > 1e-6, "each training episode draws its own order")
     }
 }
 

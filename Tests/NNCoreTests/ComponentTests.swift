@@ -105,6 +105,15 @@ import TensorCore
         head.load(["weight": Tensor(shape: [2, 2], scalars: [1, 0, 0, 3])])
         let logits = head(Tensor(shape: [1, 2], scalars: [2, 2]))
         for (a, b) in zip(logits.scalars, [Float(10 / 2.0.squareRoot()), Float(10 / 2.0.squareRoot())]) { #expect(Swift.abs(a - b) < 1e-4) }
+        // Weight-normalised: each class's scaled cosine times its learned gain, 1 at the start.
+        let normalised = CosineClassifier(2, 2, scale: 2, classGains: true, rng: &rng)
+        normalised.load(["weight": Tensor(shape: [2, 2], scalars: [1, 0, 0, 3])])
+        #expect(normalised.parameters["gain"]!.scalars == [1, 1])
+        normalised.load(["gain": Tensor(shape: [2], scalars: [0.5, 3])])
+        let gained = normalised(Tensor(shape: [2, 2], scalars: [2, 2, 0, -1]))
+        let c = Float(1 / 2.0.squareRoot())
+        let expected: [Float] = [2 * c * 0.5, 2 * c * 3, 0, -6]
+        for (a, b) in zip(gained.scalars, expected) { #expect(Swift.abs(a - b) < 1e-4) }
     }
 }
 

@@ -26,14 +26,18 @@ public struct BaselineConfig: StepConfig {
 /// The classifier kind: a linear layer (Baseline) or a cosine classifier (Baseline++).
 public enum BaselineHead: Sendable {
     case linear
-    /// Scaled cosine similarity to per-class weight vectors; the scale is the reference code's
-    /// rule (2 for features of width ≤ 200, else 10).
+    /// Scaled cosine similarity to weight-normalised per-class vectors (a learned gain per class),
+    /// at the reference code's scale.
     case cosine
+
+    /// The reference code's fixed scale: 2 for a head over at most 200 classes, else 10 ("a larger
+    /// scale factor is required to handle >1000 output classes", its comment on Omniglot).
+    static func cosineScale(classes: Int) -> Float { classes <= 200 ? 2 : 10 }
 
     func make(features: Int, classes: Int, rng: inout RNG) -> Module {
         switch self {
         case .linear: return Linear(features, classes, rng: &rng)
-        case .cosine: return CosineClassifier(features, classes, scale: features <= 200 ? 2 : 10, rng: &rng)
+        case .cosine: return CosineClassifier(features, classes, scale: BaselineHead.cosineScale(classes: classes), classGains: true, rng: &rng)
         }
     }
 }

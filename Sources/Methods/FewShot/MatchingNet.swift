@@ -28,20 +28,26 @@ public enum MatchingNet: StepMethod {
         public var trainQuery = 15
         public var fullContextEmbeddings = false
         public var processingSteps = 3
+        /// Multiplies the cosines before the attention's softmax (the paper: 1). Bounded cosines
+        /// make a flat softmax over many support examples; Chen et al. (2019)'s reimplementation
+        /// scales them by 100 "to strengthen highest probability after softmax".
+        public var cosineScale: Float = 1
 
         public init() {}
 
         public func validateOwn() throws {
             try validateEpisodes()
             try Check.atLeast(processingSteps, 1, key: "processingSteps")
+            try Check.positive(cosineScale, key: "cosineScale")
         }
 
         public var samplesPerStep: Int { episodeSize }
     }
 
-    /// a(x̂, xᵢ): row q is the softmax over the support rows of the cosine similarities.
-    public static func attention(query: Tensor, support: Tensor) -> Tensor {
-        pairwiseCosineSimilarity(query, support).softmax()
+    /// a(x̂, xᵢ): row q is the softmax over the support rows of the cosine similarities (times
+    /// `scale`).
+    public static func attention(query: Tensor, support: Tensor, scale: Float = 1) -> Tensor {
+        (pairwiseCosineSimilarity(query, support) * scale).softmax()
     }
 
     /// log P(y | x̂, S) over the way classes: log of the attention mass on each class's support
@@ -53,10 +59,10 @@ public enum MatchingNet: StepMethod {
     /// Backbone `0`; with FCE, the support LSTMs `1` (forward), `2` (backward) and the attention
     /// LSTM `3`.
     public final class Network: Module {
-        let fce: Bool, steps: Int
+        let fce: Bool, steps: Int, scale: Float
 
         init(body: Module, features: Int, config: Config, rng: inout RNG) {
-            (fce, steps) = (config.fullContextEmbeddings, config.processingSteps)
+            (fce, steps, scale) = (config.fullContextEmbeddings, config.processingSteps, config.cosineScale)
             super.init()
             children = [("0", body)]
             if fce {
@@ -77,7 +83,7 @@ public enum MatchingNet: StepMethod {
                 g = contextualSupport(g, &ctx)
                 f = attend(f, to: g, &ctx)
             }
-            return MatchingNet.logProbabilities(attention: MatchingNet.attention(query: f, support: g), supportLabels: supportLabels, way: way)
+            return MatchingNet.logProbabilities(attention: MatchingNet.attention(query: f, support: g, scale: scale), supportLabels: supportLabels, way: way)
         }
 
         /// g′ + h→ + h← over the support sequence.
