@@ -10,13 +10,21 @@ import TensorCore
 /// the support embeddings, and f(x̂) is an attention LSTM run for `processingSteps` reads over
 /// g(S) (the paper's FCE; its Omniglot results are without it, its miniImageNet results with it).
 ///
-/// Departures: the attention LSTM's hidden state is h + r (the read added to the state, as common
+/// Departures: the cosines are multiplied by `cosineScale` = 100 before the softmax, as in the
+/// reimplementation of Chen et al. ("A Closer Look at Few-shot Classification", ICLR 2019), whose
+/// comment says the scale strengthens the highest probability after the softmax (it also clips
+/// negative cosines at 0; not here): a cosine is at most 1, so the paper's softmax over 100
+/// support examples of a 20-way 5-shot episode stays nearly flat and learns slowly. On glyphs
+/// (5-way validation-class episodes, 300 steps as in fewshot.yaml, seed 0; the test split played
+/// no part) the best validation accuracy was 0.786 at scale 1, 0.896 at 10 and 0.929 at 100.
+/// The attention LSTM's hidden state is h + r (the read added to the state, as common
 /// implementations do) instead of the concatenation [h, r]; training episodes use the suite-wide
 /// episode stream at `trainWay`-way `trainShot`-shot (the paper matches the test setting).
 public enum MatchingNet: StepMethod {
     public static let id = "matching-net"
     public static let regime = Regime.fewShot
-    public static let version = "1"
+    /// 2: cosines scaled by 100 before the attention's softmax (v1: unscaled, as the paper).
+    public static let version = "2"
     public static let adapts = true
     public static let summary = "softmax attention over cosine similarities to the support set, optional full-context embeddings (Vinyals et al. 2016)"
 
@@ -28,10 +36,8 @@ public enum MatchingNet: StepMethod {
         public var trainQuery = 15
         public var fullContextEmbeddings = false
         public var processingSteps = 3
-        /// Multiplies the cosines before the attention's softmax (the paper: 1). Bounded cosines
-        /// make a flat softmax over many support examples; Chen et al. (2019)'s reimplementation
-        /// scales them by 100 "to strengthen highest probability after softmax".
-        public var cosineScale: Float = 1
+        /// Multiplies the cosines before the attention's softmax (the paper: 1; see the departures).
+        public var cosineScale: Float = 100
 
         public init() {}
 
