@@ -26,7 +26,7 @@ public enum MatchingNet: StepMethod {
     /// 2: cosines scaled by 100 before the attention's softmax (v1: unscaled, as the paper).
     public static let version = "2"
     public static let adapts = true
-    public static let summary = "softmax attention over cosine similarities to the support set, optional full-context embeddings (Vinyals et al. 2016)"
+    public static let summary = "softmax attention over scaled cosine similarities to the support set, optional full-context embeddings (Vinyals et al. 2016)"
 
     public struct Config: EpisodicConfig {
         public var backbone = BackboneSpec()
