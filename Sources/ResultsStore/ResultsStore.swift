@@ -17,7 +17,7 @@ public final class ResultsStore: @unchecked Sendable {
         // their write to end instead of failing at once with "database is locked".
         config.busyMode = .timeout(30)
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try ResultsStore.openPool(path: path, configuration: config)
         } catch {
             throw StoreError("\(path): cannot open the results database (\(error))")
         }
@@ -35,6 +35,24 @@ public final class ResultsStore: @unchecked Sendable {
             try ResultsStore.migrate(pool)
         } catch {
             throw StoreError("\(path): cannot open the results database (\(error))")
+        }
+    }
+
+    /// Opens the pool, waiting out another process that holds the lock. Switching a new file to
+    /// WAL mode (`PRAGMA journal_mode = WAL`, run while the pool opens) fails at once with
+    /// SQLITE_BUSY when a second process is opening the same new file, without consulting the busy
+    /// timeout; two suites started together on a fresh database hit it about once in fifteen
+    /// starts. The first process finishes the switch within milliseconds, so a retry succeeds.
+    static func openPool(path: String, configuration: Configuration, patience: TimeInterval = 30) throws -> DatabasePool {
+        let deadline = Date().addingTimeInterval(patience)
+        var pause: useconds_t = 5_000
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                usleep(pause)
+                pause = min(pause * 2, 200_000)
+            }
         }
     }
 

@@ -26,7 +26,8 @@ func startSuite(_ path: String, in dir: String) throws -> (Process, errorLog: St
     process.arguments = ["suite", path]
     process.currentDirectoryURL = URL(fileURLWithPath: dir)
     process.standardOutput = FileHandle.nullDevice
-    let errorLog = dir + "/stderr.txt"
+    // One log per process: two suites started in one directory must not truncate each other's.
+    let errorLog = dir + "/stderr-\(UUID().uuidString).txt"
     FileManager.default.createFile(atPath: errorLog, contents: nil)
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorLog))
     try process.run()
@@ -123,7 +124,8 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
             }
         }
         first.0.waitUntilExit(); second.0.waitUntilExit()
-        let logs = [first.errorLog, second.errorLog].map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" }.joined(separator: "\n")
+        let logs = [first, second].map { "exit \($0.0.terminationStatus):\n" + ((try? String(contentsOfFile: $0.errorLog, encoding: .utf8)) ?? "") }
+            .joined(separator: "\n")
         #expect(first.0.terminationStatus == 0 && second.0.terminationStatus == 0, "\(logs)")
         #expect(readFailures.isEmpty, "\(readFailures)")
         #expect(reads > 0)
