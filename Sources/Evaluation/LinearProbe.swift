@@ -22,12 +22,17 @@ public struct LinearProbe {
         public var iterations: Int
         public var gradientNorm: Float
         public var loss: Float
+        /// Whether the largest gradient entry got below the tolerance (else the iteration cap or
+        /// a line search that could not decrease the loss in Float's precision stopped it).
+        public var converged: Bool
     }
 
     public struct Result {
         public var fit: Fit
         public var validationAccuracy: Double
         public var testAccuracy: AccuracyReport
+        /// Every fit of the regularisation path, strongest L2 first: what the probe cost.
+        public var path: [Fit]
     }
 
     /// Standardises with the labeled features' statistics, fits one model per L2 strength, keeps
@@ -38,16 +43,18 @@ public struct LinearProbe {
         let x = (labeled - mean) / std, v = (validation - mean) / std, t = (test - mean) / std
         var best: (Fit, Double)?
         var previous: Fit?
+        var path: [Fit] = []
         // Strongest regularisation first, each fit starting from the previous optimum (the
         // regularisation path): the weak-L2 fits, the slow ones, start close to their answer.
         // Ties on validation keep the stronger L2.
         for l2 in l2Grid.sorted(by: >) {
             let fit = self.fit(x, labels, classes: classes, l2: l2, start: previous)
             previous = fit
+            path.append(fit)
             let acc = LinearProbe.accuracy(fit, v, validationLabels, classes).accuracy
             if best == nil || acc > best!.1 { best = (fit, acc) }
         }
-        return Result(fit: best!.0, validationAccuracy: best!.1, testAccuracy: LinearProbe.accuracy(best!.0, t, testLabels, classes))
+        return Result(fit: best!.0, validationAccuracy: best!.1, testAccuracy: LinearProbe.accuracy(best!.0, t, testLabels, classes), path: path)
     }
 
     /// Per-feature mean and deviation ([1, D] each), accumulated in Double; a deviation below 1e-6
@@ -123,7 +130,8 @@ public struct LinearProbe {
         }
         return Fit(weight: Tensor(shape: [d, classes], scalars: theta[0..<(d * classes)].map(Float.init)),
                    bias: Tensor(shape: [classes], scalars: theta[(d * classes)...].map(Float.init)),
-                   l2: l2, iterations: iterations, gradientNorm: Float(g.map(Swift.abs).max() ?? 0), loss: Float(f))
+                   l2: l2, iterations: iterations, gradientNorm: Float(g.map(Swift.abs).max() ?? 0), loss: Float(f),
+                   converged: (g.map(Swift.abs).max() ?? 0) <= Double(tolerance))
     }
 }
 

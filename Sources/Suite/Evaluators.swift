@@ -94,7 +94,11 @@ struct Evaluator {
         let r = LinearProbe().evaluate(labeled: train(eval.labeled), labels: eval.labeled.map { d.trainLabels[$0] },
                                        validation: train(eval.validation), validationLabels: eval.validation.map { d.trainLabels[$0] },
                                        test: test, testLabels: d.testLabels, classes: d.classCount)
-        return Score(.linear, "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
+        // What the fit cost and whether it finished: the L-BFGS iterations of the whole
+        // regularisation path, and the share of its fits that met the gradient tolerance.
+        return [Score(.linear, "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count),
+                Score(.linear, "\(budget)", "fit_iterations", Double(r.path.map(\.iterations).reduce(0, +)), show: false),
+                Score(.linear, "\(budget)", "converged_rate", Double(r.path.filter(\.converged).count) / Double(r.path.count), show: false)]
     }
 
     static let knn = frozen(.knn) { trained, c, budget, eval, train, test in
@@ -102,7 +106,7 @@ struct Evaluator {
         let y = eval.labeled.map { d.trainLabels[$0] }
         let r = KNN.accuracy(reference: train(eval.labeled), referenceLabels: y, query: test, queryLabels: d.testLabels,
                              classes: d.classCount, k: min(20, y.count))
-        return Score(.knn, "\(budget)", "accuracy", r.accuracy, n: r.count)
+        return [Score(.knn, "\(budget)", "accuracy", r.accuracy, n: r.count)]
     }
 
     static let finetune = Evaluator(kind: .finetune) { trained, c, _ in
@@ -150,13 +154,13 @@ struct Evaluator {
 
     /// A frozen-feature protocol scored at each of the plan's budgets.
     static func frozen(_ kind: EvaluationProtocol,
-                       _ score: @escaping (TrainedModel, TrialContext, LabelBudget, LabelSplit, ([Int]) -> Tensor, Tensor) -> Score) -> Evaluator {
+                       _ score: @escaping (TrainedModel, TrialContext, LabelBudget, LabelSplit, ([Int]) -> Tensor, Tensor) -> [Score]) -> Evaluator {
         Evaluator(kind: kind) { trained, c, features in
             guard !c.training.testLabels.isEmpty else { return [] }
             let splits = try c.trial.evaluation.budgets.map { ($0, try c.split($0)) }
             guard !splits.isEmpty else { return [] }   // no budget to score at (the planner and `run` refuse such plans)
             let (train, test) = features.of(splits.map(\.1))
-            return splits.map { budget, eval in score(trained, c, budget, eval, train, test) }
+            return splits.flatMap { budget, eval in score(trained, c, budget, eval, train, test) }
         }
     }
 }

@@ -18,12 +18,13 @@ public struct Metric: Equatable, Sendable {
 
     /// The metric a stored name denotes. Names are matched by family: `accuracy`,
     /// `class_accuracy/<class>`, `best_val_accuracy`, `mask_rate`, `nmi`, `*_loss`, `*_seconds`,
-    /// `*_mb`, `log_likelihood`, `reconstruction_error`, `inertia`.
+    /// `*_mb`, `*_iterations`, `log_likelihood`, `reconstruction_error`, `inertia`.
     public init(_ name: String) {
         self.name = name
         switch true {
         case name.hasSuffix("seconds"): (direction, unit) = (.lowerIsBetter, .seconds)
         case name.hasSuffix("_mb"): (direction, unit) = (.lowerIsBetter, .megabytes)
+        case name.hasSuffix("_iterations"): (direction, unit) = (.lowerIsBetter, .value)   // a cost, like seconds
         case name == "samples_per_s": (direction, unit) = (.higherIsBetter, .samplesPerSecond)
         case name.contains("loss") || name.contains("error") || name == "inertia": (direction, unit) = (.lowerIsBetter, .value)
         case name.contains("likelihood"): (direction, unit) = (.higherIsBetter, .value)

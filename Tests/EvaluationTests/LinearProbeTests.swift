@@ -63,6 +63,16 @@ import TensorCore
         let r = LinearProbe().evaluate(labeled: a, labels: ya, validation: v, validationLabels: yv, test: t, testLabels: yt, classes: 2)
         #expect(r.testAccuracy.accuracy > 0.85)
         #expect(LinearProbe().l2Grid.contains(r.fit.l2))
+        // The path holds every fit, strongest L2 first, the chosen one among them; on a problem
+        // this small each converges within the cap, and says so.
+        #expect(r.path.map(\.l2) == LinearProbe().l2Grid.sorted(by: >))
+        #expect(r.path.contains { $0.l2 == r.fit.l2 && $0.iterations == r.fit.iterations })
+        #expect(r.path.allSatisfy { $0.converged && $0.gradientNorm <= LinearProbe().tolerance && $0.iterations < LinearProbe().maxIterations })
+        // With the cap at 2 iterations a fit stops short of the tolerance and says so.
+        var capped = LinearProbe()
+        capped.maxIterations = 2
+        let short = capped.fit(a, ya, classes: 2, l2: 1e-5)
+        #expect(short.iterations == 2 && !short.converged)
     }
 
     /// Overlapping classes so that the L2 strength matters on validation.

@@ -23,6 +23,8 @@ import Vocabulary
         #expect(!Metric("peak_rss_mb").higherIsBetter && Metric("peak_rss_mb").unit == .megabytes)
         #expect(!Metric("reconstruction_error").higherIsBetter && Metric("log_likelihood").higherIsBetter)
         #expect(Metric("mask_rate").unit == .fraction && Metric("nmi").unit == .fraction)
+        #expect(!Metric("fit_iterations").higherIsBetter && Metric("fit_iterations").unit == .value)
+        #expect(Metric("converged_rate").higherIsBetter && Metric("converged_rate").unit == .fraction)
     }
 
     @Test func protocolsParseWithTheirNames() throws {
