@@ -128,10 +128,11 @@ public struct LinearProbe {
             }
             (theta, f, g) = (next, fn, gn)
         }
+        let largest = g.map(Swift.abs).max() ?? 0
         return Fit(weight: Tensor(shape: [d, classes], scalars: theta[0..<(d * classes)].map(Float.init)),
                    bias: Tensor(shape: [classes], scalars: theta[(d * classes)...].map(Float.init)),
-                   l2: l2, iterations: iterations, gradientNorm: Float(g.map(Swift.abs).max() ?? 0), loss: Float(f),
-                   converged: (g.map(Swift.abs).max() ?? 0) <= Double(tolerance))
+                   l2: l2, iterations: iterations, gradientNorm: Float(largest), loss: Float(f),
+                   converged: largest <= Double(tolerance))
     }
 }
 
