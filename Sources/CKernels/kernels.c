@@ -531,3 +531,100 @@ float bb_fma_loop(long iterations) {
 int bb_fma_width(void) { return 0; }
 float bb_fma_loop(long iterations) { (void)iterations; return 0; }
 #endif
+
+// MARK: The linear probe's objective
+
+typedef double v8d __attribute__((vector_size(64)));
+#define load8d(p) ({ v8d v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define store8d(p, v) do { const v8d s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
+#define splat8d(x) ({ const double x_ = (x); (v8d){x_, x_, x_, x_, x_, x_, x_, x_}; })
+#define hsum8d(v) ({ const v8d h_ = (v); ((h_[0] + h_[4]) + (h_[1] + h_[5])) + ((h_[2] + h_[6]) + (h_[3] + h_[7])); })
+
+// Rows a block takes: each class's weights and gradient row are read once per block. Measured on a
+// 2-core Xeon (54,000 x 576 x 10): 4 rows 21 GFLOP/s, 8 rows 18 (their 37 KB of widened rows
+// crowd L1), 1 row 14; two Double GEMMs over the whole matrix 6.6.
+#define LOGISTIC_ROWS 4
+
+// Rows r0..r0+R of the objective (R a constant where this is inlined, so its loops unroll): the
+// rows widened once into `rows`, then each class's weights are read once for all R rows, and each
+// class's gradient row is loaded and stored once for all R rows.
+static inline __attribute__((always_inline)) double logistic_block(
+        const float *x, const int32_t *y, const int R, int d, int k, const double *wt, const double *b,
+        double scale, double *gt, double *gb, double *rows, double *z) {
+    for (int r = 0; r < R; r++) {
+        const float *source = x + (long)r * d;
+        double *row = rows + (long)r * d;
+        int j = 0;
+        for (; j + 8 <= d; j += 8) store8d(row + j, __builtin_convertvector(load8(source + j), v8d));
+        for (; j < d; j++) row[j] = source[j];
+    }
+    // z = W x + b.
+    for (int c = 0; c < k; c++) {
+        const double *w = wt + (long)c * d;
+        v8d a[LOGISTIC_ROWS];
+        for (int r = 0; r < R; r++) a[r] = splat8d(0);
+        int j = 0;
+        for (; j + 8 <= d; j += 8) {
+            const v8d wv = load8d(w + j);
+            for (int r = 0; r < R; r++) a[r] += load8d(rows + (long)r * d + j) * wv;
+        }
+        for (int r = 0; r < R; r++) {
+            double s = hsum8d(a[r]);
+            for (int t = j; t < d; t++) s += rows[(long)r * d + t] * w[t];
+            z[r * k + c] = s + b[c];
+        }
+    }
+    // Cross-entropy through log-sum-exp; z becomes the residual (softmax - onehot) * scale.
+    double loss = 0;
+    for (int r = 0; r < R; r++) {
+        double *zr = z + r * k;
+        double top = zr[0];
+        for (int c = 1; c < k; c++) top = zr[c] > top ? zr[c] : top;
+        const int label = y[r];
+        const double margin = zr[label] - top;
+        double sum = 0;
+        for (int c = 0; c < k; c++) { zr[c] = exp(zr[c] - top); sum += zr[c]; }
+        loss += (log(sum) - margin) * scale;
+        for (int c = 0; c < k; c++) zr[c] = zr[c] / sum * scale;
+        zr[label] -= scale;
+    }
+    // gt += residual ⊗ rows, gb += residual.
+    for (int c = 0; c < k; c++) {
+        double *g = gt + (long)c * d;
+        v8d p[LOGISTIC_ROWS];
+        for (int r = 0; r < R; r++) { p[r] = splat8d(z[r * k + c]); gb[c] += z[r * k + c]; }
+        int j = 0;
+        // Four vectors of the gradient row at once: each is a chain of R dependent FMAs, and one
+        // chain alone would wait on the FMA's latency at every step.
+        for (; j + 32 <= d; j += 32) {
+            v8d a0 = load8d(g + j), a1 = load8d(g + j + 8), a2 = load8d(g + j + 16), a3 = load8d(g + j + 24);
+            for (int r = 0; r < R; r++) {
+                const double *row = rows + (long)r * d + j;
+                a0 += p[r] * load8d(row);
+                a1 += p[r] * load8d(row + 8);
+                a2 += p[r] * load8d(row + 16);
+                a3 += p[r] * load8d(row + 24);
+            }
+            store8d(g + j, a0); store8d(g + j + 8, a1); store8d(g + j + 16, a2); store8d(g + j + 24, a3);
+        }
+        for (; j + 8 <= d; j += 8) {
+            v8d acc = load8d(g + j);
+            for (int r = 0; r < R; r++) acc += p[r] * load8d(rows + (long)r * d + j);
+            store8d(g + j, acc);
+        }
+        for (; j < d; j++) for (int r = 0; r < R; r++) g[j] += z[r * k + c] * rows[(long)r * d + j];
+    }
+    return loss;
+}
+
+DISPATCH
+double bb_logistic_rows(const float *x, const int32_t *y, int m, int d, int k, const double *wt, const double *b,
+                        double scale, double *gt, double *gb, double *scratch) {
+    double *rows = scratch, *z = scratch + (long)LOGISTIC_ROWS * d;
+    double loss = 0;
+    int i = 0;
+    for (; i + LOGISTIC_ROWS <= m; i += LOGISTIC_ROWS)
+        loss += logistic_block(x + (long)i * d, y + i, LOGISTIC_ROWS, d, k, wt, b, scale, gt, gb, rows, z);
+    for (; i < m; i++) loss += logistic_block(x + (long)i * d, y + i, 1, d, k, wt, b, scale, gt, gb, rows, z);
+    return loss;
+}

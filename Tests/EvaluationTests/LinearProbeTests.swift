@@ -128,16 +128,21 @@ import TensorCore
         #expect(constant.0.scalars == [3, 3] && constant.1.scalars == [1e-6, 1e-6])
     }
 
-    /// Above 8,192 rows the objective is summed in chunks on several threads: its loss and
-    /// gradient equal the Double reference written out above.
-    @Test func parallelObjectiveMatchesTheReference() {
+    /// Above 8,192 rows the objective is summed in chunks on several threads, and its kernel takes
+    /// rows four at a time and features eight and thirty-two at a time: at shapes that leave a
+    /// remainder in each (and at features too few for one vector) its loss and gradient equal the
+    /// Double reference written out above.
+    @Test(arguments: [(9_000, 3, 3), (8_195, 37, 7), (4_097, 75, 10)])
+    func objectiveMatchesTheReference(shape: (n: Int, d: Int, k: Int)) {
         var rng = RNG(seed: 8)
-        let n = 9_000, d = 3, k = 3
-        let (features, labels) = noisyBlobs(n, dims: d, rng: &rng)
+        let (n, d, k) = shape
+        let features = Tensor.randn([n, d], rng: &rng)
+        let labels = (0..<n).map { _ in Int32(rng.int(k)) }
         let theta = (0..<(d * k + k)).map { _ in Double(rng.normal()) * 0.3 }
         let objective = LogisticObjective(features, labels, classes: k, l2: 0.01)
         let (loss, gradient) = objective(theta)
-        let x = (0..<n).map { i in (0..<d).map { Double(features.scalars[i * d + $0]) } }
+        let scalars = features.scalars
+        let x = (0..<n).map { i in (0..<d).map { Double(scalars[i * d + $0]) } }
         let w = (0..<d).map { j in (0..<k).map { theta[j * k + $0] } }
         let (rl, rw, rb) = reference(x, labels.map(Int.init), w, Array(theta[(d * k)...]), l2: 0.01)
         #expect(abs(loss - rl) < 1e-9 * max(1, abs(rl)))

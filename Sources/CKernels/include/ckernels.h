@@ -86,4 +86,11 @@ int bb_fma_width(void);
 /// made from the accumulators so the loop is not optimised away.
 float bb_fma_loop(long iterations);
 
+/// Rows 0..<m of a multinomial logistic regression's data term, in Double from Float features x
+/// ([m, d]) and labels y: returns scale x the rows' summed cross-entropy of z = W x + b, and adds
+/// scale x (softmax(z) - onehot) ⊗ x to gt ([k, d], the weights' gradient transposed, like wt)
+/// and the residual to gb ([k]). scratch holds 4 (d + k) doubles.
+double bb_logistic_rows(const float *x, const int32_t *y, int m, int d, int k, const double *wt, const double *b,
+                        double scale, double *gt, double *gb, double *scratch);
+
 #endif

@@ -1,5 +1,6 @@
 import CBLAS
 import DataCore
+import Evaluation
 import Foundation
 import Methods
 import NNCore
@@ -127,6 +128,23 @@ struct KernelCases {
             var r = RNG(seed: 5)
             return stopwatch.result("augment_\(kind.rawValue)", "448x1x28x28", unit: "images/s", work: 448) { _ = a.apply(images, rng: &r) }
         }
+    }
+
+    // MARK: Evaluation
+
+    /// One loss-and-gradient evaluation of the linear probe's objective at the shape of a probe
+    /// with all of Fashion-MNIST's labels on 576 features (a conv4-64 encoder's third block), 10
+    /// classes: L-BFGS makes thousands of these per probe, the bulk of a `linear` protocol's time.
+    /// Work: the two GEMMs, 4 n d k FLOPs.
+    func linearProbe() -> [KernelResult] {
+        let (n, d, k) = quick ? (4_096, 64, 10) : (54_000, 576, 10)
+        var rng = RNG(seed: 6)
+        let features = Tensor.randn([n, d], rng: &rng)
+        let labels = (0..<n).map { Int32($0 % k) }
+        let objective = LogisticObjective(features, labels, classes: k, l2: 1e-4)
+        let theta = (0..<(d * k + k)).map { _ in Double(rng.normal()) * 0.01 }
+        progress("linear probe objective")
+        return [stopwatch.result("probe_objective", "\(n)x\(d)x\(k)", unit: "GFLOP/s", work: 4e-9 * Double(n * d * k)) { _ = objective(theta) }]
     }
 
     // MARK: Whole training steps

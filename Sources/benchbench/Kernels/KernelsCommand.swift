@@ -22,7 +22,7 @@ struct Kernels: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, augment, train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, train-fixmatch, train-maml, train-fomaml (those three: the methods' own steps on conv4), profiler.")
+    @Option(help: "Only the groups named (comma-separated): gemm, gemm-train, conv, memory, augment, probe (the linear probe's objective), train (MLP and CNN steps), train-mlp, train-cnn, train-conv4, train-fixmatch, train-maml, train-fomaml (those three: the methods' own steps on conv4), profiler.")
     var only: String?
 
     @Flag(help: "After timing, print where the training steps spend their time, per kernel.")
@@ -33,7 +33,7 @@ struct Kernels: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    static let groups = ["gemm", "gemm-train", "conv", "memory", "augment", "train", "profiler"]
+    static let groups = ["gemm", "gemm-train", "conv", "memory", "augment", "probe", "train", "profiler"]
     static let extraGroups = ["train-mlp", "train-cnn", "train-conv4", "train-fixmatch", "train-maml", "train-fomaml"]
 
     func validate() throws {
@@ -83,6 +83,7 @@ struct Kernels: ParsableCommand {
             case "conv": results += cases.conv4()
             case "memory": results += cases.memoryBound()
             case "augment": results += cases.augmentation()
+            case "probe": results += cases.linearProbe()
             case "profiler": results += try cases.profilerOverhead()
             // "train" and every extra group: the training steps `trainingSteps` names for it.
             default: results += try cases.trainingSteps(try Self.trainingSteps(group))
