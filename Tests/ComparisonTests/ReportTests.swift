@@ -41,8 +41,7 @@ final class WellFormed: NSObject, XMLParserDelegate {
     }
 
     func outputFolder() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-report-\(UUID().uuidString)").path
-        return dir
+        Scratch.folder("report").path
     }
 
     @Test func aRunReportIsSelfContainedEscapedAndHoldsEveryCell() throws {

@@ -2,6 +2,7 @@ import CZlib
 import Foundation
 import Testing
 @testable import DataCore
+import TestSupport
 
 /// IDX bytes for an array of extents `dims` and element type byte `type`, values given raw.
 func idxBytes(type: UInt8, dims: [Int], payload: [UInt8]) -> [UInt8] {
@@ -11,9 +12,7 @@ func idxBytes(type: UInt8, dims: [Int], payload: [UInt8]) -> [UInt8] {
 }
 
 func temporaryFile(_ name: String, _ bytes: [UInt8], gzip: Bool = false) -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-tests-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let path = dir.appendingPathComponent(name).path
+    let path = Scratch.folder("idx").appendingPathComponent(name).path
     if gzip {
         let f = gzopen(path, "wb")!
         _ = bytes.withUnsafeBytes { gzwrite(f, $0.baseAddress, UInt32($0.count)) }

@@ -1,5 +1,6 @@
 import Foundation
 import ResultsStore
+import TestSupport
 import Testing
 
 /// Runs the built `benchbench` binary as a user would.
@@ -25,9 +26,7 @@ func runProgram(_ arguments: [String], in directory: String? = nil) throws -> (s
 
 /// A fresh path in a new temporary folder.
 func temporaryPath(_ name: String) -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-e2e-\(UUID().uuidString)")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent(name).path
+    Scratch.folder("e2e").appendingPathComponent(name).path
 }
 
 /// The folder holding the built products (the test bundle sits beside them).

@@ -1,11 +1,10 @@
 import Foundation
 import Testing
 @testable import ResultsStore
+import TestSupport
 
 func temporaryDatabase() -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-store-\(UUID().uuidString)")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent("results.sqlite").path
+    Scratch.folder("store").appendingPathComponent("results.sqlite").path
 }
 
 @Suite struct ResultsStoreTests {

@@ -6,6 +6,7 @@ import Methods
 @testable import ResultsStore
 import Testing
 @testable import Suite
+import TestSupport
 
 @Suite struct PlannerTests {
     static let mixed = """
@@ -156,8 +157,7 @@ import Testing
     /// conv4 on images too small for its four poolings is refused at planning, naming the shapes
     /// that fit; the image shape of an IDX dataset comes from its files' headers.
     @Test func aBackboneThatCannotTakeTheImagesIsRefusedWhenPlanned() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-plan-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = Scratch.folder("plan").path
         func header(_ dims: [Int]) -> Data {
             var bytes: [UInt8] = [0, 0, 8, UInt8(dims.count)]
             for d in dims { bytes += [0, 0, UInt8(d >> 8 & 255), UInt8(d & 255)] }
@@ -343,7 +343,5 @@ import Testing
 }
 
 func temporaryDatabase() -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-suite-\(UUID().uuidString)")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent("results.sqlite").path
+    Scratch.folder("suite").appendingPathComponent("results.sqlite").path
 }

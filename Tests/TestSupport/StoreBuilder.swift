@@ -9,9 +9,7 @@ public struct StoreBuilder {
     public init(path: String = StoreBuilder.temporaryPath()) throws { store = try ResultsStore(path: path) }
 
     public static func temporaryPath() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("benchbench-built-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent("results.sqlite").path
+        Scratch.folder("built").appendingPathComponent("results.sqlite").path
     }
 
     public static let machine = MachineRecord(hostname: "host", cpu: "AMD EPYC", cores: 2, os: "Debian 12", swift: "6.3",
