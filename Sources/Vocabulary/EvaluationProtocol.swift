@@ -17,6 +17,8 @@ public enum EvaluationProtocol: String, CaseIterable, Codable, Sendable {
 
     /// Whether its results are per episode setting ("5-way 1-shot") rather than per label budget.
     public var isEpisodic: Bool { self == .episodes || self == .episodesLinear }
+    /// Fitted once per evaluation budget (labels per class) of the trial's plan.
+    public var usesBudgets: Bool { self == .linear || self == .knn || self == .finetune }
 
     /// Parses a protocol name; the error lists the names there are.
     public init(parsing text: String) throws {
