@@ -42,11 +42,16 @@ final class FrozenFeatures {
 
     init(trained: TrainedModel, context: TrialContext) { (self.trained, self.context) = (trained, context) }
 
-    func of(_ splits: [LabelSplit]) -> (train: ([Int]) -> Tensor, test: Tensor) {
+    /// The features of the training images the frozen protocols' budgets use (all of them, the
+    /// first time: a protocol restricted to fewer budgets may ask first) and of the test images.
+    func of() throws -> (train: ([Int]) -> Tensor, test: Tensor) {
         if computed == nil {
             let start = Date()
             defer { seconds += Date().timeIntervalSince(start) }
             let d = context.training
+            let plan = context.trial.evaluation
+            let budgets = Set([EvaluationProtocol.linear, .knn].filter(plan.protocols.contains).flatMap(plan.budgets(for:)))
+            let splits = try plan.budgets.filter(budgets.contains).map(context.split)
             let used = Array(Set(splits.flatMap { $0.labeled + $0.validation })).sorted()
             let row = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })
             let train = Evaluate.features(trained.encoder, images: used.count == d.trainLabels.count ? d.trainImages : d.trainImages.gatherRows(used),
@@ -111,7 +116,7 @@ struct Evaluator {
 
     static let finetune = Evaluator(kind: .finetune) { trained, c, _ in
         guard !c.training.testLabels.isEmpty else { return [] }
-        return try c.trial.evaluation.budgets.map { budget in
+        return try c.trial.evaluation.budgets(for: .finetune).map { budget in
             let r = try FineTune().evaluate(encoder: trained.encoder, features: trained.featureCount, dataset: c.training,
                                             split: try c.split(budget), seed: c.trial.seed)
             return Score(.finetune, "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count)
@@ -157,9 +162,9 @@ struct Evaluator {
                        _ score: @escaping (TrainedModel, TrialContext, LabelBudget, LabelSplit, ([Int]) -> Tensor, Tensor) -> [Score]) -> Evaluator {
         Evaluator(kind: kind) { trained, c, features in
             guard !c.training.testLabels.isEmpty else { return [] }
-            let splits = try c.trial.evaluation.budgets.map { ($0, try c.split($0)) }
+            let splits = try c.trial.evaluation.budgets(for: kind).map { ($0, try c.split($0)) }
             guard !splits.isEmpty else { return [] }   // no budget to score at (the planner and `run` refuse such plans)
-            let (train, test) = features.of(splits.map(\.1))
+            let (train, test) = try features.of()
             return splits.flatMap { budget, eval in score(trained, c, budget, eval, train, test) }
         }
     }

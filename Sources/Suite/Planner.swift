@@ -10,9 +10,32 @@ public struct EvaluationPlan: Equatable, Sendable {
     /// Budgets the linear, kNN and fine-tune protocols fit at (native scores at the train budget).
     public var budgets: [LabelBudget]
     public var episodes: EpisodeSettings
+    /// Protocols fitted at only some of `budgets` (the suite's `{finetune: [10]}`).
+    public var only: [EvaluationProtocol: [LabelBudget]]
 
-    public init(protocols: [EvaluationProtocol], budgets: [LabelBudget], episodes: EpisodeSettings) {
-        (self.protocols, self.budgets, self.episodes) = (protocols, budgets, episodes)
+    /// A plan; a protocol restricted by `only` to none of `budgets` is left out of it.
+    public init(protocols: [EvaluationProtocol], budgets: [LabelBudget], episodes: EpisodeSettings, only: [EvaluationProtocol: [LabelBudget]] = [:]) {
+        let only = only.filter { protocols.contains($0.key) }
+        (self.budgets, self.episodes, self.only) = (budgets, episodes, only)
+        self.protocols = protocols.filter { p in only[p].map { r in budgets.contains(where: r.contains) } ?? true }
+    }
+
+    /// The budgets protocol `p` is fitted at: the plan's, or those of them it is restricted to.
+    public func budgets(for p: EvaluationProtocol) -> [LabelBudget] {
+        only[p].map { r in budgets.filter(r.contains) } ?? budgets
+    }
+
+    /// The plan in a line: protocols that share budgets together, e.g. "linear,knn @ 10,100,all;
+    /// finetune @ 10" (budgets left out where they are just the training budget).
+    public func summary(trainBudget: LabelBudget) -> String {
+        var groups: [(budgets: [LabelBudget], protocols: [String])] = []
+        for p in protocols {
+            let b = p.usesBudgets ? budgets(for: p) : budgets
+            if let i = groups.firstIndex(where: { $0.budgets == b }) { groups[i].protocols.append(p.rawValue) } else { groups.append((b, [p.rawValue])) }
+        }
+        return groups.map { g in
+            g.protocols.joined(separator: ",") + (g.budgets.isEmpty || g.budgets == [trainBudget] ? "" : " @ " + g.budgets.map { "\($0)" }.joined(separator: ","))
+        }.joined(separator: "; ")
     }
 }
 
@@ -73,6 +96,13 @@ public enum Planner {
             let (budgets, budgetFields) = entry.budgets.map { ($0, entry.budgetFields) }
                 ?? (regime == .fewShot ? ([], []) : (suite.budgets, suite.budgetFields))
             try checkBudgets(budgets, fields: budgetFields, regime: regime, method: entry)
+            // Budgets a protocol is restricted to must be budgets the entry has.
+            let restricted = entry.protocols == nil ? suite.protocolBudgets : entry.protocolBudgets
+            for (p, only) in restricted.budgets {
+                for b in only where !budgets.contains(b) {
+                    throw restricted.fields[p]!.fail("\(p.rawValue) at \(b) labels per class: not one of \(entry.name)'s budgets (\(budgets.map { "\($0)" }.joined(separator: ", ")))")
+                }
+            }
             for (dataset, field) in datasets {
                 if let kind = try? dataset.spec.imageKind(baseDirectory: base), let reason = entry.method.unsuitable(kind) {
                     notes.append("\(entry.name) left out on dataset '\(dataset.id)': \(reason)")
@@ -102,7 +132,7 @@ public enum Planner {
                         let config = try entry.resolve(budget: budget, classes: classes, backbone: suite.backbone)
                         try checkBackbone(config, dataset: dataset, field: entry.field, suite: suite)
                         for seed in seeds {
-                            trials.append(trial(dataset, entry, budget, seed, config, EvaluationPlan(protocols: protocols, budgets: [budget], episodes: suite.episodes), suite))
+                            trials.append(trial(dataset, entry, budget, seed, config, EvaluationPlan(protocols: protocols, budgets: [budget], episodes: suite.episodes, only: restricted.budgets), suite))
                         }
                     }
                 case .fewShot:
@@ -115,7 +145,7 @@ public enum Planner {
                     let config = try entry.resolve(budget: .none, classes: classes, backbone: suite.backbone)
                     try checkBackbone(config, dataset: dataset, field: entry.field, suite: suite)
                     for seed in seeds {
-                        trials.append(trial(dataset, entry, .none, seed, config, EvaluationPlan(protocols: protocols, budgets: budgets, episodes: suite.episodes), suite))
+                        trials.append(trial(dataset, entry, .none, seed, config, EvaluationPlan(protocols: protocols, budgets: budgets, episodes: suite.episodes, only: restricted.budgets), suite))
                     }
                 }
             }

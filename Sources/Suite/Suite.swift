@@ -27,6 +27,8 @@ public struct SuiteMethod: @unchecked Sendable {   // overrides hold Foundation 
     /// The entry's own seeds and protocols, where it narrows the suite's (nil: the suite's).
     public var seeds: [UInt64]?
     public var protocols: [EvaluationProtocol]?
+    /// Protocols of the entry's own list scored at only some of its budgets (`{finetune: [10]}`).
+    public var protocolBudgets: ProtocolBudgets = .init()
     /// The ids of the suite's datasets the entry runs on (nil: every dataset of its regime).
     public var datasets: [String]?
     /// Where the entry and its budgets are written, for errors found while planning.
@@ -47,6 +49,8 @@ public struct Suite: @unchecked Sendable {
     public var budgets: [LabelBudget]
     public var methods: [SuiteMethod]
     public var protocols: [EvaluationProtocol]
+    /// Protocols of the suite's list scored at only some of its budgets (`{finetune: [10]}`).
+    public var protocolBudgets: ProtocolBudgets = .init()
     public var episodes: EpisodeSettings
     /// Validation examples per class (nil: 300 with all labels, 100 otherwise; at most a fifth of the smallest class).
     public var validationPerClass: Int?
@@ -135,8 +139,9 @@ public struct Suite: @unchecked Sendable {
         let budgetFields = try fields["budgets"]?.list() ?? []
         let budgets = try budgetFields.map(parseBudget)
         var protocols = EvaluationProtocol.allCases
+        var protocolBudgets = ProtocolBudgets()
         if let field = fields["protocols"] {
-            protocols = try parseProtocols(field)
+            (protocols, protocolBudgets) = try parseProtocols(field)
         }
         var episodes = EpisodeSettings()
         if let field = fields["episodes"] {
@@ -169,6 +174,7 @@ public struct Suite: @unchecked Sendable {
                           description: try fields["description"]?.string() ?? "", datasets: datasets, seeds: seeds, budgets: budgets,
                           methods: methods, protocols: protocols, episodes: episodes, validationPerClass: validation,
                           backbone: backbone, budgetFields: budgetFields, datasetFields: datasetFields)
+        suite.protocolBudgets = protocolBudgets
         if let field = fields["thresholds"] { suite.thresholds = try parseThresholds(field) }
         return suite
     }
@@ -207,12 +213,37 @@ public struct Suite: @unchecked Sendable {
         return seeds
     }
 
-    static func parseProtocols(_ field: YAMLField) throws -> [EvaluationProtocol] {
-        let protocols = try field.list().map { item in
-            do { return try EvaluationProtocol(parsing: try item.string()) } catch let e as DataError { throw item.fail(e.message) }
+    /// A list of protocols, each a name (scored at every budget) or a one-key mapping of a name
+    /// to the budgets it alone is scored at (`{finetune: [10]}`: fine-tuning, the costly one, only
+    /// at 10 labels per class).
+    static func parseProtocols(_ field: YAMLField) throws -> ([EvaluationProtocol], ProtocolBudgets) {
+        var restricted = ProtocolBudgets()
+        let protocols = try field.list().map { item -> EvaluationProtocol in
+            var name: String, budgetsField: YAMLField?
+            if case .mapping = item.node {
+                let pairs = try item.mapping(allowed: nil, what: "a protocol and its budgets")
+                guard pairs.count == 1 else { throw item.fail("expected one protocol and its budgets, e.g. {finetune: [10]}; got \(pairs.count) keys") }
+                (name, budgetsField) = (pairs[0].name, pairs[0].field)
+            } else {
+                name = try item.string()
+            }
+            let p: EvaluationProtocol
+            do { p = try EvaluationProtocol(parsing: name) } catch let e as DataError { throw item.fail(e.message) }
+            if let budgetsField {
+                guard p.usesBudgets else {
+                    throw item.fail("\(p.rawValue) is not scored per label budget (only linear, knn and finetune are); list it without budgets")
+                }
+                let fields = try budgetsField.list()
+                let budgets = try fields.map(parseBudget)
+                guard !budgets.isEmpty else { throw budgetsField.fail("names no budget") }
+                guard Set(budgets).count == budgets.count else { throw budgetsField.fail("a budget is listed twice") }
+                restricted.budgets[p] = budgets
+                restricted.fields[p] = budgetsField
+            }
+            return p
         }
         guard Set(protocols).count == protocols.count else { throw field.fail("a protocol is listed twice") }
-        return protocols
+        return (protocols, restricted)
     }
 
     static func parseBudget(_ field: YAMLField) throws -> LabelBudget {
@@ -320,6 +351,7 @@ public struct Suite: @unchecked Sendable {
         var overrides: [String: Any] = [:]
         var budgetFields: [YAMLField]?
         var seeds: [UInt64]?, protocols: [EvaluationProtocol]?, datasets: [String]?, datasetsField: YAMLField?
+        var protocolBudgets = ProtocolBudgets()
         if case .scalar = field.node, field.node.null != nil {
             // `supervised:` with nothing after it: the defaults.
         } else {
@@ -327,15 +359,16 @@ public struct Suite: @unchecked Sendable {
                 if key == "method" { continue }
                 if key == "budgets" { budgetFields = try value.list(); continue }
                 if key == "seeds" { seeds = try parseSeeds(value); continue }
-                if key == "protocols" { protocols = try parseProtocols(value); continue }
+                if key == "protocols" { (protocols, protocolBudgets) = try parseProtocols(value); continue }
                 if key == "datasets" { (datasets, datasetsField) = (try value.list().map { try $0.string() }, value); continue }
                 overrides[key] = try value.json()
             }
         }
         let budgets = try budgetFields?.map(parseBudget)
         // Check the overrides now (unknown keys, types, validate()), at the trial's likely budget.
-        let entry = SuiteMethod(name: name, method: method, overrides: overrides, budgets: budgets, seeds: seeds, protocols: protocols, datasets: datasets,
+        var entry = SuiteMethod(name: name, method: method, overrides: overrides, budgets: budgets, seeds: seeds, protocols: protocols, datasets: datasets,
                                 field: field, budgetFields: budgetFields ?? [], datasetsField: datasetsField)
+        entry.protocolBudgets = protocolBudgets
         _ = try entry.resolve(budget: budgets?.first ?? .all, classes: 10, backbone: [:])
         return entry
     }
@@ -371,4 +404,13 @@ extension SuiteMethod {
             throw field.failAtKey(e.message)
         }
     }
+}
+
+/// Protocols scored at only some of the budgets (`protocols: [linear, {finetune: [10]}]`), with
+/// where each list is written, for the planner's errors.
+public struct ProtocolBudgets: @unchecked Sendable {   // fields: YAML nodes, read-only
+    public var budgets: [EvaluationProtocol: [LabelBudget]] = [:]
+    var fields: [EvaluationProtocol: YAMLField] = [:]
+
+    public init() {}
 }

@@ -49,13 +49,15 @@ public enum TimeEstimate {
             }.max() ?? 0
             evaluation += (test + used) * forward
         }
-        for budget in trial.evaluation.budgets {
+        let plan = trial.evaluation
+        for budget in plan.budgets {
             let labeled: Double
             if case .perClass(let n) = budget { labeled = Double(n) * classes } else { labeled = max(0, train - validation) }
-            if p.contains(.linear) { evaluation += 0.5 + labeled * Double(features) * 4e-6 }
-            if p.contains(.knn) { evaluation += 0.5 + labeled * test * 1.4e-8 }
+            func at(_ q: EvaluationProtocol) -> Bool { p.contains(q) && plan.budgets(for: q).contains(budget) }
+            if at(.linear) { evaluation += 0.5 + labeled * Double(features) * 4e-6 }
+            if at(.knn) { evaluation += 0.5 + labeled * test * 1.4e-8 }
             // Fine-tuning: 400 steps of up to 64, validated 8 times, then the test images.
-            if p.contains(.finetune) { evaluation += 400 * min(64, labeled) * perSample + (8 * validation + test) * forward }
+            if at(.finetune) { evaluation += 400 * min(64, labeled) * perSample + (8 * validation + test) * forward }
         }
         let e = trial.evaluation.episodes
         let episodeRuns = Double(e.count * e.settings.count)

@@ -94,8 +94,8 @@ public struct TrialExecutor {
             guard let evaluator = Evaluator.all.first(where: { $0.kind == p }) else { continue }
             let start = Date(), featureSecondsBefore = features.seconds
             // A protocol can take minutes (a linear probe with every label, fine-tuning): say which runs.
-            log("evaluating \(p.rawValue)" + (p.usesBudgets && !trial.evaluation.budgets.isEmpty
-                ? " at \(trial.evaluation.budgets.map { "\($0)" }.joined(separator: ", ")) labels per class" : ""))
+            let budgets = trial.evaluation.budgets(for: p)
+            log("evaluating \(p.rawValue)" + (p.usesBudgets && !budgets.isEmpty ? " at \(budgets.map { "\($0)" }.joined(separator: ", ")) labels per class" : ""))
             // One protocol failing (a budget larger than a class, too few examples for an episode)
             // must not throw away the training or the other protocols' scores.
             do {

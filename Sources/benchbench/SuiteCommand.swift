@@ -122,8 +122,7 @@ struct SuiteCommand: ParsableCommand {
                 measured += 1
             }
             total += seconds
-            let protocols = t.evaluation.protocols.map(\.rawValue).joined(separator: ",")
-                + (t.evaluation.budgets.isEmpty || t.evaluation.budgets == [t.trainBudget] ? "" : " @ " + t.evaluation.budgets.map { "\($0)" }.joined(separator: ","))
+            let protocols = t.evaluation.summary(trainBudget: t.trainBudget)
             table.add(["\(i + 1)", t.name == t.method.id ? t.name : "\(t.name) (\(t.method.id))", t.method.regime.rawValue, t.dataset.id, "\(t.trainBudget)", "\(t.seed)",
                        "\(t.config.workload.steps)", protocols, Durations.text(seconds)])
         }

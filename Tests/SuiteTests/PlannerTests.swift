@@ -278,6 +278,38 @@ import TestSupport
         #expect(stored.trial.error?.contains("50") == true, "\(stored.trial.error ?? "")")
     }
 
+    /// `{finetune: [1]}` fine-tunes at that budget only: the plan says so, the other protocols keep
+    /// every budget (their shared features included, though the restricted protocol runs first),
+    /// a supervised trial at the other budget has no fine-tuning at all, and a stored trial holds
+    /// exactly the scores planned.
+    @Test func aProtocolRestrictedToSomeBudgetsIsScoredAtThoseOnly() throws {
+        let text = """
+            datasets: [{name: glyphs, classes: 10, instances: 10, test_instances: 3}]
+            seeds: [0]
+            budgets: [1, 3]
+            validation: 2
+            protocols: [{knn: [1]}, linear, native]
+            methods:
+              supervised: {protocols: [native, {finetune: [1]}], training: {steps: 2}}
+              fake-ssl:
+            """
+        let suite = try Suite.parse(text, file: "t.yaml", name: "t", methods: testMethods)
+        let plan = try Planner.plan(suite)
+        let supervised = plan.filter { $0.name == "supervised" }
+        #expect(supervised.map(\.evaluation.protocols) == [[.native, .finetune], [.native]])
+        #expect(supervised[0].evaluation.budgets(for: .finetune) == [.perClass(1)])
+        let ssl = try #require(plan.first { $0.name == "fake-ssl" })
+        #expect(ssl.evaluation.protocols == [.knn, .linear])
+        #expect(ssl.evaluation.budgets(for: .knn) == [.perClass(1)] && ssl.evaluation.budgets(for: .linear) == [.perClass(1), .perClass(3)])
+        #expect(ssl.evaluation.summary(trainBudget: .none) == "knn @ 1; linear @ 1,3")
+        let store = try ResultsStore(path: temporaryDatabase())
+        let runner = SuiteRunner(store: store, data: DatasetCache(), output: { _ in })
+        let (runID, trials) = try runner.start(suite: suite.name, suiteSha: suite.sha, trials: [ssl], git: .unknown, argv: ["test"])
+        #expect(try runner.execute(trials) == 0)
+        let stored = try #require(try store.runData(runID)?.trials.first)
+        #expect(Set(stored.metrics.filter { $0.name == "accuracy" }.map { "\($0.protocolName)@\($0.evalBudget)" }) == ["knn@1", "linear@1", "linear@3"])
+    }
+
     @Test func aFailedTrialIsStoredWithItsReasonAndTheRunGoesOn() throws {
         let (suite, plan) = try suite("  fake-semi: {fail: true}\n  fake-ssl:\n")
         let store = try ResultsStore(path: temporaryDatabase())
