@@ -1,4 +1,5 @@
 import Foundation
+@testable import benchbench
 import ResultsStore
 import TestSupport
 import Testing
@@ -36,14 +37,28 @@ var productsDirectory: URL {
 }
 
 @Suite struct KernelsCommandTests {
+    /// The augmentation row: a step's weak views (64 + 448 images) and strong views (448) at the
+    /// augment rows' rates, over the step's time (512 samples a step): 0.1 s + 0.1 s of a 1 s step
+    /// is 20%; min and max pair the extremes (fastest augmentation with the slowest step).
+    @Test func fixmatchAugmentationShareIsTheViewsTimeOverTheStepsTime() throws {
+        func row(_ kernel: String, _ min: Double, _ median: Double, _ max: Double) -> KernelResult {
+            KernelResult(kernel: kernel, shape: "", unit: "", reps: 3, min: min, median: median, max: max)
+        }
+        let rows = [row("augment_weak", 2_560, 5_120, 10_240), row("augment_strong", 2_240, 4_480, 8_960), row("train-fixmatch", 256, 512, 1_024)]
+        let share = try #require(Kernels.fixmatchAugmentationShare(rows))
+        #expect(share.unit == "% of step" && share.shape == "512 weak, 448 strong a step")
+        #expect(abs(share.median - 20) < 1e-9 && abs(share.min - 5) < 1e-9 && abs(share.max - 80) < 1e-9)
+        #expect(Kernels.fixmatchAugmentationShare(Array(rows.prefix(2))) == nil, "no row without the step")
+    }
+
     @Test func quickJSONHasEveryGroupAndPositiveRates() throws {
         let db = temporaryPath("kernels.sqlite")
-        let r = try runBenchbench(["kernels", "--quick", "--json", "--repetitions", "1", "--only", "gemm,conv,memory,train", "--db", db])
+        let r = try runBenchbench(["kernels", "--quick", "--json", "--repetitions", "1", "--only", "gemm,conv,memory,probe,train", "--db", db])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let results = json?["results"] as? [[String: Any]] ?? []
         let kernels = Set(results.compactMap { $0["kernel"] as? String })
-        #expect(kernels.isSuperset(of: ["gemm", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "add", "sum", "train-mlp", "train-cnn"]))
+        #expect(kernels.isSuperset(of: ["gemm", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "add", "sum", "probe_objective", "train-mlp", "train-cnn"]))
         for row in results {
             let (lo, mid, hi) = (row["min"] as? Double ?? -1, row["median"] as? Double ?? -1, row["max"] as? Double ?? -1)
             #expect(lo > 0 && lo <= mid && mid <= hi, "\(row)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import DataCore
+import Methods
 import ResultsStore
 import Suite
 import TensorCore
@@ -58,6 +59,25 @@ struct Kernels: ParsableCommand {
         }
     }
 
+    /// Whether augmentation keeps up with FixMatch: the time a step's views take at the `augment`
+    /// rows' rates (weak: its 64 labeled and 448 unlabeled images; strong: the 448 unlabeled), as
+    /// a share of the `train-fixmatch` step's time, which includes them (the trainer augments in
+    /// line, then steps). Nil unless both groups ran. Min pairs the fastest augmentation with the
+    /// slowest step, max the reverse.
+    static func fixmatchAugmentationShare(_ results: [KernelResult]) -> KernelResult? {
+        guard let weak = results.first(where: { $0.kernel == "augment_weak" }),
+              let strong = results.first(where: { $0.kernel == "augment_strong" }),
+              let step = results.first(where: { $0.kernel == "train-fixmatch" }) else { return nil }
+        let config = FixMatch.Config()   // the step's own batch sizes (64 and 7 x 64)
+        let (labeled, unlabeled) = (Double(config.batchSize), Double(config.batchSize * config.unlabeledRatio)), samples = labeled + unlabeled
+        func share(_ weakRate: Double, _ strongRate: Double, _ stepRate: Double) -> Double {
+            ((labeled + unlabeled) / weakRate + unlabeled / strongRate) / (samples / stepRate) * 100
+        }
+        return KernelResult(kernel: "fixmatch augmentation", shape: "\(Int(samples)) weak, \(Int(unlabeled)) strong a step", unit: "% of step", reps: step.reps,
+                            min: share(weak.max, strong.max, step.min), median: share(weak.median, strong.median, step.median),
+                            max: share(weak.min, strong.min, step.max))
+    }
+
     var selectedGroups: [String] {
         only.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? Kernels.groups
     }
@@ -91,6 +111,7 @@ struct Kernels: ParsableCommand {
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         for i in results.indices where results[i].gflopPerUnit == nil && results[i].unit == "GFLOP/s" { results[i].gflopPerUnit = 1 }
+        if let share = Self.fixmatchAugmentationShare(results) { results.append(share) }
         var report = KernelReport(cpu: BLASRuntime.cpuModel, blasCore: BLASRuntime.coreName,
                                   blasCoreForced: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
                                   threads: Parallelism.threads, results: results)
