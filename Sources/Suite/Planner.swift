@@ -96,9 +96,10 @@ public enum Planner {
             let (budgets, budgetFields) = entry.budgets.map { ($0, entry.budgetFields) }
                 ?? (regime == .fewShot ? ([], []) : (suite.budgets, suite.budgetFields))
             try checkBudgets(budgets, fields: budgetFields, regime: regime, method: entry)
-            // Budgets a protocol is restricted to must be budgets the entry has.
+            // Budgets a protocol is restricted to must be budgets the entry has (few-shot entries
+            // have none, and no protocol fitted per budget: a suite-wide restriction is not theirs).
             let restricted = entry.protocols == nil ? suite.protocolBudgets : entry.protocolBudgets
-            for (p, only) in restricted.budgets {
+            for (p, only) in restricted.budgets where regime != .fewShot {
                 for b in only where !budgets.contains(b) {
                     throw restricted.fields[p]!.fail("\(p.rawValue) at \(b) labels per class: not one of \(entry.name)'s budgets (\(budgets.map { "\($0)" }.joined(separator: ", ")))")
                 }

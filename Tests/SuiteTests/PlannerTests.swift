@@ -308,6 +308,13 @@ import TestSupport
         #expect(try runner.execute(trials) == 0)
         let stored = try #require(try store.runData(runID)?.trials.first)
         #expect(Set(stored.metrics.filter { $0.name == "accuracy" }.map { "\($0.protocolName)@\($0.evalBudget)" }) == ["knn@1", "linear@1", "linear@3"])
+        // A suite-wide restriction beside a few-shot entry (which has no budgets) plans.
+        let mixed = try Planner.plan(try Suite.parse(PlannerTests.mixed.replacingOccurrences(of: "seeds: [0, 1]", with: "seeds: [0, 1]\nprotocols: [linear, {finetune: [5]}, episodes]"),
+                                                     file: "t.yaml", name: "t", methods: testMethods))
+        let fewShot = mixed.filter { $0.method.id == "fake-fewshot" }
+        #expect(!fewShot.isEmpty && fewShot.allSatisfy { $0.evaluation.protocols.allSatisfy(\.isEpisodic) }, "\(fewShot.map(\.evaluation.protocols))")
+        let finetuned: [LabelBudget] = [.perClass(5)]
+        #expect(mixed.filter { $0.method.id == "fake-ssl" }.allSatisfy { $0.evaluation.budgets(for: .finetune) == finetuned })
     }
 
     @Test func aFailedTrialIsStoredWithItsReasonAndTheRunGoesOn() throws {
