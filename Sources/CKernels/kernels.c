@@ -540,11 +540,6 @@ typedef double v8d __attribute__((vector_size(64)));
 #define splat8d(x) ({ const double x_ = (x); (v8d){x_, x_, x_, x_, x_, x_, x_, x_}; })
 #define hsum8d(v) ({ const v8d h_ = (v); ((h_[0] + h_[4]) + (h_[1] + h_[5])) + ((h_[2] + h_[6]) + (h_[3] + h_[7])); })
 
-// Rows a block takes: each class's weights and gradient row are read once per block. Measured on a
-// 2-core Xeon (54,000 x 576 x 10): 4 rows 21 GFLOP/s, 8 rows 18 (their 37 KB of widened rows
-// crowd L1), 1 row 14; two Double GEMMs over the whole matrix 6.6.
-#define LOGISTIC_ROWS 4
-
 // Rows r0..r0+R of the objective (R a constant where this is inlined, so its loops unroll): the
 // rows widened once into `rows`, then each class's weights are read once for all R rows, and each
 // class's gradient row is loaded and stored once for all R rows.
@@ -561,7 +556,7 @@ static inline __attribute__((always_inline)) double logistic_block(
     // z = W x + b.
     for (int c = 0; c < k; c++) {
         const double *w = wt + (long)c * d;
-        v8d a[LOGISTIC_ROWS];
+        v8d a[BB_LOGISTIC_ROWS];
         for (int r = 0; r < R; r++) a[r] = splat8d(0);
         int j = 0;
         for (; j + 8 <= d; j += 8) {
@@ -591,7 +586,7 @@ static inline __attribute__((always_inline)) double logistic_block(
     // gt += residual ⊗ rows, gb += residual.
     for (int c = 0; c < k; c++) {
         double *g = gt + (long)c * d;
-        v8d p[LOGISTIC_ROWS];
+        v8d p[BB_LOGISTIC_ROWS];
         for (int r = 0; r < R; r++) { p[r] = splat8d(z[r * k + c]); gb[c] += z[r * k + c]; }
         int j = 0;
         // Four vectors of the gradient row at once: each is a chain of R dependent FMAs, and one
@@ -620,11 +615,11 @@ static inline __attribute__((always_inline)) double logistic_block(
 DISPATCH
 double bb_logistic_rows(const float *x, const int32_t *y, int m, int d, int k, const double *wt, const double *b,
                         double scale, double *gt, double *gb, double *scratch) {
-    double *rows = scratch, *z = scratch + (long)LOGISTIC_ROWS * d;
+    double *rows = scratch, *z = scratch + (long)BB_LOGISTIC_ROWS * d;
     double loss = 0;
     int i = 0;
-    for (; i + LOGISTIC_ROWS <= m; i += LOGISTIC_ROWS)
-        loss += logistic_block(x + (long)i * d, y + i, LOGISTIC_ROWS, d, k, wt, b, scale, gt, gb, rows, z);
+    for (; i + BB_LOGISTIC_ROWS <= m; i += BB_LOGISTIC_ROWS)
+        loss += logistic_block(x + (long)i * d, y + i, BB_LOGISTIC_ROWS, d, k, wt, b, scale, gt, gb, rows, z);
     for (; i < m; i++) loss += logistic_block(x + (long)i * d, y + i, 1, d, k, wt, b, scale, gt, gb, rows, z);
     return loss;
 }

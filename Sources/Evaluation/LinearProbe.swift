@@ -192,7 +192,7 @@ public struct LogisticObjective {
     /// [K, D] weights (transposed) then K biases.
     private func rows(_ lo: Int, _ hi: Int, _ wt: [Double], _ bias: [Double]) -> (loss: Double, gradient: [Double]) {
         var gradient = [Double](repeating: 0, count: d * k + k)
-        var scratch = [Double](repeating: 0, count: 4 * (d + k))
+        var scratch = [Double](repeating: 0, count: Int(BB_LOGISTIC_ROWS) * (d + k))
         let loss = x.withUnsafeBufferPointer { xp in
             y.withUnsafeBufferPointer { yp in
                 gradient.withUnsafeMutableBufferPointer { g in
