@@ -275,6 +275,30 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         }
         #expect(abs(losses[0] - losses[1]) > 1e-6, "each training episode draws its own order")
     }
+
+    /// A training step reads the first k support examples of every class, k uniform in
+    /// 1…trainShot, shuffled; without `varyShot`, all of them.
+    @Test func trainingReadsOneToTrainShotExamplesPerClass() throws {
+        let model = try tinyModel()
+        let labels: [Int32] = [0, 0, 0, 1, 1, 1]
+        #expect(SNAIL.Model.firstShots(of: labels, 2) == [0, 1, 3, 4])
+        #expect(SNAIL.Model.firstShots(of: [1, 0, 1, 0], 1) == [0, 1])
+        var shots = Set<Int>()
+        for seed in 0..<60 {
+            var rng = RNG(seed: UInt64(seed))
+            let order = model.trainingOrder(labels, rng: &rng)
+            let k = order.count / 2
+            #expect(order.count == 2 * k && Set(order) == Set(SNAIL.Model.firstShots(of: labels, k)))
+            shots.insert(k)
+        }
+        #expect(shots == [1, 2, 3])
+        var config = SNAIL.Config()
+        config.backbone = BackboneSpec(name: "mlp", hidden: [6])
+        (config.trainWay, config.trainShot, config.varyShot) = (2, 3, false)
+        var rng = RNG(seed: 8)
+        let fixed = try SNAIL.Model(TrainingData(imageShape: [1, 1, 3], classCount: 2), config: config, rng: &rng)
+        #expect(Set(fixed.trainingOrder(labels, rng: &rng)) == Set(0..<6))
+    }
 }
 
 @Suite struct MANNTests {
