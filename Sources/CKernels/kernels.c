@@ -287,6 +287,121 @@ void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol
     }
 }
 
+// Direct convolution for a patch of few rows (a 1- or 3-channel first layer): im2col + GEMM has
+// an inner dimension of 9 or 27 there, so the GEMM streams the columns as often as it computes on
+// them. Here each image's planes are copied once, zero-padded, and every output row of eight
+// channels is summed in registers from shifted rows of the copy. Stride 1, out_w >= 8 (the last
+// vector of a row overlaps the one before it rather than running a scalar remainder).
+static void pad_images(const bb_conv_geometry *g, const float *x, float *p, int n0, int n1) {
+    const int pw = g->width + 2 * g->pad_w, ph = g->height + 2 * g->pad_h;
+    const long planes = (long)(n1 - n0) * g->channels;
+    memset(p, 0, sizeof(float) * planes * pw * ph);
+    for (long q = 0; q < planes; q++) {
+        const float *src = x + ((long)n0 * g->channels + q) * g->height * g->width;
+        float *dst = p + q * pw * ph + (long)g->pad_h * pw + g->pad_w;
+        for (int r = 0; r < g->height; r++) memcpy(dst + (long)r * pw, src + (long)r * g->width, sizeof(float) * g->width);
+    }
+}
+
+// One image: y [O, OH, OW] from its padded planes p. kh and kw are constants where the 3x3 case
+// inlines this, so the tap loops unroll and the eight accumulators stay in registers.
+static inline __attribute__((always_inline)) void conv_direct_image(const bb_conv_geometry *g, const float *p,
+        const float *w, const float *bias, int relu, float *y, const int kh, const int kw) {
+    const int c_in = g->channels, o_count = g->out_channels, oh_count = g->out_h, ow_count = g->out_w;
+    const int pw = g->width + 2 * g->pad_w, ph = g->height + 2 * g->pad_h, patch = c_in * kh * kw;
+    for (int o0 = 0; o0 < o_count; o0 += 8) {
+        const int ob = o_count - o0 < 8 ? o_count - o0 : 8;
+        // The block's weights tap by tap, eight channels each (zero past the last channel).
+        float wt[32 * 8], b[8];
+        for (int t = 0; t < patch; t++)
+            for (int k = 0; k < 8; k++) wt[t * 8 + k] = k < ob ? w[(long)(o0 + k) * patch + t] : 0.0f;
+        for (int k = 0; k < 8; k++) b[k] = bias && k < ob ? bias[o0 + k] : 0.0f;
+        for (int oh = 0; oh < oh_count; oh++) {
+            for (int ow = 0; ow < ow_count; ow += 8) {
+                const int s = ow + 8 <= ow_count ? ow : ow_count - 8;
+                v8f acc[8];
+                for (int k = 0; k < 8; k++) acc[k] = splat8(b[k]);
+                for (int c = 0; c < c_in; c++) {
+                    for (int i = 0; i < kh; i++) {
+                        const float *row = p + ((long)c * ph + oh + i) * pw + s;
+                        for (int j = 0; j < kw; j++) {
+                            const v8f v = load8(row + j);
+                            const float *wk = wt + ((c * kh + i) * kw + j) * 8;
+                            for (int k = 0; k < 8; k++) acc[k] += splat8(wk[k]) * v;
+                        }
+                    }
+                }
+                for (int k = 0; k < ob; k++) {
+                    const v8f v = relu ? where8(acc[k] > splat8(0.0f), acc[k]) : acc[k];
+                    store8(y + ((long)(o0 + k) * oh_count + oh) * ow_count + s, v);
+                }
+            }
+        }
+    }
+}
+
+DISPATCH
+void bb_conv_direct(const bb_conv_geometry *g, const float *x, const float *w, const float *bias, int relu, float *y,
+                    float *p, int n0, int n1) {
+    const long out = (long)g->out_channels * g->out_h * g->out_w;
+    for (int n = n0; n < n1; n++) {
+        pad_images(g, x, p, n, n + 1);
+        if (g->kernel_h == 3 && g->kernel_w == 3) conv_direct_image(g, p, w, bias, relu, y + n * out, 3, 3);
+        else conv_direct_image(g, p, w, bias, relu, y + n * out, g->kernel_h, g->kernel_w);
+    }
+}
+
+// The weight and bias gradients of images 0..<images (padded planes p, output gradient gy masked
+// where relu_output <= 0 when given): per output channel and input channel, one accumulator per
+// tap, fed by the same shifted rows as the forward.
+static inline __attribute__((always_inline)) void conv_direct_weight_grad(const bb_conv_geometry *g, const float *p,
+        const float *gy, const float *relu_output, float *gw, float *bias_grad, int images, const int kh, const int kw) {
+    const int c_in = g->channels, o_count = g->out_channels, oh_count = g->out_h, ow_count = g->out_w;
+    const int pw = g->width + 2 * g->pad_w, ph = g->height + 2 * g->pad_h, taps = kh * kw;
+    const long r = (long)oh_count * ow_count;
+    const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    // Lanes of a row's last (overlapping) vector that the vector before it did not count.
+    const int covered = ow_count % 8 ? 8 - ow_count % 8 : 0;
+    const v8i fresh = lane >= (v8i){covered, covered, covered, covered, covered, covered, covered, covered};
+    for (int o = 0; o < o_count; o++) {
+        v8f bias_acc = splat8(0.0f);
+        for (int c = 0; c < c_in; c++) {
+            v8f acc[32];
+            for (int t = 0; t < taps; t++) acc[t] = splat8(0.0f);
+            for (int n = 0; n < images; n++) {
+                const float *pc = p + ((long)n * c_in + c) * ph * pw;
+                const float *gn = gy + ((long)n * o_count + o) * r;
+                const float *yn = relu_output ? relu_output + ((long)n * o_count + o) * r : NULL;
+                for (int oh = 0; oh < oh_count; oh++) {
+                    for (int ow = 0; ow < ow_count; ow += 8) {
+                        const int s = ow + 8 <= ow_count ? ow : ow_count - 8;
+                        v8f gz = load8(gn + (long)oh * ow_count + s);
+                        if (yn) gz = where8(load8(yn + (long)oh * ow_count + s) > splat8(0.0f), gz);
+                        if (s != ow) gz = where8(fresh, gz);
+                        if (c == 0) bias_acc += gz;
+                        for (int i = 0; i < kh; i++) {
+                            const float *row = pc + (long)(oh + i) * pw + s;
+                            for (int j = 0; j < kw; j++) acc[i * kw + j] += gz * load8(row + j);
+                        }
+                    }
+                }
+            }
+            for (int t = 0; t < taps; t++) gw[((long)o * c_in + c) * taps + t] = hsum8(acc[t]);
+        }
+        if (bias_grad) bias_grad[o] = hsum8(bias_acc);
+    }
+}
+
+DISPATCH
+void bb_conv_direct_weight_grad(const bb_conv_geometry *g, const float *x, const float *gy, const float *relu_output,
+                                float *gw, float *bias_grad, float *p, int n0, int n1) {
+    pad_images(g, x, p, n0, n1);
+    const long out = (long)g->out_channels * g->out_h * g->out_w;
+    const float *gn = gy + n0 * out, *yn = relu_output ? relu_output + n0 * out : NULL;
+    if (g->kernel_h == 3 && g->kernel_w == 3) conv_direct_weight_grad(g, p, gn, yn, gw, bias_grad, n1 - n0, 3, 3);
+    else conv_direct_weight_grad(g, p, gn, yn, gw, bias_grad, n1 - n0, g->kernel_h, g->kernel_w);
+}
+
 DISPATCH
 void bb_fill_block(float *y, long ld, const float *row, int r0, int r1, int c0, int c1) {
     for (int r = r0; r < r1; r++) memcpy(y + r * ld + c0, row + c0, sizeof(float) * (c1 - c0));

@@ -38,6 +38,17 @@ void bb_conv_output(const float *ycol, float *y, int channels, int batch, int r,
 void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol, float *bias_grad,
                           int batch, int channels, int r, int o0, int o1);
 
+/// Direct convolution of images n0..<n1 (stride 1, a patch channels*kernel_h*kernel_w under 32
+/// rows, out_w >= 8): y[n, o] = act(sum over c, i, j of w[o, c, i, j] x[n, c, oh+i-ph, ow+j-pw]
+/// + bias[o]), act ReLU when `relu`, bias may be NULL. `scratch`: (H + 2 pad_h)(W + 2 pad_w) C floats.
+void bb_conv_direct(const bb_conv_geometry *g, const float *x, const float *w, const float *bias, int relu, float *y,
+                    float *scratch, int n0, int n1);
+/// The same convolution's weight gradient gw [O, C, KH, KW] and (when not NULL) bias gradient [O]
+/// over images n0..<n1 only (written, not added to), from gy [N, O, OH, OW] masked where
+/// relu_output <= 0 when relu_output is not NULL. `scratch`: (n1 - n0) times the forward's.
+void bb_conv_direct_weight_grad(const bb_conv_geometry *g, const float *x, const float *gy, const float *relu_output,
+                                float *gw, float *bias_grad, float *scratch, int n0, int n1);
+
 /// Copies row[c0..<c1] into rows r0..<r1 of y (leading dimension ld): a bias laid down for a
 /// GEMM to add to, block by block where the GEMM's threads will find it in their caches.
 void bb_fill_block(float *y, long ld, const float *row, int r0, int r1, int c0, int c1);

@@ -102,6 +102,14 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
         // read gy in channel-major order, reordered once (both are caches of recorded values).
         let o = geo.outChannels
         if !GradMode.isEnabled {
+            if !needs[0] && Kernels.direct(geo) {
+                // A first layer's: its input needs no gradient, and the direct loop reads gy as it
+                // is, masked by the ReLU, for the weight and bias gradients at once.
+                let gw = Tensor(uninitialized: geo.weightShape), gb = Tensor(uninitialized: [o])
+                Kernels.conv2dDirectWeightGrad(geo, x[0].storage.pointer, g.storage.pointer, reluOutput: relu ? y.storage.pointer : nil,
+                                               gw.storage.pointer, biasGrad: x.count == 3 ? gb.storage.pointer : nil)
+                return [nil, only(1) { gw }] + (x.count == 3 ? [only(2) { gb }] : [])
+            }
             // First order: one pass masks gy by the fused ReLU, reorders it and sums the bias gradient.
             let gb = x.count == 3 && needs[2] ? Tensor(zeros: [o]) : nil
             let gyColumns = Kernels.gradColumns(geo, g.storage.pointer, reluOutput: relu ? y.storage.pointer : nil,
