@@ -56,3 +56,40 @@ import TensorCore
         #expect(q.count == 3 && q.contents.scalars == [4, 4, 2, 2, 3, 3])
     }
 }
+
+/// The baselines' adapter: the written-out fit of a linear or cosine head equals the same SGD
+/// through autodiff (the reference), and it is what `fit` uses for them.
+@Suite struct SupportHeadTests {
+    func heads(_ kind: Int, seed: UInt64) -> Module {
+        var rng = RNG(seed: seed)
+        switch kind {
+        case 0: return Linear(7, 3, rng: &rng)
+        case 1: return CosineClassifier(7, 3, scale: 2, classGains: true, rng: &rng)
+        default: return CosineClassifier(7, 3, scale: 10, rng: &rng)
+        }
+    }
+
+    @Test func theWrittenOutFitEqualsAutodiff() {
+        var rng = RNG(seed: 3)
+        let features = Tensor.randn([10, 7], rng: &rng) + 0.5
+        let labels: [Int32] = [0, 1, 2, 0, 1, 2, 0, 1, 2, 2]
+        var settings = SupportHead()
+        settings.steps = 60
+        for kind in 0..<3 {
+            let (direct, reference) = (heads(kind, seed: 9), heads(kind, seed: 9))
+            #expect(DirectHeadFit(direct) != nil, "kind \(kind) takes the written-out fit")
+            _ = settings.fit(direct, features: features, labels: labels)
+            _ = settings.fitByAutodiff(reference, features: features, labels: labels)
+            for (name, want) in reference.parameters {
+                let got = direct.parameters[name]!
+                let moved = zip(want.scalars, heads(kind, seed: 9).parameters[name]!.scalars).map { abs($0 - $1) }.max()!
+                let error = zip(got.scalars, want.scalars).map { abs($0 - $1) }.max()!
+                #expect(moved > 1e-2, "kind \(kind) \(name): the fit must move the parameter for the check to mean anything")
+                #expect(error < 1e-4 * max(1, want.scalars.map(abs).max()!), "kind \(kind) \(name): off by \(error)")
+            }
+        }
+        // A head the written-out fit does not know goes through autodiff.
+        var r = RNG(seed: 1)
+        #expect(DirectHeadFit(Linear(7, 3, bias: false, rng: &r)) == nil)
+    }
+}
