@@ -77,6 +77,11 @@ import DataCore
         #expect(r.mean == 1 && r.n == 30)
         let chance = FewShot.linearHeadAccuracy(features: Tensor(shape: [80, 8], scalars: noise), sampler: sampler, count: 200)
         #expect(abs(chance.mean - 0.25) < 3 * chance.ci95 + 0.02, "\(chance)")
+        // Features of some images only, found through `row`: the same scores as with every image's.
+        let kept = Array(stride(from: 79, through: 0, by: -1))      // reversed, so a wrong map shows
+        let compact = Tensor(shape: [80, 8], scalars: kept.flatMap { i in noise[(i * 8)..<(i * 8 + 8)] })
+        let mapped = FewShot.linearHeadAccuracy(features: compact, row: { 79 - $0 }, sampler: sampler, count: 200)
+        #expect(mapped.mean == chance.mean && mapped.ci95 == chance.ci95)
     }
 
     @Test func meanAndConfidenceInterval() {
