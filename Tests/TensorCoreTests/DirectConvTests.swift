@@ -87,18 +87,28 @@ import Testing
         }
     }
 
-    /// Through autodiff: a first layer (input needing no gradient) takes the direct backward; its
-    /// gradients equal those of the same layer whose input needs one (the GEMM path), with and
-    /// without the fused ReLU.
-    @Test mutating func aFirstLayersGradientsEqualTheGeneralPath() {
+    /// Through autodiff, first-order and recorded, with the input needing a gradient or not (a
+    /// first layer): the weight, bias and input gradients equal the GEMM path's, with and without
+    /// the fused ReLU.
+    @Test mutating func gradientsThroughAutodiffEqualTheGEMMPath() {
         let g = Self.geometries[1]
         let x = Tensor.randn(g.inputShape, rng: &rng), gy = Tensor.randn(g.outputShape, rng: &rng)
         let w = Tensor.randn(g.weightShape, rng: &rng).requiringGrad(), b = Tensor.randn([g.outChannels], rng: &rng).requiringGrad()
         for relu in [false, true] {
-            let first = gradients(of: (conv2d(x, w, g, bias: b, relu: relu) * gy).sum(), wrt: [w, b])
-            let general = gradients(of: (conv2d(x.requiringGrad(), w, g, bias: b, relu: relu) * gy).sum(), wrt: [w, b])
-            #expect(Self.maxRelativeError(first[0].scalars, general[0].scalars) < 1e-5, "relu \(relu)")
-            #expect(Self.maxRelativeError(first[1].scalars, general[1].scalars) < 1e-5, "relu \(relu)")
+            let y = noGrad { conv2d(x, w, g, bias: b, relu: relu) }
+            let (wantW, wantB, wantX) = (Tensor(uninitialized: g.weightShape), Tensor(zeros: [g.outChannels]), Tensor(uninitialized: g.inputShape))
+            let columns = Kernels.gradColumns(g, gy.storage.pointer, reluOutput: relu ? y.storage.pointer : nil, biasGrad: wantB.storage.pointer)
+            Kernels.conv2dBackwardWeight(g, x.storage.pointer, nil, columns, wantW.storage.pointer, chunked: false)
+            Kernels.conv2dBackwardData(g, columns, w.storage.pointer, wantX.storage.pointer, chunked: false)
+            for (inputNeedsGradient, createGraph) in [(false, false), (true, false), (false, true), (true, true)] {
+                let input = inputNeedsGradient ? x.requiringGrad() : x
+                let got = gradients(of: (conv2d(input, w, g, bias: b, relu: relu) * gy).sum(), wrt: inputNeedsGradient ? [w, b, input] : [w, b],
+                                    createGraph: createGraph)
+                let what = "relu \(relu) input gradient \(inputNeedsGradient) recorded \(createGraph)"
+                #expect(Self.maxRelativeError(got[0].scalars, wantW.scalars) < 1e-5, "weight, \(what)")
+                #expect(Self.maxRelativeError(got[1].scalars, wantB.scalars) < 1e-5, "bias, \(what)")
+                if inputNeedsGradient { #expect(Self.maxRelativeError(got[2].scalars, wantX.scalars) < 1e-5, "input, \(what)") }
+            }
         }
     }
 }

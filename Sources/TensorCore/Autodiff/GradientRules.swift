@@ -102,13 +102,19 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
         // read gy in channel-major order, reordered once (both are caches of recorded values).
         let o = geo.outChannels
         if !GradMode.isEnabled {
-            if !needs[0] && Kernels.direct(geo) {
-                // A first layer's: its input needs no gradient, and the direct loop reads gy as it
-                // is, masked by the ReLU, for the weight and bias gradients at once.
+            if Kernels.direct(geo) {
+                // The direct loop reads gy as it is, masked by the ReLU, for the weight and bias
+                // gradients at once; the channel-major copy is made only for an input that needs
+                // a gradient (a first layer's does not).
                 let gw = Tensor(uninitialized: geo.weightShape), gb = Tensor(uninitialized: [o])
-                Kernels.conv2dDirectWeightGrad(geo, x[0].storage.pointer, g.storage.pointer, reluOutput: relu ? y.storage.pointer : nil,
-                                               gw.storage.pointer, biasGrad: x.count == 3 ? gb.storage.pointer : nil)
-                return [nil, only(1) { gw }] + (x.count == 3 ? [only(2) { gb }] : [])
+                if needs[1] || (x.count == 3 && needs[2]) {
+                    Kernels.conv2dDirectWeightGrad(geo, x[0].storage.pointer, g.storage.pointer, reluOutput: relu ? y.storage.pointer : nil,
+                                                   gw.storage.pointer, biasGrad: x.count == 3 ? gb.storage.pointer : nil)
+                }
+                let gx = only(0) {
+                    conv2dBackwardData(g, x[1], geo, gyColumns: Kernels.gradColumns(geo, g.storage.pointer, reluOutput: relu ? y.storage.pointer : nil))
+                }
+                return [gx, only(1) { gw }] + (x.count == 3 ? [only(2) { gb }] : [])
             }
             // First order: one pass masks gy by the fused ReLU, reorders it and sums the bias gradient.
             let gb = x.count == 3 && needs[2] ? Tensor(zeros: [o]) : nil
@@ -118,9 +124,10 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
                     only(1) { conv2dBackwardWeight(x[0], g, geo, columns: columns, gyColumns: gyColumns) }] + (x.count == 3 ? [gb] : [])
         }
         // Recorded backward: the same steps as differentiable ops. y > 0 exactly where the
-        // pre-activation is, so the output serves as the ReLU's mask.
+        // pre-activation is, so the output serves as the ReLU's mask. (A direct convolution's
+        // weight gradient reads gz itself, not the channel-major copy.)
         let gz = relu ? reluGrad(g, y, slope: 0) : g
-        let gyColumns = needs[0] || needs[1] ? Kernels.gradColumns(geo, gz.storage.pointer) : nil
+        let gyColumns = needs[0] || (needs[1] && !Kernels.direct(geo)) ? Kernels.gradColumns(geo, gz.storage.pointer) : nil
         let gb = x.count == 3 ? only(2) { gz.sum(to: [1, o, 1, 1]).reshaped([o]) } : nil
         return [only(0) { conv2dBackwardData(gz, x[1], geo, gyColumns: gyColumns) },
                 only(1) { conv2dBackwardWeight(x[0], gz, geo, columns: columns, gyColumns: gyColumns) }] + (x.count == 3 ? [gb] : [])

@@ -80,9 +80,14 @@ func conv2dBackwardData(_ gy: Tensor, _ w: Tensor, _ g: ConvGeometry, gyColumns:
     return Tensor.result(.conv2dBackwardData(g), [gy, w], out)
 }
 
+/// A direct convolution's (`Kernels.direct`) reads gy itself and ignores both.
 func conv2dBackwardWeight(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry, columns: TensorStorage?, gyColumns: TensorStorage?) -> Tensor {
     var out = Tensor(uninitialized: g.weightShape)
     KernelProfiler.shared.measure("conv2d_bwd_weight", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
+        if Kernels.direct(g) {
+            Kernels.conv2dDirectWeightGrad(g, x.storage.pointer, gy.storage.pointer, reluOutput: nil, out.storage.pointer, biasGrad: nil)
+            return
+        }
         Kernels.conv2dBackwardWeight(g, x.storage.pointer, columns,
                                      gyColumns ?? Kernels.gradColumns(g, gy.storage.pointer), out.storage.pointer)
     }
