@@ -303,12 +303,47 @@ static void pad_images(const bb_conv_geometry *g, const float *x, float *p, int 
     }
 }
 
-// One image: y [O, OH, OW] from its padded planes p. kh and kw are constants where the 3x3 case
-// inlines this, so the tap loops unroll and the eight accumulators stay in registers.
+// Output rows oh..<oh+rows (rows 1 or 2) of eight channels of one image, from its padded planes
+// p and the block's weights wt (tap-major, eight channels a tap). Tap by tap, one broadcast weight
+// feeds both rows' accumulators, so two rows cost one broadcast per two FMAs where a row alone
+// costs one per FMA (the loads, not the FMAs, bound this loop). kh, kw and rows are constants where
+// this is inlined, so the loops unroll and the 8 x rows accumulators stay in registers.
+static inline __attribute__((always_inline)) void conv_direct_rows(const bb_conv_geometry *g, const float *p,
+        const float *wt, const float *b, int relu, float *y, int ob, int oh, const int rows, const int kh, const int kw) {
+    const int c_in = g->channels, oh_count = g->out_h, ow_count = g->out_w;
+    const int pw = g->width + 2 * g->pad_w, ph = g->height + 2 * g->pad_h;
+    for (int ow = 0; ow < ow_count; ow += 8) {
+        const int s = ow + 8 <= ow_count ? ow : ow_count - 8;
+        v8f acc[2][8];
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < 8; k++) acc[r][k] = splat8(b[k]);
+        for (int c = 0; c < c_in; c++) {
+            for (int i = 0; i < kh; i++) {
+                const float *row = p + ((long)c * ph + oh + i) * pw + s;
+                for (int j = 0; j < kw; j++) {
+                    v8f v[2];
+                    for (int r = 0; r < rows; r++) v[r] = load8(row + (long)r * pw + j);
+                    const float *wk = wt + ((c * kh + i) * kw + j) * 8;
+                    for (int k = 0; k < 8; k++) {
+                        const v8f wv = splat8(wk[k]);
+                        for (int r = 0; r < rows; r++) acc[r][k] += wv * v[r];
+                    }
+                }
+            }
+        }
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < ob; k++) {
+                const v8f v = relu ? where8(acc[r][k] > splat8(0.0f), acc[r][k]) : acc[r][k];
+                store8(y + ((long)k * oh_count + oh + r) * ow_count + s, v);
+            }
+    }
+}
+
+// One image: y [O, OH, OW] from its padded planes p, eight output channels and two rows at a time.
 static inline __attribute__((always_inline)) void conv_direct_image(const bb_conv_geometry *g, const float *p,
         const float *w, const float *bias, int relu, float *y, const int kh, const int kw) {
     const int c_in = g->channels, o_count = g->out_channels, oh_count = g->out_h, ow_count = g->out_w;
-    const int pw = g->width + 2 * g->pad_w, ph = g->height + 2 * g->pad_h, patch = c_in * kh * kw;
+    const int patch = c_in * kh * kw;
     for (int o0 = 0; o0 < o_count; o0 += 8) {
         const int ob = o_count - o0 < 8 ? o_count - o0 : 8;
         // The block's weights tap by tap, eight channels each (zero past the last channel).
@@ -316,27 +351,10 @@ static inline __attribute__((always_inline)) void conv_direct_image(const bb_con
         for (int t = 0; t < patch; t++)
             for (int k = 0; k < 8; k++) wt[t * 8 + k] = k < ob ? w[(long)(o0 + k) * patch + t] : 0.0f;
         for (int k = 0; k < 8; k++) b[k] = bias && k < ob ? bias[o0 + k] : 0.0f;
-        for (int oh = 0; oh < oh_count; oh++) {
-            for (int ow = 0; ow < ow_count; ow += 8) {
-                const int s = ow + 8 <= ow_count ? ow : ow_count - 8;
-                v8f acc[8];
-                for (int k = 0; k < 8; k++) acc[k] = splat8(b[k]);
-                for (int c = 0; c < c_in; c++) {
-                    for (int i = 0; i < kh; i++) {
-                        const float *row = p + ((long)c * ph + oh + i) * pw + s;
-                        for (int j = 0; j < kw; j++) {
-                            const v8f v = load8(row + j);
-                            const float *wk = wt + ((c * kh + i) * kw + j) * 8;
-                            for (int k = 0; k < 8; k++) acc[k] += splat8(wk[k]) * v;
-                        }
-                    }
-                }
-                for (int k = 0; k < ob; k++) {
-                    const v8f v = relu ? where8(acc[k] > splat8(0.0f), acc[k]) : acc[k];
-                    store8(y + ((long)(o0 + k) * oh_count + oh) * ow_count + s, v);
-                }
-            }
-        }
+        float *yb = y + (long)o0 * oh_count * ow_count;
+        int oh = 0;
+        for (; oh + 2 <= oh_count; oh += 2) conv_direct_rows(g, p, wt, b, relu, yb, ob, oh, 2, kh, kw);
+        if (oh < oh_count) conv_direct_rows(g, p, wt, b, relu, yb, ob, oh, 1, kh, kw);
     }
 }
 

@@ -4,8 +4,9 @@ import Testing
 
 /// The direct convolution of a small patch (a first layer): forward and weight/bias gradients
 /// against the Double reference and against the im2col + GEMM path, on odd shapes (a ragged last
-/// vector of a row, channel counts that are not a multiple of eight, several chunks of images with
-/// a ragged last one, rectangular and wide kernels, a 1-D signal), and by finite differences.
+/// vector of a row, odd and even row counts, since the forward sums two rows at a time, channel
+/// counts that are not a multiple of eight, several chunks of images with a ragged last one,
+/// rectangular and wide kernels, a 1-D signal), and by finite differences.
 @Suite struct DirectConvTests {
     var rng = RNG(seed: 41)
 
@@ -16,6 +17,7 @@ import Testing
         ConvGeometry(input: [3, 1, 1, 19], weight: [7, 1, 1, 3], padding: (0, 1)),      // a 1-D signal
         ConvGeometry(input: [2, 1, 5, 9], weight: [3, 1, 5, 5], padding: (2, 2)),       // 25 taps
         ConvGeometry(input: [2, 1, 7, 12], weight: [4, 1, 3, 3]),                        // no padding: out 5 x 10
+        ConvGeometry(input: [3, 2, 8, 10], weight: [13, 2, 3, 3], padding: (1, 1)),     // an even row count: row pairs only
     ]
 
     static func maxRelativeError(_ a: [Float], _ b: [Float]) -> Double {

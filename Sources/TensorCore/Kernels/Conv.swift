@@ -110,12 +110,12 @@ extension Kernels {
     /// Whether a convolution runs direct (`bb_conv_direct`) instead of by im2col + GEMM: stride 1
     /// and a patch of fewer than 32 rows (a 1- or 3-channel first layer). There the GEMM's inner
     /// dimension is the patch (9 for conv4's first layer), so it streams its operands about as
-    /// often as it computes on them; the direct loop sums eight channels of an output row in
-    /// registers from shifted rows of the padded image. Measured at conv4's first layer, batch
-    /// 128, 2 threads (Xeon, AVX-512): the weight gradient 28-39 GFLOP/s against 14-24 by the GEMM,
-    /// the whole training step 2-11% faster; but the forward 37-44 GFLOP/s against 55-69 by the
-    /// per-image GEMM it replaced (it broadcasts eight weights per tap from memory, at half the
-    /// vector width): the forward is the part to improve.
+    /// often as it computes on them; the direct loop sums two output rows of eight channels in
+    /// registers from shifted rows of the padded image. Measured at conv4's first layer, 2 threads
+    /// (Xeon, AVX-512), medians of three interleaved rounds: the weight gradient 28-48 GFLOP/s
+    /// against 16-28 by the GEMM. The forward (one row at a time: 31-52; two rows: 50-53; the
+    /// per-image GEMM: 24-74, noisier) is bound by writing its output, not by arithmetic: 12.8 MB
+    /// at 64 images in about 1.1 ms, where one thread's fill of the same 12.8 MB takes 1.4 ms.
     static func direct(_ g: ConvGeometry) -> Bool { g.strideH == 1 && g.strideW == 1 && g.patch < 32 && g.outW >= 8 }
 
     /// y = act(conv(x, w) + bias) by the direct loop, images split across cores.
