@@ -33,6 +33,10 @@ public final class TensorStorage {
 public final class IndexBuffer {
     let pointer: UnsafeMutablePointer<Int32>
     public let count: Int
+    /// The index cut into this many equal runs, run s pointing only into segment s of its target
+    /// cut as evenly (max pooling's planes: an output's maximum lies in its own plane), so a
+    /// scatter through it splits across cores by segment. 1: no such structure known.
+    var segments = 1
 
     init(uninitializedCount count: Int) {
         self.count = count

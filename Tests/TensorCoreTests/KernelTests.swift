@@ -86,6 +86,27 @@ import Testing
         #expect(g.scalars == [1, 0, 0, 1, 0, 0, 0, 0])
     }
 
+    /// Max pooling's gradient scatters plane by plane across cores: the same sums, bit for bit,
+    /// as one serial scatter of the same index (overlapping 3x3 windows at stride 2, so an input
+    /// receives several terms; enough planes that the scatter splits), and the autodiff gradient
+    /// is that scatter.
+    @Test mutating func segmentedScatterEqualsTheSerialOne() {
+        let shape = [416, 5, 9, 7]
+        let x = randomRef(shape, &rng).tensor.requiringGrad()
+        let g = PoolGeometry(input: shape, kernel: (3, 3), stride: (2, 2), op: "test")
+        let index = IndexBuffer(uninitializedCount: g.planes * g.outH * g.outW)
+        var pooled = [Float](repeating: 0, count: index.count)
+        Kernels.maxPool(g, x.storage.pointer, &pooled, index.pointer)
+        let gy = randomRef([shape[0], shape[1], g.outH, g.outW], &rng).tensor
+        var serial = [Float](repeating: .nan, count: x.count), split = serial
+        Kernels.scatterAddFlat(gy.storage.pointer, index.pointer, index.count, &serial, x.count)
+        Kernels.scatterAddFlat(gy.storage.pointer, index.pointer, index.count, &split, x.count, segments: g.planes)
+        #expect(serial == split)
+        #expect(serial.allSatisfy { $0.isFinite }, "every element written")
+        let viaAutodiff = gradients(of: maxPool2d(x, kernel: (3, 3), stride: (2, 2)), wrt: [x], seed: gy)[0]
+        #expect(viaAutodiff.scalars == split)
+    }
+
     @Test mutating func sumIsAccurateOverLongRuns() {
         // 1e6 values of 0.1: a single running Float sum drifts by ~1%; partial sums stay close.
         let t = Tensor(repeating: 0.1, shape: [1_000_000])

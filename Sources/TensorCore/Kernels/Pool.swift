@@ -83,12 +83,20 @@ extension Kernels {
         }
     }
 
-    /// y[index[i]] += g[i] over a zeroed y of `m` elements: the adjoint of `gatherFlat`.
+    /// y[index[i]] += g[i] over a zeroed y of `m` elements: the adjoint of `gatherFlat`. With
+    /// `segments` > 1 (an index whose equal runs each point into their own equal segment of y, as
+    /// max pooling's planes do), each core zeroes and fills whole segments: the zeroing stays in
+    /// cache, and each element still receives its terms in index order, so the result is the
+    /// serial one bit for bit.
     static func scatterAddFlat(_ g: UnsafePointer<Float>, _ index: UnsafePointer<Int32>, _ n: Int,
-                               _ y: UnsafeMutablePointer<Float>, _ m: Int) {
+                               _ y: UnsafeMutablePointer<Float>, _ m: Int, segments: Int = 1) {
+        let split = segments > 1 && n % segments == 0 && m % segments == 0
+        let (runs, per, target) = split ? (segments, n / segments, m / segments) : (1, n, m)
         KernelProfiler.shared.measure("scatter_add", dims(n), bytes: Double(12 * n + 4 * m)) {
-            y.update(repeating: 0, count: m)
-            for i in 0..<n { y[Int(index[i])] += g[i] }
+            parallelRanges(runs, grain: max(1, 65_536 / max(1, target))) { lo, hi in
+                (y + lo * target).update(repeating: 0, count: (hi - lo) * target)
+                for i in (lo * per)..<(hi * per) { y[Int(index[i])] += g[i] }
+            }
         }
     }
 }

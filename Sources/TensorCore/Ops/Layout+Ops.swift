@@ -85,7 +85,7 @@ extension Tensor {
     func scatterAdd(_ index: IndexBuffer, into target: [Int]) -> Tensor {
         var out = Tensor(uninitialized: target)
         withExtendedLifetime(index) {
-            Kernels.scatterAddFlat(storage.pointer, index.pointer, index.count, out.storage.pointer, out.count)
+            Kernels.scatterAddFlat(storage.pointer, index.pointer, index.count, out.storage.pointer, out.count, segments: index.segments)
         }
         out.node = nil
         return Tensor.result(.scatterAdd(index, shape: target), [self], out)

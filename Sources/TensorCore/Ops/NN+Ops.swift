@@ -101,6 +101,7 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int) = (2, 2), stride: (Int, In
     let outShape = [x.shape[0], x.shape[1], g.outH, g.outW]
     var out = Tensor(uninitialized: outShape)
     let index = IndexBuffer(uninitializedCount: out.count)
+    index.segments = g.planes
     Kernels.maxPool(g, x.storage.pointer, out.storage.pointer, index.pointer)
     out.node = nil
     // Recorded as a gather of the maxima, so its gradient (a scatter) and second derivative come free.
