@@ -354,6 +354,27 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         #expect(zip(MANN.softplus(x).scalars, expected).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 
+    /// The adapter scores all queries in one batched step from the support's final state; that
+    /// equals stepping each query alone from that state, with the paper's reads and with learned
+    /// key strengths (a step's logits come from reads made before its own write).
+    @Test(arguments: [false, true]) func batchedQueriesEqualOneStepEach(learnedKeyStrength: Bool) {
+        var rng = RNG(seed: 17)
+        var config = MANN.Config()
+        (config.trainWay, config.controllerSize, config.memorySlots, config.memoryWidth, config.readHeads) = (3, 8, 6, 4, 2)
+        config.learnedKeyStrength = learnedKeyStrength
+        let network = MANN.Network(body: Linear(5, 4, rng: &rng), features: 4, config: config, rng: &rng)
+        func normal(_ rows: Int) -> Tensor { Tensor(shape: [rows, 4], scalars: (0..<(4 * rows)).map { _ in rng.normal() }) }
+        let (support, queries) = (normal(5), normal(7))
+        var ctx = ForwardContext(training: false)
+        let (state, previous, _) = network.run(support, labels: network.labelRows([0, 1, 2, 0, 1]), order: [3, 0, 4, 2, 1], &ctx)
+        let batched = network.nextStepLogits(queries, previousLabel: previous, state, &ctx)
+        #expect(batched.shape == [7, 3])
+        for q in 0..<7 {
+            let alone = network.step(queries.slice(axis: 0, q, q + 1), previousLabel: previous, state, &ctx).1
+            #expect(zip(alone.scalars, batched.slice(axis: 0, q, q + 1).scalars).allSatisfy { abs($0 - $1) < 1e-5 }, "query \(q)")
+        }
+    }
+
     /// A key cannot read what its own step wrote: a memory written only at this step reads as
     /// empty, and the next step reads it back.
     @Test func aStepReadsTheMemoryBeforeItsOwnWrite() {

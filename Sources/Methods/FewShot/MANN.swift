@@ -99,13 +99,19 @@ public enum MANN: StepMethod {
             return (strength.map { cosines * $0 } ?? cosines).softmax()
         }
 
+        /// Each head's read weights and read vector (rows of `keys[h]` read independently; the
+        /// memory is not changed).
+        public func read(_ keys: [Tensor], strengths: [Tensor]? = nil) -> (weights: [Tensor], values: [Tensor]) {
+            let weights = keys.indices.map { readWeights(keys[$0], strength: strengths?[$0]) }
+            return (weights, weights.map { matmul($0, slots) })
+        }
+
         /// One step of LRU addressing for `keys` (one [1, W] per head), write gates σ(α) and key
         /// strengths β (one [1, 1] per head; nil: β = 1): reads the memory as the previous step
         /// left it, then clears the least-used slot, writes, and updates usage; returns the reads.
         public mutating func step(keys: [Tensor], writeGates: [Tensor], strengths: [Tensor]? = nil, usageDecay: Float) -> [Tensor] {
             let n = slots.shape[0]
-            let newReads = keys.indices.map { readWeights(keys[$0], strength: strengths?[$0]) }
-            let out = newReads.map { matmul($0, slots) }
+            let (newReads, out) = read(keys, strengths: strengths)
             // Clear the slot the previous step marked least used (the smallest usage among them).
             let clearing = leastUsed.indices.filter { leastUsed[$0] > 0 }.min { usage[$0] < usage[$1] }
             if let clear = clearing {
@@ -150,8 +156,11 @@ public enum MANN: StepMethod {
             var h: Tensor, c: Tensor, reads: Tensor, memory: Memory
         }
 
-        /// One step: input [1, F] and the previous label one-hot [1, way]; the new state and logits.
-        func step(_ x: Tensor, previousLabel: Tensor, _ s: State, _ ctx: inout ForwardContext) -> (State, Tensor) {
+        /// The controller's part of a step for inputs [B, F] and previous labels [B, way] from
+        /// states whose h, c and reads have B rows: the new h and c, and each head's key, write
+        /// gate and key strength.
+        func control(_ x: Tensor, previousLabel: Tensor, _ s: State, _ ctx: inout ForwardContext)
+            -> (h: Tensor, c: Tensor, keys: [Tensor], gates: [Tensor], strengths: [Tensor]?) {
             // invariant: the controller built in init is an LSTMCell at child 1
             let cell = children[1].module as! LSTMCell
             let (h, c) = ctx.child("1") { cell.step(concat([x, previousLabel, s.reads], axis: 1), h: s.h, c: s.c, &$0) }
@@ -161,10 +170,32 @@ public enum MANN: StepMethod {
             let gates = (0..<heads).map { projected.slice(axis: 1, heads * w + $0, heads * w + $0 + 1).sigmoid() }
             let strengths = config.learnedKeyStrength
                 ? (0..<heads).map { MANN.softplus(projected.slice(axis: 1, heads * (w + 1) + $0, heads * (w + 1) + $0 + 1)) + 1 } : nil
+            return (h, c, keys, gates, strengths)
+        }
+
+        /// The class logits from the controller's output and the reads.
+        func readout(_ h: Tensor, _ reads: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+            ctx.child("3") { children[3].module.forward(concat([h, reads], axis: 1), &$0) }
+        }
+
+        /// One step: input [1, F] and the previous label one-hot [1, way]; the new state and logits.
+        func step(_ x: Tensor, previousLabel: Tensor, _ s: State, _ ctx: inout ForwardContext) -> (State, Tensor) {
+            let a = control(x, previousLabel: previousLabel, s, &ctx)
             var memory = s.memory
-            let reads = concat(memory.step(keys: keys, writeGates: gates, strengths: strengths, usageDecay: config.usageDecay), axis: 1)
-            let logits = ctx.child("3") { children[3].module.forward(concat([h, reads], axis: 1), &$0) }
-            return (State(h: h, c: c, reads: reads, memory: memory), logits)
+            let reads = concat(memory.step(keys: a.keys, writeGates: a.gates, strengths: a.strengths, usageDecay: config.usageDecay), axis: 1)
+            return (State(h: a.h, c: a.c, reads: reads, memory: memory), readout(a.h, reads, &ctx))
+        }
+
+        /// The logits of each row of `x` [B, F] taken alone as the next step from `s` (all shown
+        /// `previousLabel` [1, way]), in one batched pass: a step reads the memory before its own
+        /// write, so its logits do not depend on the write, and the rows share the state they start
+        /// from.
+        func nextStepLogits(_ x: Tensor, previousLabel: Tensor, _ s: State, _ ctx: inout ForwardContext) -> Tensor {
+            let b = x.shape[0]
+            func rows(_ t: Tensor) -> Tensor { t.broadcast(to: [b, t.shape[1]]) }
+            let start = State(h: rows(s.h), c: rows(s.c), reads: rows(s.reads), memory: s.memory)
+            let a = control(x, previousLabel: rows(previousLabel), start, &ctx)
+            return readout(a.h, concat(s.memory.read(a.keys, strengths: a.strengths).values, axis: 1), &ctx)
         }
 
         /// The controller's state before the first step: zeros and an empty memory.
@@ -206,8 +237,7 @@ public enum MANN: StepMethod {
             let (state, previous, _) = run(z, labels: labelRows(supportLabels), order: order, &ctx)
             // Each query from the support's final state; its label slot holds the last support label,
             // as the sequence would show it.
-            let rows = (0..<query.shape[0]).map { q in step(z.slice(axis: 0, s + q, s + q + 1), previousLabel: previous, state, &ctx).1 }
-            return concat(rows, axis: 0).slice(axis: 1, 0, min(way, k))
+            return nextStepLogits(z.slice(axis: 0, s, z.shape[0]), previousLabel: previous, state, &ctx).slice(axis: 1, 0, min(way, k))
         }
     }
 
