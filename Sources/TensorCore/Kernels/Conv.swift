@@ -112,7 +112,7 @@ extension Kernels {
     /// dimension is the patch (9 for conv4's first layer), so it streams its operands about as
     /// often as it computes on them; the direct loop sums two output rows of eight channels in
     /// registers from shifted rows of the padded image. Measured at conv4's first layer, 2 threads
-    /// (Xeon, AVX-512), medians of three interleaved rounds: the weight gradient 28-48 GFLOP/s
+    /// (Xeon, AVX-512), medians of three interleaved rounds: the weight gradient 29-48 GFLOP/s
     /// against 16-28 by the GEMM. The forward (one row at a time: 31-52; two rows: 50-53; the
     /// per-image GEMM: 24-74, noisier) is bound by writing its output, not by arithmetic: 12.8 MB
     /// at 64 images in about 1.1 ms, where one thread's fill of the same 12.8 MB takes 1.4 ms.
