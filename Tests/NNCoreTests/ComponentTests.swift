@@ -156,6 +156,28 @@ import TensorCore
         }
     }
 
+    /// A parameter large enough that its update splits across cores follows, element by
+    /// element, the same recurrence as a one-element parameter (SGD with Nesterov momentum and
+    /// Adam, two steps so the state carries over).
+    @Test func largeParametersFollowTheElementwiseRecurrence() {
+        let n = 3 * UpdateKernels.updateGrain + 7
+        let start = (0..<n).map { Float(sin(Double($0))) }
+        let grads = [(0..<n).map { Float(cos(Double($0) * 0.7)) }, (0..<n).map { Float(sin(Double($0) * 1.3)) }]
+        let optimizers: [() -> Optimizer] = [{ SGD(learningRate: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01) },
+                                             { Adam(learningRate: 0.01, weightDecay: 0.1, decoupled: true) }]
+        for make in optimizers {
+            let (big, opt) = (Module(), make())
+            big.parameters["w"] = Tensor(shape: [n], scalars: start)
+            for g in grads { opt.update(big, gradients: ["w": Tensor(shape: [n], scalars: g)]) }
+            let updated = big.parameters["w"]!.scalars
+            for i in [0, 1, UpdateKernels.updateGrain - 1, UpdateKernels.updateGrain, 2 * UpdateKernels.updateGrain + 3, n - 1] {
+                let (one, single) = (oneParameterModel(start[i]), make())
+                for g in grads { single.update(one, gradients: ["w": Tensor(shape: [1], scalars: [g[i]])]) }
+                #expect(one.parameters["w"]!.item == updated[i], "element \(i)")
+            }
+        }
+    }
+
     @Test func schedules() {
         let cosine = LearningRateSchedule(base: 1, shape: .cosine(total: 100, floor: 0))
         #expect(cosine.rate(at: 0) == 1)
