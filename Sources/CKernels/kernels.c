@@ -569,6 +569,142 @@ void bb_bn_grad_apply(const float *g, const float *x, float *dx, const float *sc
     }
 }
 
+// Batch normalisation's affine map, the ReLU and max pooling in one pass over x (windows that do
+// not overlap): the pooled output and its flat input indices are what bb_bn_apply then bb_maxpool
+// write (each element by the same expression, the first maximum of a window on ties), without the
+// full-size activation between them: that pass wrote and re-read 4 bytes an element. x's value at
+// each maximum is kept too (xmax), so the backward reads pooled arrays, not x, for its sums. After
+// the ReLU no value is NaN, so the windows need no NaN rule. 2x2 windows run eight outputs at a
+// time: a window's four candidates are the even and odd lanes of two rows, taken in bb_maxpool's
+// order; a row's last eight outputs are one (overlapping) vector, so only rows of under eight
+// outputs run scalar.
+#define EVEN8(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODD8(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15)
+#define SELECT8(keep, a, b) ((v8f)(((v8i)(a) & (keep)) | ((v8i)(b) & ~(keep))))
+#define SELECT8I(keep, a, b) (((a) & (keep)) | ((b) & ~(keep)))
+#define SPLAT8I(x) ({ const int x_ = (x); (v8i){x_, x_, x_, x_, x_, x_, x_, x_}; })
+
+DISPATCH
+void bb_bn_relu_maxpool(const float *x, float *y, int32_t *argmax, float *xmax, const float *scale, const float *shift,
+                        int channels, int p0, int p1, int h, int w, int kh, int kw, int sh, int sw) {
+    const int oh = (h - kh) / sh + 1, ow = (w - kw) / sw + 1;
+    for (int p = p0; p < p1; p++) {
+        const long base = (long)p * h * w, out = (long)p * oh * ow;
+        const float *xp = x + base;
+        float *yp = y + out, *mp = xmax + out;
+        int32_t *ap = argmax + out;
+        const float sc = scale[p % channels], sf = shift[p % channels];
+#define BN_RELU(v) fmaxf((v) * sc + sf, 0.0f)
+        // Rows of eight outputs or more run whole vectors (the last one overlapping); rows of four
+        // to seven (a 14-wide plane) read 16 floats from each of their two input rows, running
+        // into the rows below (which exist for every output row but the last: that one runs
+        // scalar), and store only their own outputs.
+        const int vectorRows = ow >= 8 ? oh : ow >= 4 ? oh - 1 : 0;
+        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && vectorRows > 0) {
+            const v8f vsc = splat8(sc), vsf = splat8(sf), zero = splat8(0);
+            const v8i lanes = {0, 2, 4, 6, 8, 10, 12, 14}, right = SPLAT8I(1), below = SPLAT8I(w), diagonal = SPLAT8I(w + 1);
+            for (int i = 0; i < vectorRows; i++) {
+                const float *r0 = xp + (2 * i) * w, *r1 = r0 + w;
+                const int i0 = (2 * i) * w;
+                for (int j = 0; j < ow; j += 8) {
+                    if (j + 8 > ow && ow >= 8) j = ow - 8;
+                    const v8f a = load8(r0 + 2 * j), b = load8(r0 + 2 * j + 8), c = load8(r1 + 2 * j), d = load8(r1 + 2 * j + 8);
+                    const v8f xe0 = EVEN8(a, b), xo0 = ODD8(a, b), xe1 = EVEN8(c, d), xo1 = ODD8(c, d);
+                    v8f e0 = xe0 * vsc + vsf, o0 = xo0 * vsc + vsf, e1 = xe1 * vsc + vsf, o1 = xo1 * vsc + vsf;
+                    e0 = where8(e0 > zero, e0); o0 = where8(o0 > zero, o0); e1 = where8(e1 > zero, e1); o1 = where8(o1 > zero, o1);
+                    v8f best = e0, at_x = xe0;
+                    v8i at = SPLAT8I(0), gt = o0 > best;
+                    best = SELECT8(gt, o0, best); at_x = SELECT8(gt, xo0, at_x); at = SELECT8I(gt, right, at);
+                    gt = e1 > best;
+                    best = SELECT8(gt, e1, best); at_x = SELECT8(gt, xe1, at_x); at = SELECT8I(gt, below, at);
+                    gt = o1 > best;
+                    best = SELECT8(gt, o1, best); at_x = SELECT8(gt, xo1, at_x); at = SELECT8I(gt, diagonal, at);
+                    const v8i index = SPLAT8I((int)base + i0 + 2 * j) + lanes + at;
+                    if (ow >= 8) {
+                        store8(yp + i * ow + j, best);
+                        store8(mp + i * ow + j, at_x);
+                        memcpy(ap + i * ow + j, &index, sizeof index);
+                    } else {
+                        memcpy(yp + i * ow, &best, ow * sizeof(float));
+                        memcpy(mp + i * ow, &at_x, ow * sizeof(float));
+                        memcpy(ap + i * ow, &index, ow * sizeof(int32_t));
+                    }
+                }
+            }
+        }
+        for (int i = kh == 2 && kw == 2 && sh == 2 && sw == 2 ? vectorRows : 0; i < oh; i++) {
+            for (int j = 0; j < ow; j++) {
+                int at = i * sh * w + j * sw;
+                float best = BN_RELU(xp[at]);
+                for (int a = 0; a < kh; a++) {
+                    const int row = (i * sh + a) * w + j * sw;
+                    for (int b = 0; b < kw; b++) TAKE_MAX(BN_RELU(xp[row + b]), row + b);
+                }
+                yp[i * ow + j] = best;
+                mp[i * ow + j] = xp[at];
+                ap[i * ow + j] = (int32_t)(base + at);
+            }
+        }
+#undef BN_RELU
+    }
+}
+
+// The fused op's gradient sums over planes p0..<p1, added into s1[c] and s2[c]: of gz and of
+// gz (x - mean), where gz is g at a window's maximum that passed the ReLU; every other element's
+// gradient is zero, so only the pooled arrays are read (a quarter of the elements for 2x2).
+DISPATCH
+void bb_bn_relu_maxpool_sums(const float *g, const float *xmax, const float *scale, const float *shift, const float *mean,
+                             int channels, int p0, int p1, long pooled, double *s1, double *s2) {
+    for (int p = p0; p < p1; p++) {
+        const int c = p % channels;
+        const float *gp = g + (long)p * pooled, *xp = xmax + (long)p * pooled;
+        const float sc = scale[c], sf = shift[c], m = mean[c];
+        const v8f vsc = splat8(sc), vsf = splat8(sf), vm = splat8(m), zero = splat8(0);
+        v8f a1 = splat8(0), a2 = splat8(0);
+        float t1 = 0, t2 = 0;
+        long i = 0;
+        for (; i + 8 <= pooled; i += 8) {
+            const v8f xv = load8(xp + i);
+            const v8f gz = where8(xv * vsc + vsf > zero, load8(gp + i));
+            a1 += gz; a2 += gz * (xv - vm);
+        }
+        for (; i < pooled; i++) {
+            const float gz = xp[i] * sc + sf > 0.0f ? gp[i] : 0.0f;
+            t1 += gz; t2 += gz * (xp[i] - m);
+        }
+        s1[c] += t1 + hsum8(a1); s2[c] += t2 + hsum8(a2);
+    }
+}
+
+// dx of the fused op for planes p0..<p1: every element first as bb_bn_grad_apply computes it with
+// a zero gradient, then each window's maximum that passed the ReLU with its gradient, by the
+// expression bb_bn_grad_apply uses at that position (its vector body and its scalar tail round
+// differently), so dx is the unfused backward's.
+DISPATCH
+void bb_bn_relu_maxpool_grad(const float *g, const int32_t *argmax, const float *xmax, const float *x, float *dx,
+                             const float *scale, const float *shift, const float *mean, const float *invstd, const float *mean_g,
+                             const float *mean_gxhat, int channels, int p0, int p1, long hw, long pooled) {
+    const long vectorEnd = hw / 8 * 8;
+    for (int p = p0; p < p1; p++) {
+        const int c = p % channels;
+        const long base = (long)p * hw;
+        const float *xp = x + base;
+        float *dp = dx + base;
+        const float sc = scale[c], sf = shift[c], m = mean[c], is = invstd[c], mb = mean_g[c], mg = mean_gxhat[c];
+        const float k = is * mg;
+        const v8f vsc = splat8(sc), vm = splat8(m), vmb = splat8(mb), vk = splat8(k), zero = splat8(0);
+        long i = 0;
+        for (; i < vectorEnd; i += 8) store8(dp + i, vsc * (zero - vmb - (load8(xp + i) - vm) * vk));
+        for (; i < hw; i++) dp[i] = sc * (0.0f - mb - (xp[i] - m) * is * mg);
+        for (long q = (long)p * pooled; q < (long)(p + 1) * pooled; q++) {
+            const float xv = xmax[q];
+            if (!(xv * sc + sf > 0.0f)) continue;
+            const long at = argmax[q];
+            dx[at] = at - base < vectorEnd ? sc * (g[q] - mb - (xv - m) * k) : sc * (g[q] - mb - (xv - m) * is * mg);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // GEMM shapes OpenBLAS handles poorly (measured 10-25 GFLOP/s against 100+ for square ones): the
 // weight gradient of a first convolution (a few rows and columns, a huge inner dimension) and

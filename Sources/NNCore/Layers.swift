@@ -73,14 +73,17 @@ public final class BatchNorm: Module {
         forward(x, &ctx, relu: false)
     }
 
-    /// The normalisation followed by a ReLU, fused (`Sequential` uses this when a ReLU follows).
-    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool) -> Tensor {
+    /// The normalisation followed by a ReLU, fused (`Sequential` uses this when a ReLU follows),
+    /// and then by `pool` (a max pooling whose windows do not overlap), fused too in training mode.
+    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool, pool: MaxPool? = nil) -> Tensor {
         let c = buffers["running_mean"]!.count
         // invariant: layers are built for the channel count the backbone computes from the planner-checked image shape
         precondition(x.rank >= 2 && x.shape[1] == c, "NNCore: BatchNorm(\(c)) got input of shape \(x.shape)")
         let gamma = ctx.parameter(self, "weight"), beta = ctx.parameter(self, "bias")
         if ctx.training {
-            let (y, mean, variance) = batchNorm(x, gamma: gamma, beta: beta, eps: eps, relu: relu)
+            let (y, mean, variance) = pool.map { p in
+                batchNormReluMaxPool(x, gamma: gamma, beta: beta, eps: eps, kernel: p.kernel, stride: p.stride)
+            } ?? batchNorm(x, gamma: gamma, beta: beta, eps: eps, relu: relu)
             if ctx.updatesRunningStatistics {
                 let n = Float(x.count / c), m = momentum
                 noGrad {
@@ -91,8 +94,9 @@ public final class BatchNorm: Module {
             }
             return y
         }
-        return batchNormInference(x, gamma: gamma, beta: beta, mean: ctx.buffer(self, "running_mean"),
-                                  variance: ctx.buffer(self, "running_var"), eps: eps, relu: relu)
+        let y = batchNormInference(x, gamma: gamma, beta: beta, mean: ctx.buffer(self, "running_mean"),
+                                   variance: ctx.buffer(self, "running_var"), eps: eps, relu: relu)
+        return pool.map { $0.forward(y, &ctx) } ?? y
     }
 }
 
@@ -100,6 +104,8 @@ public final class MaxPool: Module {
     public let kernel: (Int, Int), stride: (Int, Int)
     public init(_ kernel: (Int, Int) = (2, 2), stride: (Int, Int)? = nil) { self.kernel = kernel; self.stride = stride ?? kernel }
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor { maxPool2d(x, kernel: kernel, stride: stride) }
+    /// Whether windows do not overlap, so batch norm and a ReLU before it fuse with it.
+    var windowsApart: Bool { stride.0 >= kernel.0 && stride.1 >= kernel.1 }
 }
 
 public final class AvgPool: Module {
@@ -172,6 +178,13 @@ public final class Sequential: Module {
                     continue
                 }
                 if let norm = layer as? BatchNorm {
+                    // ... and BatchNorm, ReLU then a max pooling as one more: the full-size
+                    // activation is neither written nor read again.
+                    if i + 2 < children.count, let pool = children[i + 2].module as? MaxPool, pool.windowsApart {
+                        h = ctx.child(name) { norm.forward(h, &$0, relu: true, pool: pool) }
+                        i += 3
+                        continue
+                    }
                     h = ctx.child(name) { norm.forward(h, &$0, relu: true) }
                     i += 2
                     continue

@@ -53,6 +53,37 @@ import TensorCore
         }
     }
 
+    /// BatchNorm, ReLU and a max pooling run as one fused op in training mode: the same output,
+    /// running statistics and parameter gradients as the layers one by one; in evaluation mode the
+    /// layers' own path, also the same. Overlapping windows are not fused.
+    @Test func sequentialFusesBatchNormReLUAndMaxPoolWithoutChangingResults() {
+        var rng = RNG(seed: 14)
+        for pool in [MaxPool((2, 2)), MaxPool((3, 3), stride: (2, 2))] {
+            let norm = BatchNorm(3), relu = ReLU()
+            norm.parameters["weight"] = Tensor.randn([3], rng: &rng)
+            norm.parameters["bias"] = Tensor.randn([3], rng: &rng)
+            let net = Sequential([norm, relu, pool])
+            let x = Tensor.randn([4, 3, 7, 6], rng: &rng)
+            let params = net.trainableParameters()
+            let before = net.namedBuffers().map(\.tensor)
+            let (y1, g1) = valueAndGradient(at: params) { p in var c = ForwardContext(training: true, overrides: p); return net.forward(x, &c).sum() }
+            let fusedStatistics = net.namedBuffers().map(\.tensor.scalars)
+            net.load(Dictionary(uniqueKeysWithValues: zip(net.namedBuffers().map(\.path), before)))
+            let (y2, g2) = valueAndGradient(at: params) { p in
+                var c = ForwardContext(training: true, overrides: p)
+                let h = c.child("0") { norm.forward(x, &$0) }
+                return pool.forward(relu.forward(h, &c), &c).sum()
+            }
+            #expect(y1.item == y2.item)
+            #expect(fusedStatistics == net.namedBuffers().map(\.tensor.scalars))
+            for path in params.keys {
+                for (a, b) in zip(g1[path]!.scalars, g2[path]!.scalars) { #expect(Swift.abs(a - b) < 1e-5, "\(path)") }
+            }
+            var ctx = ForwardContext.eval
+            #expect(net(x).scalars == pool.forward(relu.forward(norm.forward(x, &ctx), &ctx), &ctx).scalars)
+        }
+    }
+
     @Test func forwardWithSubstitutedParameters() {
         var rng = RNG(seed: 2)
         let lin = Sequential([Linear(3, 2, rng: &rng)])

@@ -107,6 +107,41 @@ import Testing
         #expect(viaAutodiff.scalars == split)
     }
 
+    /// The fused batch norm, ReLU and max pooling against the unfused ops it replaces: the same
+    /// output and statistics bit for bit (each element by the same expression, the same first
+    /// maximum on ties), and the same gradients: dx bit for bit wherever the gradient sums round
+    /// to the same floats, and within a few units of the last place in any case (they add the
+    /// same terms in a different order). Shapes: 2x2 windows eight outputs at a time with a
+    /// scalar tail (37 columns: 18 outputs, one column left over; 370-element planes, so dx's
+    /// scalar tail holds maxima too), rows of seven and of four outputs (vectors reading into the
+    /// rows below, the last row scalar), rows of three (scalar), a 1x2
+    /// signal window, windows with gaps between them; enough images for the passes to split
+    /// across cores; gamma of both signs; ties of zeros where whole windows are rectified away.
+    @Test mutating func fusedBatchNormReluMaxPoolEqualsTheUnfusedOps() {
+        let cases: [([Int], (Int, Int), (Int, Int))] = [([5, 3, 10, 37], (2, 2), (2, 2)), ([6, 4, 14, 14], (2, 2), (2, 2)),
+                                                        ([3, 5, 9, 8], (2, 2), (2, 2)), ([6, 4, 7, 7], (2, 2), (2, 2)),
+                                                        ([40, 3, 1, 21], (1, 2), (1, 2)), ([3, 2, 8, 11], (2, 3), (3, 4))]
+        for (shape, kernel, stride) in cases {
+            let x = randomRef(shape, &rng).tensor.requiringGrad()
+            let gamma = randomRef([shape[1]], &rng, low: -1.5, high: 1.5).tensor.requiringGrad()
+            let beta = randomRef([shape[1]], &rng, low: -1, high: 0.5).tensor.requiringGrad()
+            let fused = batchNormReluMaxPool(x, gamma: gamma, beta: beta, kernel: kernel, stride: stride)
+            let norm = batchNorm(x, gamma: gamma, beta: beta, relu: true)
+            let unfused = maxPool2d(norm.output, kernel: kernel, stride: stride)
+            #expect(fused.output.shape == unfused.shape)
+            #expect(fused.output.scalars == unfused.scalars, "\(shape)")
+            #expect(fused.mean.scalars == norm.mean.scalars && fused.variance.scalars == norm.variance.scalars)
+            let gy = randomRef(unfused.shape, &rng).tensor
+            let a = gradients(of: fused.output, wrt: [x, gamma, beta], seed: gy)
+            let b = gradients(of: unfused, wrt: [x, gamma, beta], seed: gy)
+            for (k, name) in ["dx", "dgamma", "dbeta"].enumerated() {
+                let scale = b[k].scalars.map(Swift.abs).max() ?? 1
+                let err = zip(a[k].scalars, b[k].scalars).map { Swift.abs($0 - $1) }.max() ?? 0
+                #expect(err <= 1e-6 * scale, "\(name) of \(shape): \(err) against \(scale)")
+            }
+        }
+    }
+
     @Test mutating func sumIsAccurateOverLongRuns() {
         // 1e6 values of 0.1: a single running Float sum drifts by ~1%; partial sums stay close.
         let t = Tensor(repeating: 0.1, shape: [1_000_000])

@@ -137,11 +137,18 @@ import Testing
         let x = randomRef([3, 2, 2, 3], &rng), gamma = randomRef([2], &rng, low: 0.5, high: 1.5), beta = randomRef([2], &rng)
         for relu in [false, true] {
             checkGradients([x, gamma, beta], engine: { batchNorm($0[0], gamma: $0[1], beta: $0[2], relu: relu).output },
+                           reference: { $0[0].batchNorm(gamma: $0[1], beta: $0[2], relu: relu) })
+        }
+    }
+
+    @Test mutating func fusedBatchNormReluMaxPool() {
+        // Odd sizes: 5x7 planes leave a row and a column outside the 2x2 windows; (3, 2) windows
+        // at stride (3, 3) leave gaps between windows.
+        for (shape, kernel, stride) in [([2, 2, 5, 7], (2, 2), (2, 2)), ([1, 2, 7, 8], (3, 2), (3, 3))] {
+            let x = randomRef(shape, &rng), gamma = randomRef([shape[1]], &rng, low: -1.5, high: 1.5), beta = randomRef([shape[1]], &rng)
+            checkGradients([x, gamma, beta], engine: { batchNormReluMaxPool($0[0], gamma: $0[1], beta: $0[2], kernel: kernel, stride: stride).output },
                            reference: { r in
-                               let mean = r[0].sum(to: [1, 2, 1, 1]).map { $0 / 18 }
-                               let c = r[0] - mean
-                               let inv = (c * c).sum(to: [1, 2, 1, 1]).map { 1 / ($0 / 18 + 1e-5).squareRoot() }
-                               return (c * inv * Ref([1, 2, 1, 1], r[1].data) + Ref([1, 2, 1, 1], r[2].data)).map { relu ? max($0, 0) : $0 }
+                               r[0].batchNorm(gamma: r[1], beta: r[2], relu: true).pool(kernel: kernel, stride: stride) { $0.max()! }
                            })
         }
     }

@@ -142,6 +142,15 @@ struct Ref {
         return out
     }
 
+    /// Training-mode batch norm of x [N, C, H, W] over the batch's statistics (biased variance,
+    /// eps 1e-5), then an optional ReLU.
+    func batchNorm(gamma: Ref, beta: Ref, relu: Bool) -> Ref {
+        let stat = [1, shape[1], 1, 1], count = Double(self.count / shape[1])
+        let c = self - sum(to: stat).map { $0 / count }
+        let inv = (c * c).sum(to: stat).map { 1 / ($0 / count + 1e-5).squareRoot() }
+        return (c * inv * Ref(stat, gamma.data) + Ref(stat, beta.data)).map { relu ? Swift.max($0, 0) : $0 }
+    }
+
     func pool(kernel: (Int, Int), stride: (Int, Int), _ reduce: ([Double]) -> Double) -> Ref {
         let (nb, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let oh = (h - kernel.0) / stride.0 + 1, ow = (w - kernel.1) / stride.1 + 1

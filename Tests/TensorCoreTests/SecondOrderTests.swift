@@ -49,11 +49,21 @@ import Testing
             let h = batchNorm(t[0], gamma: t[1], beta: t[2], relu: true).output
             return softmaxCrossEntropy(logits: matmul(h.reshaped([4, 4]), t[3]), labels: labels)
         }, reference: { r in
-            let mean = r[0].sum(to: [1, 2, 1, 1]).map { $0 / 8 }
-            let c = r[0] - mean
-            let inv = (c * c).sum(to: [1, 2, 1, 1]).map { 1 / ($0 / 8 + 1e-5).squareRoot() }
-            let h = (c * inv * Ref([1, 2, 1, 1], r[1].data) + Ref([1, 2, 1, 1], r[2].data)).map { max($0, 0) }
+            let h = r[0].batchNorm(gamma: r[1], beta: r[2], relu: true)
             return Ref.crossEntropy(Ref.matmul(Ref([4, 4], h.data), r[3]), labels: labels)
+        })
+    }
+
+    @Test mutating func hvpThroughFusedBatchNormReLUMaxPool() {
+        let x = randomRef([3, 2, 2, 4], &rng), gamma = randomRef([2], &rng, low: 0.5, high: 1.5), beta = randomRef([2], &rng)
+        let v = randomRef([4, 3], &rng)
+        let labels: [Int32] = [0, 2, 1]
+        checkHessianVector([x, gamma, beta, v], engine: { t in
+            let h = batchNormReluMaxPool(t[0], gamma: t[1], beta: t[2]).output
+            return softmaxCrossEntropy(logits: matmul(h.reshaped([3, 4]), t[3]), labels: labels)
+        }, reference: { r in
+            let pooled = r[0].batchNorm(gamma: r[1], beta: r[2], relu: true).pool(kernel: (2, 2), stride: (2, 2)) { $0.max()! }
+            return Ref.crossEntropy(Ref.matmul(Ref([3, 4], pooled.data), r[3]), labels: labels)
         })
     }
 
@@ -112,10 +122,7 @@ import Testing
             let h = batchNorm(t[0], gamma: t[1], beta: t[2]).output.tanh()
             return softmaxCrossEntropy(logits: matmul(h.reshaped([4, 4]), t[3]), labels: labels)
         }, reference: { r in
-            let mean = r[0].sum(to: [1, 2, 1, 1]).map { $0 / 8 }
-            let c = r[0] - mean
-            let inv = (c * c).sum(to: [1, 2, 1, 1]).map { 1 / ($0 / 8 + 1e-5).squareRoot() }
-            let h = (c * inv * Ref([1, 2, 1, 1], r[1].data) + Ref([1, 2, 1, 1], r[2].data)).map(Foundation.tanh)
+            let h = r[0].batchNorm(gamma: r[1], beta: r[2], relu: false).map(Foundation.tanh)
             return Ref.crossEntropy(Ref.matmul(Ref([4, 4], h.data), r[3]), labels: labels)
         })
     }

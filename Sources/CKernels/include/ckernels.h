@@ -78,6 +78,22 @@ void bb_bn_grad_apply(const float *g, const float *x, float *dx, const float *sc
                       const float *invstd, const float *mean_g, const float *mean_gxhat, int relu,
                       int n0, int n1, int channels, long hw);
 
+/// Batch norm's affine map (x scale[c] + shift[c]), ReLU and max pooling over planes p0..<p1 of
+/// x [planes, h, w] (channel c = plane % channels), windows kh x kw at strides sh >= kh, sw >= kw:
+/// y and argmax (flat input index of each maximum, the first on ties) as bb_bn_apply then
+/// bb_maxpool would write them, and xmax, x at each maximum.
+void bb_bn_relu_maxpool(const float *x, float *y, int32_t *argmax, float *xmax, const float *scale, const float *shift,
+                        int channels, int p0, int p1, int h, int w, int kh, int kw, int sh, int sw);
+/// The fused op's gradient sums for planes p0..<p1 (`pooled` outputs each), added into s1 and s2:
+/// of gz and gz (x - mean), gz = g at maxima where xmax scale + shift > 0.
+void bb_bn_relu_maxpool_sums(const float *g, const float *xmax, const float *scale, const float *shift, const float *mean,
+                             int channels, int p0, int p1, long pooled, double *s1, double *s2);
+/// The fused op's dx for planes p0..<p1 (hw elements, `pooled` outputs each): bb_bn_grad_apply's
+/// values with gz placed at the maxima.
+void bb_bn_relu_maxpool_grad(const float *g, const int32_t *argmax, const float *xmax, const float *x, float *dx,
+                             const float *scale, const float *shift, const float *mean, const float *invstd, const float *mean_g,
+                             const float *mean_gxhat, int channels, int p0, int p1, long hw, long pooled);
+
 /// C[i, j] = sum_t A[i, t] B[j, t] (A [m, k], B [n, k], row-major) for rows m0..<m1: few rows
 /// and columns, long inner dimension.
 void bb_gemm_nt_long_k(const float *a, const float *b, float *c, int m0, int m1, int n, long k);

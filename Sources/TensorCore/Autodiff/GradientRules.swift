@@ -140,21 +140,34 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
         if !GradMode.isEnabled {
             return batchNormBackward(g, x: x[0], gamma: x[1], beta: x[2], mean: mean, invstd: invstd, relu: relu, needs: needs)
         }
-        // Recorded: the same formula with differentiable ops, statistics recomputed from x so
-        // that their dependence on x is differentiated too.
-        let c = x[0].shape[1]
-        var statShape = [Int](repeating: 1, count: x[0].rank)
-        statShape[1] = c
-        let m = Float(x[0].count / c)
-        let gz = relu ? reluGrad(g, y, slope: 0) : g
-        let (mu, variance) = x[0].momentStatistics(keepingAxis: 1)
-        let inv = 1 / (variance + eps).sqrt()
-        let xhat = (x[0] - mu) * inv
-        let dbeta = gz.sum(to: statShape), dgamma = (gz * xhat).sum(to: statShape)
-        let gamma = x[1].reshaped(statShape)
-        return [only(0) { gamma * inv * (gz - dbeta * (1 / m) - xhat * dgamma * (1 / m)) },
-                only(1) { dgamma.reshaped([c]) }, only(2) { dbeta.reshaped([c]) }]
+        return recordedBatchNormBackward(relu ? reluGrad(g, y, slope: 0) : g, x: x[0], gamma: x[1], eps: eps, needs: needs)
+    case .batchNormReluMaxPool(let eps, let pool, let mean, let invstd, let index, let xmax):
+        if !GradMode.isEnabled {
+            return batchNormReluMaxPoolBackward(g, x: x[0], gamma: x[1], beta: x[2], pool: pool, mean: mean, invstd: invstd,
+                                                index: index, xmax: xmax, needs: needs)
+        }
+        // Recorded: the unfused rules' steps, the pooling's scatter then the ReLU's mask (the
+        // activation recomputed as a constant) and batch norm's formula.
+        let activation = noGrad { batchNormActivation(x[0], gamma: x[1], beta: x[2], mean: mean, invstd: invstd) }
+        let gz = reluGrad(g.scatterAdd(index, into: x[0].shape), activation, slope: 0)
+        return recordedBatchNormBackward(gz, x: x[0], gamma: x[1], eps: eps, needs: needs)
     case .avgPool(let geo): return [avgPoolBackward(g, geo, inputShape: x[0].shape)]
     case .avgPoolBackward(let geo): return [avgPool(g, geo)]
     }
+}
+
+/// Training-mode batch norm's backward as differentiable ops, given the gradient at its
+/// normalised output (after any ReLU's mask): the statistics are recomputed from x so that their
+/// dependence on x is differentiated too.
+private func recordedBatchNormBackward(_ gz: Tensor, x: Tensor, gamma: Tensor, eps: Float, needs: [Bool]) -> [Tensor?] {
+    let c = x.shape[1]
+    var statShape = [Int](repeating: 1, count: x.rank)
+    statShape[1] = c
+    let m = Float(x.count / c)
+    let (mu, variance) = x.momentStatistics(keepingAxis: 1)
+    let inv = 1 / (variance + eps).sqrt()
+    let xhat = (x - mu) * inv
+    let dbeta = gz.sum(to: statShape), dgamma = (gz * xhat).sum(to: statShape)
+    return [needs[0] ? gamma.reshaped(statShape) * inv * (gz - dbeta * (1 / m) - xhat * dgamma * (1 / m)) : nil,
+            needs[1] ? dgamma.reshaped([c]) : nil, needs[2] ? dbeta.reshaped([c]) : nil]
 }

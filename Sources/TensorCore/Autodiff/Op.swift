@@ -34,6 +34,10 @@ enum Op: CustomStringConvertible {
     case conv2dBackwardData(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
     case batchNorm(eps: Float, relu: Bool, mean: TensorStorage, invstd: TensorStorage)   // training mode, batch statistics
+    // Training-mode batch norm, ReLU and max pooling (windows apart): no full-size activation between them.
+    // xmax: x at each window's maximum, so the first-order backward's sums read pooled arrays only.
+    case batchNormReluMaxPool(eps: Float, pool: PoolGeometry, mean: TensorStorage, invstd: TensorStorage, index: IndexBuffer,
+                              xmax: TensorStorage)
     case avgPool(PoolGeometry)
     case avgPoolBackward(PoolGeometry)
 
@@ -74,6 +78,7 @@ enum Op: CustomStringConvertible {
         case .conv2dBackwardData: return "conv2dBackwardData"
         case .conv2dBackwardWeight: return "conv2dBackwardWeight"
         case .batchNorm(_, let relu, _, _): return "batchNorm(relu: \(relu))"
+        case .batchNormReluMaxPool: return "batchNormReluMaxPool"
         case .avgPool: return "avgPool"
         case .avgPoolBackward: return "avgPoolBackward"
         }

@@ -187,44 +187,103 @@ private func channelSums(_ n: Int, _ c: Int, _ hw: Int, _ body: (Int, Int, Unsaf
     return (s1, s2)
 }
 
-/// Batch normalisation in training mode over axis 1 of x [N, C, ...] with the batch's statistics,
-/// then y = gamma xhat + beta and an optional ReLU, in two passes over x. Returns the output and
-/// the batch mean and biased variance per channel (constants, for running estimates).
-public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-5, relu: Bool = false)
-    -> (output: Tensor, mean: Tensor, variance: Tensor) {
-    require(x.rank >= 2 && gamma.shape == [x.shape[1]] && beta.shape == [x.shape[1]],
-            "batchNorm: input \(describe(x.shape)) needs gamma and beta of shape [\(x.rank >= 2 ? x.shape[1] : 0)], got \(describe(gamma.shape)) and \(describe(beta.shape))")
-    let (n, c) = (x.shape[0], x.shape[1])
-    let hw = x.count / max(n * c, 1)
-    let count = Double(n * hw)
-    var y = Tensor(uninitialized: x.shape)
-    let mean = TensorStorage(uninitializedCount: c), invstd = TensorStorage(uninitializedCount: c)
-    var variance = Tensor(uninitialized: [c])
-    let px = x.storage.pointer, py = y.storage.pointer
-    KernelProfiler.shared.measure("batchnorm", dims(n, c, hw), bytes: Double(12 * x.count)) {
+/// A training-mode batch's statistics per channel of x [N, C, ...] (one pass over x) and the
+/// affine map they give: y = x scale + shift.
+private struct BatchStatistics {
+    let mean: TensorStorage, invstd: TensorStorage
+    var variance: Tensor
+    var scale: [Float], shift: [Float]
+
+    init(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float) {
+        let (n, c) = (x.shape[0], x.shape[1])
+        let hw = x.count / max(n * c, 1)
+        let count = Double(n * hw)
+        let px = x.storage.pointer
         let (s1, s2) = channelSums(n, c, hw) { lo, hi, a, b in
             bb_bn_sums(px, nil, nil, nil, nil, 0, Int32(lo), Int32(hi), Int32(c), hw, a, b)
         }
-        var scale = [Float](repeating: 0, count: c), shift = scale
+        (mean, invstd) = (TensorStorage(uninitializedCount: c), TensorStorage(uninitializedCount: c))
+        variance = Tensor(uninitialized: [c])
+        (scale, shift) = ([Float](repeating: 0, count: c), [Float](repeating: 0, count: c))
+        let (pm, pi) = (mean.pointer, invstd.pointer)
+        let (pg, pb) = (gamma.storage.pointer, beta.storage.pointer)
         variance.withUnsafeMutableBufferPointer { v in
             for j in 0..<c {
                 let m = s1[j] / count
                 let biased = max(s2[j] / count - m * m, 0)
                 let inv = 1 / (biased + Double(eps)).squareRoot()
-                mean.pointer[j] = Float(m)
-                invstd.pointer[j] = Float(inv)
+                pm[j] = Float(m)
+                pi[j] = Float(inv)
                 v[j] = Float(biased)
-                scale[j] = gamma.storage.pointer[j] * Float(inv)
-                shift[j] = beta.storage.pointer[j] - Float(m) * scale[j]
+                scale[j] = pg[j] * Float(inv)
+                shift[j] = pb[j] - Float(m) * scale[j]
             }
         }
+    }
+
+    /// The batch mean as a tensor of its own (the op keeps `mean` for its backward).
+    var meanTensor: Tensor { Tensor(shape: [mean.count], storage: mean.copy()) }
+}
+
+private func requireBatchNormShapes(_ x: Tensor, _ gamma: Tensor, _ beta: Tensor, op: String) {
+    require(x.rank >= 2 && gamma.shape == [x.shape[1]] && beta.shape == [x.shape[1]],
+            "\(op): input \(describe(x.shape)) needs gamma and beta of shape [\(x.rank >= 2 ? x.shape[1] : 0)], got \(describe(gamma.shape)) and \(describe(beta.shape))")
+}
+
+/// Batch normalisation in training mode over axis 1 of x [N, C, ...] with the batch's statistics,
+/// then y = gamma xhat + beta and an optional ReLU, in two passes over x. Returns the output and
+/// the batch mean and biased variance per channel (constants, for running estimates).
+public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-5, relu: Bool = false)
+    -> (output: Tensor, mean: Tensor, variance: Tensor) {
+    requireBatchNormShapes(x, gamma, beta, op: "batchNorm")
+    let (n, c) = (x.shape[0], x.shape[1])
+    let hw = x.count / max(n * c, 1)
+    var y = Tensor(uninitialized: x.shape)
+    let px = x.storage.pointer, py = y.storage.pointer
+    let stats = KernelProfiler.shared.measure("batchnorm", dims(n, c, hw), bytes: Double(12 * x.count)) {
+        let stats = BatchStatistics(x, gamma: gamma, beta: beta, eps: eps)
         parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
-            bb_bn_apply(px, py, scale, shift, relu ? 1 : 0, Int32(lo), Int32(hi), Int32(c), hw)
+            bb_bn_apply(px, py, stats.scale, stats.shift, relu ? 1 : 0, Int32(lo), Int32(hi), Int32(c), hw)
         }
+        return stats
     }
     y.node = nil
-    let out = Tensor.result(.batchNorm(eps: eps, relu: relu, mean: mean, invstd: invstd), [x, gamma, beta], y)
-    return (out, Tensor(shape: [c], storage: mean.copy()), variance)
+    let out = Tensor.result(.batchNorm(eps: eps, relu: relu, mean: stats.mean, invstd: stats.invstd), [x, gamma, beta], y)
+    return (out, stats.meanTensor, stats.variance)
+}
+
+/// `batchNorm(relu: true)` then `maxPool2d` over windows that do not overlap (stride >= kernel
+/// on both axes), as one op: the same output, statistics and gradients (up to the order of the
+/// gradient sums), without the full-size activation between them. Forward: the statistics pass,
+/// then one pass that normalises, rectifies and pools, writing only the pooled output and its
+/// maxima's indices. First-order backward: the gradient sums read only the maxima, and dx is one
+/// pass with the pooled gradient placed at the maxima (no scatter into a zeroed full-size
+/// gradient, no masked full-size passes). The recorded backward is the unfused rules' steps.
+public func batchNormReluMaxPool(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-5, kernel: (Int, Int) = (2, 2),
+                                 stride: (Int, Int)? = nil) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+    requireBatchNormShapes(x, gamma, beta, op: "batchNormReluMaxPool")
+    let stride = stride ?? kernel
+    let geo = PoolGeometry(input: x.shape, kernel: kernel, stride: stride, op: "batchNormReluMaxPool")
+    require(stride.0 >= kernel.0 && stride.1 >= kernel.1,
+            "batchNormReluMaxPool: windows \(kernel) at stride \(stride) overlap; use batchNorm then maxPool2d")
+    let (n, c) = (x.shape[0], x.shape[1])
+    var y = Tensor(uninitialized: [n, c, geo.outH, geo.outW])
+    let index = IndexBuffer(uninitializedCount: y.count), xmax = TensorStorage(uninitializedCount: y.count)
+    index.segments = geo.planes
+    let px = x.storage.pointer, py = y.storage.pointer, pi = index.pointer, pm = xmax.pointer
+    let stats = KernelProfiler.shared.measure("batchnorm_relu_maxpool", dims(n, c, geo.height, geo.width),
+                                              bytes: Double(8 * x.count + 12 * y.count)) {
+        let stats = BatchStatistics(x, gamma: gamma, beta: beta, eps: eps)
+        parallelRanges(geo.planes, grain: max(1, 65_536 / (geo.height * geo.width))) { lo, hi in
+            bb_bn_relu_maxpool(px, py, pi, pm, stats.scale, stats.shift, Int32(c), Int32(lo), Int32(hi), Int32(geo.height),
+                               Int32(geo.width), Int32(geo.kernelH), Int32(geo.kernelW), Int32(geo.strideH), Int32(geo.strideW))
+        }
+        return stats
+    }
+    y.node = nil
+    let out = Tensor.result(.batchNormReluMaxPool(eps: eps, pool: geo, mean: stats.mean, invstd: stats.invstd, index: index, xmax: xmax),
+                            [x, gamma, beta], y)
+    return (out, stats.meanTensor, stats.variance)
 }
 
 /// Batch normalisation with given statistics (evaluation mode: running mean and variance):
@@ -259,33 +318,83 @@ public func batchNormInference(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: T
     return y
 }
 
+/// The affine map y = x scale + shift that training-mode batch norm applied, from its kept batch
+/// statistics: the same values `BatchStatistics` computed.
+private func batchNormAffine(gamma: Tensor, beta: Tensor, mean: TensorStorage, invstd: TensorStorage) -> (scale: [Float], shift: [Float]) {
+    let scale = (0..<mean.count).map { gamma.storage.pointer[$0] * invstd.pointer[$0] }
+    return (scale, (0..<mean.count).map { beta.storage.pointer[$0] - mean.pointer[$0] * scale[$0] })
+}
+
 /// The first-order backward of `batchNorm`: one pass for the two gradient sums, one for dx.
 func batchNormBackward(_ g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: TensorStorage, invstd: TensorStorage,
                        relu: Bool, needs: [Bool]) -> [Tensor?] {
     let (n, c) = (x.shape[0], x.shape[1])
     let hw = x.count / max(n * c, 1)
-    let count = Float(n * hw)
-    let scale = (0..<c).map { gamma.storage.pointer[$0] * invstd.pointer[$0] }
-    let shift = (0..<c).map { beta.storage.pointer[$0] - mean.pointer[$0] * scale[$0] }
-    let dx = needs[0] ? Tensor(uninitialized: x.shape) : nil
-    var dgamma = needs[1] ? Tensor(uninitialized: [c]) : nil
-    var dbeta = needs[2] ? Tensor(uninitialized: [c]) : nil
+    let (scale, shift) = batchNormAffine(gamma: gamma, beta: beta, mean: mean, invstd: invstd)
     let (pg, px) = (g.storage.pointer, x.storage.pointer)
-    KernelProfiler.shared.measure("batchnorm_backward", dims(n, c, hw), bytes: Double(16 * x.count)) {
-        let (sg, sgx) = channelSums(n, c, hw) { lo, hi, a, b in
+    return KernelProfiler.shared.measure("batchnorm_backward", dims(n, c, hw), bytes: Double(16 * x.count)) {
+        let sums = channelSums(n, c, hw) { lo, hi, a, b in
             bb_bn_sums(px, pg, scale, shift, mean.pointer, relu ? 1 : 0, Int32(lo), Int32(hi), Int32(c), hw, a, b)
         }
-        // dgamma = sum gz xhat = invstd * sum gz (x - mean); dbeta = sum gz.
-        let dg = (0..<c).map { Float(sgx[$0]) * invstd.pointer[$0] }
-        dgamma?.withUnsafeMutableBufferPointer { p in for j in 0..<c { p[j] = dg[j] } }
-        dbeta?.withUnsafeMutableBufferPointer { p in for j in 0..<c { p[j] = Float(sg[j]) } }
-        guard let dx else { return }
-        let meanG = sg.map { Float($0) / count }, meanGXhat = dg.map { $0 / count }
-        let pdx = dx.storage.pointer
-        parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
-            bb_bn_grad_apply(pg, px, pdx, scale, shift, mean.pointer, invstd.pointer, meanG, meanGXhat, relu ? 1 : 0,
-                             Int32(lo), Int32(hi), Int32(c), hw)
+        return batchNormGradients(sums, x: x, invstd: invstd, needs: needs) { dx, meanG, meanGXhat in
+            parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
+                bb_bn_grad_apply(pg, px, dx, scale, shift, mean.pointer, invstd.pointer, meanG, meanGXhat, relu ? 1 : 0,
+                                 Int32(lo), Int32(hi), Int32(c), hw)
+            }
         }
     }
+}
+
+/// dgamma, dbeta and dx of batch norm from the gradient sums (of gz and of gz (x - mean)):
+/// dgamma = invstd sum gz (x - mean), dbeta = sum gz, and `fill` writes dx given the means of gz
+/// and of gz xhat.
+private func batchNormGradients(_ sums: (s1: [Double], s2: [Double]), x: Tensor, invstd: TensorStorage, needs: [Bool],
+                                fill: (UnsafeMutablePointer<Float>, [Float], [Float]) -> Void) -> [Tensor?] {
+    let c = x.shape[1]
+    let count = Float(x.count / max(c, 1))
+    let dg = (0..<c).map { Float(sums.s2[$0]) * invstd.pointer[$0] }
+    let dgamma = needs[1] ? Tensor(shape: [c], scalars: dg) : nil
+    let dbeta = needs[2] ? Tensor(shape: [c], scalars: sums.s1.map { Float($0) }) : nil
+    guard needs[0] else { return [nil, dgamma, dbeta] }
+    let dx = Tensor(uninitialized: x.shape)
+    fill(dx.storage.pointer, sums.s1.map { Float($0) / count }, dg.map { $0 / count })
     return [dx, dgamma, dbeta]
+}
+
+/// The first-order backward of `batchNormReluMaxPool`: the gradient sums over the maxima only,
+/// then one pass for dx.
+func batchNormReluMaxPoolBackward(_ g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, pool geo: PoolGeometry, mean: TensorStorage,
+                                  invstd: TensorStorage, index: IndexBuffer, xmax: TensorStorage, needs: [Bool]) -> [Tensor?] {
+    let (n, c) = (x.shape[0], x.shape[1])
+    let hw = geo.height * geo.width, pooled = geo.outH * geo.outW
+    let (scale, shift) = batchNormAffine(gamma: gamma, beta: beta, mean: mean, invstd: invstd)
+    let (pg, px, pi, pm) = (g.storage.pointer, x.storage.pointer, index.pointer, xmax.pointer)
+    return withExtendedLifetime(index) {
+        KernelProfiler.shared.measure("batchnorm_relu_maxpool_backward", dims(n, c, geo.height, geo.width),
+                                      bytes: Double(8 * x.count + 16 * g.count)) {
+            let sums = channelSums(n, c, pooled) { lo, hi, a, b in
+                bb_bn_relu_maxpool_sums(pg, pm, scale, shift, mean.pointer, Int32(c), Int32(lo * c), Int32(hi * c), pooled, a, b)
+            }
+            return batchNormGradients(sums, x: x, invstd: invstd, needs: needs) { dx, meanG, meanGXhat in
+                parallelRanges(geo.planes, grain: max(1, 16_384 / max(1, hw))) { lo, hi in
+                    bb_bn_relu_maxpool_grad(pg, pi, pm, px, dx, scale, shift, mean.pointer, invstd.pointer, meanG, meanGXhat, Int32(c),
+                                            Int32(lo), Int32(hi), hw, pooled)
+                }
+            }
+        }
+    }
+}
+
+/// The rectified output of training-mode batch norm, recomputed from its kept statistics: the
+/// fused pooling op's recorded backward needs it as the ReLU's mask (a constant).
+func batchNormActivation(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: TensorStorage, invstd: TensorStorage) -> Tensor {
+    let (n, c) = (x.shape[0], x.shape[1])
+    let hw = x.count / max(n * c, 1)
+    let (scale, shift) = batchNormAffine(gamma: gamma, beta: beta, mean: mean, invstd: invstd)
+    let y = Tensor(uninitialized: x.shape)
+    let (px, py) = (x.storage.pointer, y.storage.pointer)
+    parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
+        bb_bn_apply(px, py, scale, shift, 1, Int32(lo), Int32(hi), Int32(c), hw)
+    }
+    return y
 }
