@@ -160,12 +160,8 @@ static void micro_kernel(int kc, const float *ap, const float *bp, float *c, lon
     }
 }
 
-// Packs rows p0..<p0+kc, columns j0..<j0+nc of B into `bp` in pack_b's layout.
-typedef void (*pack_b_fn)(const void *source, int p0, int kc, int j0, int nc, float *bp);
-
-// The blocked product C = alpha A op(B) + beta C, B supplied block by block by `pack`.
-static void sgemm_blocked(int trans_a, int m, int n, int k, float alpha, const float *a, long lda, pack_b_fn pack,
-                          const void *source, float beta, float *c, long ldc) {
+void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {  // no products: C = beta C
         for (int i = 0; i < m; i++)
@@ -182,7 +178,7 @@ static void sgemm_blocked(int trans_a, int m, int n, int k, float alpha, const f
             const int kc = k - p0 < KC ? k - p0 : KC;
             // The first k block applies the caller's beta; later ones add to what it wrote.
             const float betaBlock = p0 == 0 ? beta : 1;
-            pack(source, p0, kc, j0, nc, bp);
+            pack_b(trans_b, b, ldb, p0, kc, j0, nc, bp);
             for (int i0 = 0; i0 < m; i0 += MC) {
                 const int mc = m - i0 < MC ? m - i0 : MC;
                 pack_a(trans_a, a, lda, i0, mc, p0, kc, ap);
@@ -200,94 +196,12 @@ static void sgemm_blocked(int trans_a, int m, int n, int k, float alpha, const f
     free(ap);
     free(bp);
 }
-
-typedef struct { int trans; const float *b; long ldb; } stored_b;
-
-static void pack_stored(const void *source, int p0, int kc, int j0, int nc, float *bp) {
-    const stored_b *s = source;
-    pack_b(s->trans, s->b, s->ldb, p0, kc, j0, nc, bp);
-}
-
-void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
-              const float *b, long ldb, float beta, float *c, long ldc) {
-    const stored_b source = {trans_b, b, ldb};
-    sgemm_blocked(trans_a, m, n, k, alpha, a, lda, pack_stored, &source, beta, c, ldc);
-}
-
-// The im2col columns of a "same" convolution (stride 1, each output plane the input plane's size),
-// packed straight from the images: column (n, oh, ow) of row (c, i, j) is x[n, c, oh + i - ph,
-// ow + j - pw], zero off the plane. For one row that is the plane shifted by (i - ph) W + (j - pw)
-// floats, with the positions whose source is off the plane zeroed: a copy in runs that end at a
-// panel's or an image's end, then the border columns cleared. No division by the plane's size in
-// the loop: image and offset advance with the runs.
-typedef struct { const bb_conv_geometry *g; const float *x; } conv_same_source;
-
-static void pack_conv_same(const void *source, int p0, int kc, int j0, int nc, float *bp) {
-    const conv_same_source *src = source;
-    const bb_conv_geometry *g = src->g;
-    const int w = g->width, taps = g->kernel_h * g->kernel_w;
-    const long hw = (long)g->height * w;
-    for (int kk = 0; kk < kc; kk++) {
-        const int row = p0 + kk, c = row / taps, i = row % taps / g->kernel_w, j = row % taps % g->kernel_w;
-        const int di = i - g->pad_h, dj = j - g->pad_w;
-        const long shift = (long)di * w + dj;
-        // Plane offsets a..<b have their source on the plane (border columns wrap: cleared below).
-        const int oh_lo = di < 0 ? -di : 0, oh_hi = di > 0 ? g->height - di : g->height;
-        long a = (long)oh_lo * w, b = (long)oh_hi * w;
-        if (a + shift < 0) a = -shift;
-        if (b + shift > hw) b = hw - shift;
-        long n = j0 / hw, r = j0 % hw;
-        int lane = 0;
-        float *panel = bp + (long)kk * NR;
-        for (int q = 0; q < nc;) {
-            int len = NR - lane;
-            if (len > nc - q) len = nc - q;
-            if (len > hw - r) len = (int)(hw - r);
-            float *d = panel + lane;
-            const float *plane = src->x + (n * g->channels + c) * hw;
-            long lo = r > a ? r : a, hi = r + len < b ? r + len : b;
-            if (hi < lo) hi = lo = r;
-            for (long e = r; e < lo; e++) d[e - r] = 0;
-            if (hi > lo) memcpy(d + (lo - r), plane + lo + shift, sizeof(float) * (size_t)(hi - lo));
-            for (long e = hi; e < r + len; e++) d[e - r] = 0;
-            q += len;
-            lane += len;
-            r += len;
-            if (lane == NR) { lane = 0; panel += (long)NR * kc; }
-            if (r == hw) { r = 0; n++; }
-        }
-        if (dj == 0) continue;
-        // Border columns: ow < -dj or ow >= w - dj read across a row's end.
-        const int band0 = dj < 0 ? 0 : w - dj, band1 = dj < 0 ? -dj : w;
-        for (long rowStart = (long)j0 - j0 % w; rowStart < (long)j0 + nc; rowStart += w) {
-            for (int ow = band0; ow < band1; ow++) {
-                const long q = rowStart + ow - j0;
-                if (q >= 0 && q < nc) bp[q / NR * NR * kc + (long)kk * NR + q % NR] = 0;
-            }
-        }
-    }
-    const int full = nc / NR * NR;
-    if (full < nc)  // the last panel's missing columns
-        for (int k = 0; k < kc; k++)
-            for (int jj = nc - full; jj < NR; jj++) bp[(long)full * kc + k * NR + jj] = 0;
-}
-
-void bb_conv_same_gemm(const bb_conv_geometry *g, const float *x, const float *w, float *c) {
-    const conv_same_source source = {g, x};
-    const int patch = g->channels * g->kernel_h * g->kernel_w;
-    const int positions = g->batch * g->height * g->width;
-    sgemm_blocked(0, g->out_channels, positions, patch, 1, w, patch, pack_conv_same, &source, 0, c, positions);
-}
 #else
 int bb_sgemm_available(void) { return 0; }
 void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
               const float *b, long ldb, float beta, float *c, long ldc) {
     (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
     (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
-    abort();  // callers check bb_sgemm_available() first
-}
-void bb_conv_same_gemm(const bb_conv_geometry *g, const float *x, const float *w, float *c) {
-    (void)g; (void)x; (void)w; (void)c;
     abort();  // callers check bb_sgemm_available() first
 }
 #endif

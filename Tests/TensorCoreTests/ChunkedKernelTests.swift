@@ -120,32 +120,6 @@ import Testing
         }
     }
 
-    /// The forward product with the columns packed straight from the images equals im2col then
-    /// the packed GEMM bit for bit (the same values in the same panels, summed in the same order):
-    /// planes smaller than a 48-column panel (panels span images), a 1-D signal, 1x1 and
-    /// rectangular kernels with padding on one axis, depth past a 128-row block, positions past a
-    /// 1,536-column block, ragged row panels.
-    @Test(.enabled(if: bb_sgemm_available() != 0, "the packed GEMM needs AVX-512"))
-    mutating func implicitSameConvolutionEqualsIm2colThenGEMM() {
-        let cases: [(input: [Int], weight: [Int], padding: (Int, Int))] = [
-            ([3, 3, 5, 7], [4, 3, 3, 3], (1, 1)), ([2, 2, 1, 9], [3, 2, 1, 5], (0, 2)), ([2, 5, 6, 6], [3, 5, 1, 1], (0, 0)),
-            ([3, 2, 4, 5], [2, 2, 5, 3], (2, 1)), ([2, 16, 4, 4], [9, 16, 3, 3], (1, 1)), ([4, 3, 20, 20], [10, 3, 3, 3], (1, 1)),
-        ]
-        for (input, weight, padding) in cases {
-            let g = ConvGeometry(input: input, weight: weight, padding: padding)
-            #expect(Kernels.implicitForward(g), "\(input) \(weight) is a same convolution")
-            let x = Tensor.randn(input, rng: &rng), w = Tensor.randn(weight, rng: &rng)
-            var cg = Kernels.cGeometry(g)
-            var cols = [Float](repeating: .nan, count: g.patch * g.positions)
-            var want = [Float](repeating: .nan, count: g.outChannels * g.positions), got = want
-            bb_im2col(&cg, x.storage.pointer, &cols, 0, Int32(g.batch))
-            bb_sgemm(0, 0, Int32(g.outChannels), Int32(g.positions), Int32(g.patch), 1, w.storage.pointer, g.patch, cols, g.positions,
-                     0, &want, g.positions)
-            bb_conv_same_gemm(&cg, x.storage.pointer, w.storage.pointer, &got)
-            #expect(got == want, "\(input) \(weight) \(padding)")
-        }
-    }
-
     /// Finite differences through the chunked path itself: L = <conv(x, w), gy> in Double (the
     /// reference), dL/dx and dL/dw from the chunked kernels, on coordinates across the chunks.
     @Test mutating func chunkedGradientsMatchFiniteDifferences() {

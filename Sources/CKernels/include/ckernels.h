@@ -104,11 +104,6 @@ int bb_sgemm_available(void);
 /// stored), single-threaded: a packed AVX-512 GEMM (gemm.c). C is not read when beta is 0.
 void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
               const float *b, long ldb, float beta, float *c, long ldc);
-/// c[O, positions] = w[O, patch] times the im2col columns of images 0..<batch of x for a "same"
-/// convolution (stride 1, output planes the input planes' size), by `bb_sgemm`'s blocked product
-/// with the columns packed straight from x (no column matrix): the same values as bb_im2col then
-/// bb_sgemm, bit for bit. Single-threaded; AVX-512 only, like bb_sgemm.
-void bb_conv_same_gemm(const bb_conv_geometry *g, const float *x, const float *w, float *c);
 
 /// Floats per FMA instruction of the widest vectors this CPU runs: 16 (AVX-512), 8 (AVX2 with
 /// FMA), or 0 where there is no fused multiply-add (the ceiling is then not measured).

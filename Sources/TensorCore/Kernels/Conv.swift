@@ -116,15 +116,6 @@ extension Kernels {
     /// against 16-28 by the GEMM. The forward (one row at a time: 31-52; two rows: 50-53; the
     /// per-image GEMM: 24-74, noisier) is bound by writing its output, not by arithmetic: 12.8 MB
     /// at 64 images in about 1.1 ms, where one thread's fill of the same 12.8 MB takes 1.4 ms.
-    /// Whether a chunk's forward product packs its columns straight from the images
-    /// (`bb_conv_same_gemm`: no column matrix): a "same" convolution (stride 1, output planes the
-    /// input's size, padding under the plane, as im2col's plane-shifting path needs) on the
-    /// engine's own GEMM.
-    static func implicitForward(_ g: ConvGeometry) -> Bool {
-        GEMMImplementation.current == .own && g.strideH == 1 && g.strideW == 1 && g.outH == g.height && g.outW == g.width
-            && g.padH < g.height && g.padW < g.width
-    }
-
     static func direct(_ g: ConvGeometry) -> Bool { g.strideH == 1 && g.strideW == 1 && g.patch < 32 && g.outW >= 8 }
 
     /// y = act(conv(x, w) + bias) by the direct loop, images split across cores.
@@ -197,24 +188,17 @@ extension Kernels {
             return cols
         }
         let chunks = ConvChunks(g)
-        let implicit = implicitForward(g)
-        // Phases: the columns (none when packed straight from the images), the product, the output.
-        chunks.run(scratch: [implicit ? 0 : g.patch * chunks.maxPositions, g.outChannels * chunks.maxPositions],
-                   phases: ["im2col", implicit ? "gemm_conv_same" : "gemm_nn", "conv_output"]) { c, scratch, clock in
+        chunks.run(scratch: [g.patch * chunks.maxPositions, g.outChannels * chunks.maxPositions],
+                   phases: ["im2col", "gemm_nn", "conv_output"]) { c, scratch, clock in
             let (h, n0) = (chunks.geometry(c), chunks.images(c).lowerBound)
             var ch = cGeometry(h)
-            let xn = x + n0 * g.channels * g.height * g.width
-            if !implicit { clock.time(0) { bb_im2col(&ch, xn, scratch[0], 0, Int32(h.batch)) } }
+            clock.time(0) { bb_im2col(&ch, x + n0 * g.channels * g.height * g.width, scratch[0], 0, Int32(h.batch)) }
             // One image's [O, R] product is its NCHW output: written in place, bias and ReLU applied there.
             let yn = y + n0 * g.outChannels * r
             let product = h.batch == 1 ? yn : scratch[1]
             clock.time(1) {
-                if implicit {
-                    bb_conv_same_gemm(&ch, xn, w, product)
-                } else {
-                    serialGEMM(transA: false, transB: false, m: g.outChannels, n: h.positions, k: g.patch,
-                               w, lda: g.patch, scratch[0], ldb: h.positions, product, ldc: h.positions)
-                }
+                serialGEMM(transA: false, transB: false, m: g.outChannels, n: h.positions, k: g.patch,
+                           w, lda: g.patch, scratch[0], ldb: h.positions, product, ldc: h.positions)
             }
             if h.batch == 1 && bias == nil && !relu { return }
             clock.time(2) {
