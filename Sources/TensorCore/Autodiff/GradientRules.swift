@@ -146,10 +146,10 @@ func gradientRule(_ op: Op, inputs x: [Tensor], output y: Tensor, grad g: Tensor
             return batchNormReluMaxPoolBackward(g, x: x[0], gamma: x[1], beta: x[2], pool: pool, mean: mean, invstd: invstd,
                                                 index: index, xmax: xmax, needs: needs)
         }
-        // Recorded: the unfused rules' steps, the pooling's scatter then the ReLU's mask (the
-        // activation recomputed as a constant) and batch norm's formula.
-        let activation = noGrad { batchNormActivation(x[0], gamma: x[1], beta: x[2], mean: mean, invstd: invstd) }
-        let gz = reluGrad(g.scatterAdd(index, into: x[0].shape), activation, slope: 0)
+        // Recorded: the unfused rules' steps, as differentiable ops. The ReLU's mask is needed at
+        // the maxima only (every other element's gradient is zero), where the pooled output is the
+        // rectified activation: mask there, scatter, then batch norm's formula.
+        let gz = reluGrad(g, y, slope: 0).scatterAdd(index, into: x[0].shape)
         return recordedBatchNormBackward(gz, x: x[0], gamma: x[1], eps: eps, needs: needs)
     case .avgPool(let geo): return [avgPoolBackward(g, geo, inputShape: x[0].shape)]
     case .avgPoolBackward(let geo): return [avgPool(g, geo)]

@@ -384,17 +384,3 @@ func batchNormReluMaxPoolBackward(_ g: Tensor, x: Tensor, gamma: Tensor, beta: T
         }
     }
 }
-
-/// The rectified output of training-mode batch norm, recomputed from its kept statistics: the
-/// fused pooling op's recorded backward needs it as the ReLU's mask (a constant).
-func batchNormActivation(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: TensorStorage, invstd: TensorStorage) -> Tensor {
-    let (n, c) = (x.shape[0], x.shape[1])
-    let hw = x.count / max(n * c, 1)
-    let (scale, shift) = batchNormAffine(gamma: gamma, beta: beta, mean: mean, invstd: invstd)
-    let y = Tensor(uninitialized: x.shape)
-    let (px, py) = (x.storage.pointer, y.storage.pointer)
-    parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
-        bb_bn_apply(px, py, scale, shift, 1, Int32(lo), Int32(hi), Int32(c), hw)
-    }
-    return y
-}
