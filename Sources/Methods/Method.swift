@@ -165,11 +165,23 @@ public struct Workload: Equatable, Sendable {
     /// conv4 blocks whose output is the representation, when it is cut short of the whole backbone
     /// (rotation, jigsaw, colorization): its width grows 4x per block left out.
     public var representationBlocks: Int?
+    /// Steps between validations (0: only after the last step).
+    public var validateEvery: Int
+    /// Seconds of a training step per image, relative to a supervised step's (one forward and
+    /// backward pass per image): the inner loops, graphs and extra passes a method adds.
+    public var stepCost: Double
+    /// Seconds of the method's few-shot adapter per episode image, in forward passes (1: it embeds
+    /// the episode once; more when it trains on the support).
+    public var adapterCost: Double
 
-    public init(steps: Int, samplesPerStep: Int, backbone: String, width: Int, representationBlocks: Int? = nil) {
+    public init(steps: Int, samplesPerStep: Int, backbone: String, width: Int, representationBlocks: Int? = nil,
+                validateEvery: Int = 0, stepCost: Double = 1, adapterCost: Double = 1) {
         (self.steps, self.samplesPerStep, self.backbone, self.width) = (steps, samplesPerStep, backbone, width)
-        self.representationBlocks = representationBlocks
+        (self.representationBlocks, self.validateEvery, self.stepCost, self.adapterCost) = (representationBlocks, validateEvery, stepCost, adapterCost)
     }
+
+    /// Validations in a training run: every `validateEvery` steps and after the last.
+    public var validations: Int { steps <= 0 ? 0 : validateEvery > 0 ? (steps - 1) / validateEvery + 1 : 1 }
 
     /// The representation's width on images of `shape` [C, H, W], as evaluation will see it.
     public func features(imageShape shape: [Int]) -> Int {

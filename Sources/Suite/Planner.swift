@@ -254,6 +254,12 @@ extension DatasetSpec {
         }
     }
 
+    /// Validation classes of the class split (where few-shot training validates on episodes),
+    /// where known without reading files.
+    var knownValidationClasses: Int? {
+        kind.isGlyphs ? (hasClassSplit ? glyphs.validationClasses : 0) : classSplit.map { $0[1] }
+    }
+
     /// [C, H, W] where known without reading files.
     var knownImageShape: [Int]? {
         switch kind {

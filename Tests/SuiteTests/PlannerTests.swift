@@ -106,6 +106,37 @@ import TestSupport
         #expect(Workload(steps: 1, samplesPerStep: 1, backbone: "conv4", width: 64, representationBlocks: 2).features(imageShape: [1, 28, 28]) == 3136)
     }
 
+    /// The time model charges each method's own step and adapter costs, and the validations the
+    /// trainer will run: few-shot ones only where the class split has validation classes.
+    @Test func estimatesCountStepCostsAdaptersAndValidation() throws {
+        let text = """
+            datasets:
+              - name: glyphs
+              - {name: fashion-mnist, id: fashion-mnist-5/5, split: [5, 0, 5]}
+            seeds: [0]
+            budgets: [all]
+            protocols: [episodes]
+            episodes: {way: 5, shots: [1], query: 15, count: 100}
+            methods:
+              protonet: {trainWay: 5, trainShot: 1, trainQuery: 15, training: {steps: 100, validateEvery: 25}}
+              maml: {tasksPerStep: 1, training: {steps: 100, validateEvery: 25}}
+            """
+        let plan = try Planner.plan(try Suite.parse(text, file: "t.yaml", name: "t"))
+        func parts(_ id: String, _ dataset: String) throws -> TimeEstimate.Parts {
+            TimeEstimate.parts(for: try #require(plan.first { $0.method.id == id && $0.dataset.id == dataset }))
+        }
+        let (proto, maml) = (try parts("protonet", "glyphs"), try parts("maml", "glyphs"))
+        // The same episodes a step: only the methods' step costs differ.
+        #expect(abs(maml.training / proto.training - MAML.Config().stepCost) < 1e-9)
+        // Four validations of 100 episodes, each through the adapter, as evaluation's 100 episodes.
+        #expect(abs(proto.validation - 4 * proto.evaluation) < 1e-9)
+        #expect(abs(maml.evaluation / proto.evaluation - MAML.Config().adapterCost) < 1e-9)
+        #expect(try parts("protonet", "fashion-mnist-5/5").validation == 0)
+        #expect(Workload(steps: 100, samplesPerStep: 1, backbone: "conv4", width: 64, validateEvery: 25).validations == 4)
+        #expect(Workload(steps: 101, samplesPerStep: 1, backbone: "conv4", width: 64, validateEvery: 25).validations == 5)
+        #expect(Workload(steps: 100, samplesPerStep: 1, backbone: "conv4", width: 64).validations == 1)
+    }
+
     /// IDX datasets are named by their folder and training-images file unless given an `id`, so
     /// runs on different files are told apart (they were all "idx").
     @Test func idxDatasetsAreNamedByTheirFiles() throws {

@@ -67,6 +67,10 @@ public enum MANN: StepMethod {
         }
 
         public var samplesPerStep: Int { episodeSize }
+        // Measured (fewshot.yaml and the default suite, 2-vCPU Xeon): the controller's sequential
+        // memory reads and writes make a step about 4x a supervised one per image.
+        public var stepCost: Double { 4 }
+        public var adapterCost: Double { 1.6 }
     }
 
     /// log(1 + eˣ), computed as max(x, 0) + log(1 + e^−|x|) so large x cannot overflow.

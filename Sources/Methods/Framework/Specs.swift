@@ -149,6 +149,10 @@ public protocol StepConfig: MethodConfig {
     func validateOwn() throws
     /// conv4 blocks whose output is the representation, when not the whole backbone.
     var representationBlocks: Int? { get }
+    /// For the time model: a step's seconds per image relative to a supervised step's, and the
+    /// adapter's per episode image in forward passes (`Workload`); 1 unless the method says.
+    var stepCost: Double { get }
+    var adapterCost: Double { get }
 }
 
 extension StepConfig {
@@ -161,9 +165,12 @@ extension StepConfig {
     }
 
     public var representationBlocks: Int? { nil }
+    public var stepCost: Double { 1 }
+    public var adapterCost: Double { 1 }
 
     public var workload: Workload {
         Workload(steps: training.steps, samplesPerStep: samplesPerStep, backbone: backbone.name, width: backbone.size,
-                 representationBlocks: backbone.name == "conv4" ? representationBlocks : nil)
+                 representationBlocks: backbone.name == "conv4" ? representationBlocks : nil,
+                 validateEvery: training.validateEvery, stepCost: stepCost, adapterCost: adapterCost)
     }
 }

@@ -49,6 +49,8 @@ public enum PseudoLabel: StepMethod {
         }
 
         public var samplesPerStep: Int { batchSize * (1 + unlabeledRatio) }
+        // Measured (default suite, 2-vCPU Xeon): about 1.4x a supervised step per image.
+        public var stepCost: Double { 1.4 }
 
         /// α(t) at `step` of `steps`.
         public func weight(step: Int, of steps: Int) -> Float {
