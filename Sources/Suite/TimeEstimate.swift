@@ -67,7 +67,7 @@ public enum TimeEstimate {
             case .fewShot:
                 // Without validation classes (a split such as [5, 0, 5]) there is nothing to validate on.
                 let way = min(e.way, spec.knownValidationClasses ?? e.way)
-                pass = way < 2 ? 0 : episodeImages([(way, e.shots.first ?? 1)], count: 100) * forward * w.adapterCost
+                pass = way < 2 ? 0 : episodeImages([(way, e.shots.first ?? 1)], count: TrialContext.validationEpisodes) * forward * w.adapterCost
             case .supervised, .semiSupervised, .selfSupervised: pass = validation * forward
             }
             parts.validation = Double(w.validations) * pass

@@ -48,6 +48,9 @@ struct TrialContext {
     /// Model selection by regime: accuracy on the labeled validation split for classifiers;
     /// fixed validation-class episodes for few-shot methods (none without validation classes);
     /// a kNN score between two halves of the validation split for encoders without a classifier.
+    /// Episodes of the validation classes a few-shot validation scores.
+    static let validationEpisodes = 100
+
     func validator() throws -> Validator? {
         switch trial.method.regime {
         case .supervised, .semiSupervised:
@@ -67,7 +70,7 @@ struct TrialContext {
             let stream = try EpisodePool(dataset: full, classes: classes)
                 .fixed(way: min(e.way, classes.count), shot: shot, query: min(e.query, smallest - shot), seed: 1)
             return Validator(metric: "val_episode_accuracy") { parts, ctx in
-                FewShot.accuracy(stream, count: 100) { Self.classify($0, parts, ctx) }.mean
+                FewShot.accuracy(stream, count: Self.validationEpisodes) { Self.classify($0, parts, ctx) }.mean
             }
         case .selfSupervised:
             let (d, rows) = (training, trainSplit.validation)
