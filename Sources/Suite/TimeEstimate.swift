@@ -43,7 +43,8 @@ public enum TimeEstimate {
         let perSample = trainSecondsPerSample(w, imageShape: shape)
         // A forward pass costs about a third of a training step; fitted and raw-pixel
         // representations are a GEMM or a copy, next to nothing.
-        let forward = w.backbone == "fit" || w.backbone == "pixels" ? 0 : perSample / 3
+        let fitted = w.backbone == "fit" || w.backbone == "pixels"
+        let forward = fitted ? 0 : perSample / 3
         let (train, test) = (Double(spec.knownTrainCount ?? 60_000), Double(spec.knownTestCount ?? 10_000))
         let features = w.features(imageShape: shape)
         var parts = Parts()
@@ -60,7 +61,7 @@ public enum TimeEstimate {
         func episodeImages(_ settings: [(way: Int, shot: Int)], count: Int) -> Double {
             settings.reduce(0) { $0 + Double(count * $1.way * ($1.shot + e.query)) }
         }
-        if w.backbone != "fit" && w.backbone != "pixels" {
+        if !fitted {
             // What the trainer's validator reads at each validation (TrialContext.validator).
             let pass: Double
             switch trial.method.regime {
