@@ -1,6 +1,7 @@
 #include "ckernels.h"
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__) && defined(__linux__)
 // ISA levels, not CPU models: "arch=haswell" would dispatch on the model and leave AMD CPUs on the
@@ -58,52 +59,91 @@ static inline void valid_columns(const bb_conv_geometry *g, int j, int *lo, int 
 // and ran at a third of the memory bandwidth.
 // A "same" convolution (stride 1, output as large as the input) shifts whole planes: for kernel
 // tap (i, j) the image's row of cols is the plane moved by (i - ph) W + (j - pw) floats, with the
-// rows and columns that fall off the plane zeroed. One long copy per plane instead of a short one
-// per output row (14 floats on conv4's second layer, 7 on its third: the copies' remainders were
-// most of im2col's time).
+// positions whose source falls off the plane (rows above or below, columns wrapped to the
+// neighbouring row) zeroed. One pass of eight-float vectors per plane, the positions to keep a
+// mask built once per tap: the copies per output row (14 floats on conv4's second layer, 7 on its
+// third) were mostly remainders, and a memcpy plus memsets per plane were mostly call overhead.
 static inline int same_shape(const bb_conv_geometry *g) {
     // (Then the kernel is 2 p + 1 wide; a padding as wide as the plane would shift rows off it.)
     return g->stride_h == 1 && g->stride_w == 1 && g->out_h == g->height && g->out_w == g->width
         && g->pad_h < g->height && g->pad_w < g->width;
 }
 
-static void im2col_same(const bb_conv_geometry *g, const float *x, float *cols, int n0, int n1) {
+// keep[p] = -1 where position p of an h x w plane, moved by (di, dj), lands inside the plane.
+static void shift_mask(int h, int w, int di, int dj, int32_t *keep) {
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++)
+            keep[r * w + c] = r + di >= 0 && r + di < h && c + dj >= 0 && c + dj < w ? -1 : 0;
+}
+
+// Eight positions from p on: src[p + l] where keep[p + l], else 0. src[p + l] is read only where
+// kept unless all eight lie in [lo, hi) (memory that may be read).
+#define SHIFTED8(src, keep, p, lo, hi) ({ \
+    const float *s_ = (src) + (p); const int32_t *k_ = (keep) + (p); v8f v_; \
+    if (s_ >= (lo) && s_ + 8 <= (hi)) { v8i m_; memcpy(&m_, k_, sizeof m_); v_ = where8(m_, load8(s_)); } \
+    else for (int l_ = 0; l_ < 8; l_++) v_[l_] = k_[l_] ? s_[l_] : 0; \
+    v_; })
+
+// d[p] = plane[p + shift] where keep[p], else 0, for p < hw (reads in [lo, hi) only). The last
+// eight positions are one overlapping vector (writing the same values twice).
+static inline void shift_plane(float *d, const float *plane, long shift, const int32_t *keep, long hw,
+                               const float *lo, const float *hi) {
+    if (hw < 8) { for (long p = 0; p < hw; p++) d[p] = keep[p] ? plane[p + shift] : 0; return; }
+    for (long p = 0; p + 8 <= hw; p += 8) store8(d + p, SHIFTED8(plane + shift, keep, p, lo, hi));
+    if (hw % 8) store8(d + hw - 8, SHIFTED8(plane + shift, keep, hw - 8, lo, hi));
+}
+
+// plane[q] += src[q - shift] where keep[q], for q < hw (src read in [lo, hi) only). The
+// overlapping last vector is summed from the plane's values before any store, as in add_row.
+static inline void add_shifted_plane(float *plane, const float *src, long shift, const int32_t *keep, long hw,
+                                     const float *lo, const float *hi) {
+    if (hw < 8) { for (long q = 0; q < hw; q++) if (keep[q]) plane[q] += src[q - shift]; return; }
+    const v8f tail = load8(plane + hw - 8) + SHIFTED8(src - shift, keep, hw - 8, lo, hi);
+    for (long q = 0; q + 8 <= hw; q += 8) store8(plane + q, load8(plane + q) + SHIFTED8(src - shift, keep, q, lo, hi));
+    if (hw % 8) store8(plane + hw - 8, tail);
+}
+
+// The masks of every tap (kernel_h kernel_w planes of hw), moved by +(tap offset) for im2col
+// (`sign` 1: output position p reads input p + shift) or -(tap offset) for col2im (input q takes
+// output q - shift). NULL when out of memory.
+static int32_t *tap_masks(const bb_conv_geometry *g, int sign) {
+    const long hw = (long)g->height * g->width;
+    int32_t *keep = malloc(sizeof(int32_t) * (size_t)(g->kernel_h * g->kernel_w) * (size_t)hw);
+    if (!keep) return NULL;
+    for (int i = 0; i < g->kernel_h; i++)
+        for (int j = 0; j < g->kernel_w; j++)
+            shift_mask(g->height, g->width, sign * (i - g->pad_h), sign * (j - g->pad_w), keep + (i * g->kernel_w + j) * hw);
+    return keep;
+}
+
+// im2col (`adjoint` 0: cols from x) or col2im (1: x from cols, each input plane summing its taps'
+// shifted rows in the order the general loop adds them, so the sums are the same) of a same-shape
+// convolution. 0 when out of memory (the caller takes the general loop).
+static int same_planes(const bb_conv_geometry *g, float *x, float *cols, int n0, int n1, int adjoint) {
     const long hw = (long)g->height * g->width, positions = (long)g->batch * hw;
-    const int w = g->width;
-    for (int c = 0; c < g->channels; c++) {
-        for (int i = 0; i < g->kernel_h; i++) {
-            const int di = i - g->pad_h;
-            const int oh_lo = di < 0 ? -di : 0, oh_hi = di > 0 ? g->height - di : g->height;
+    const long x_size = positions * g->channels, cols_size = x_size * g->kernel_h * g->kernel_w;
+    int32_t *keep = tap_masks(g, adjoint ? -1 : 1);
+    if (!keep) return 0;
+    if (adjoint) memset(x + (long)n0 * g->channels * hw, 0, sizeof(float) * (n1 - n0) * g->channels * hw);
+    for (int c = 0; c < g->channels; c++)
+        for (int i = 0; i < g->kernel_h; i++)
             for (int j = 0; j < g->kernel_w; j++) {
-                const int dj = j - g->pad_w;
                 const long row = ((long)c * g->kernel_h + i) * g->kernel_w + j;
-                const long shift = (long)di * w + dj;
-                // Output positions a..b have their source inside the plane (border columns too,
-                // wrapped to the neighbouring row: zeroed below).
-                long a = (long)oh_lo * w, b = (long)oh_hi * w;
-                if (a + shift < 0) a = -shift;
-                if (b + shift > hw) b = hw - shift;
+                const long shift = (long)(i - g->pad_h) * g->width + (j - g->pad_w);
+                const int32_t *tap = keep + (i * g->kernel_w + j) * hw;
                 for (int n = n0; n < n1; n++) {
-                    const float *plane = x + ((long)n * g->channels + c) * hw;
-                    float *d = cols + row * positions + n * hw;
-                    if (a > 0) memset(d, 0, sizeof(float) * a);
-                    if (b > a) memcpy(d + a, plane + a + shift, sizeof(float) * (b - a));
-                    if (b < hw) memset(d + (b > 0 ? b : 0), 0, sizeof(float) * (hw - (b > 0 ? b : 0)));
-                    if (dj < 0)
-                        for (int oh = oh_lo; oh < oh_hi; oh++)
-                            for (int ow = 0; ow < -dj; ow++) d[(long)oh * w + ow] = 0;
-                    else if (dj > 0)
-                        for (int oh = oh_lo; oh < oh_hi; oh++)
-                            for (int ow = w - dj; ow < w; ow++) d[(long)oh * w + ow] = 0;
+                    float *plane = x + ((long)n * g->channels + c) * hw, *r = cols + row * positions + n * hw;
+                    if (adjoint) add_shifted_plane(plane, r, shift, tap, hw, cols, cols + cols_size);
+                    else shift_plane(r, plane, shift, tap, hw, x, x + x_size);
                 }
             }
-        }
-    }
+    free(keep);
+    return 1;
 }
 
 DISPATCH
 void bb_im2col(const bb_conv_geometry *g, const float *x, float *cols, int n0, int n1) {
-    if (same_shape(g)) { im2col_same(g, x, cols, n0, n1); return; }
+    if (same_shape(g) && same_planes(g, (float *)x, cols, n0, n1, 0)) return;
     const long ohw = (long)g->out_h * g->out_w;
     const long positions = (long)g->batch * ohw;
     const long plane_size = (long)g->height * g->width;
@@ -140,6 +180,7 @@ void bb_im2col(const bb_conv_geometry *g, const float *x, float *cols, int n0, i
 
 DISPATCH
 void bb_col2im(const bb_conv_geometry *g, const float *cols, float *x, int n0, int n1) {
+    if (same_shape(g) && same_planes(g, x, (float *)cols, n0, n1, 1)) return;
     const long ohw = (long)g->out_h * g->out_w;
     const long positions = (long)g->batch * ohw;
     const long plane_size = (long)g->height * g->width;

@@ -120,6 +120,64 @@ import Testing
         }
     }
 
+    /// The whole-plane im2col and col2im against their definitions, element for element, each run
+    /// as two image ranges cut at an odd image (as threads split them): planes shorter than one
+    /// vector and with a ragged last vector, rectangular kernels, a 1-D signal, 1x1. col2im adds
+    /// each input's taps in the general loop's order, so both must be exact.
+    @Test mutating func sameShapeIm2colAndCol2imMatchTheirDefinitions() {
+        let cases: [(input: [Int], weight: [Int], padding: (Int, Int))] = [
+            ([5, 3, 7, 7], [1, 3, 3, 3], (1, 1)), ([4, 2, 2, 3], [1, 2, 3, 3], (1, 1)), ([3, 2, 5, 6], [1, 2, 3, 5], (1, 2)),
+            ([6, 1, 1, 13], [1, 1, 1, 3], (0, 1)), ([3, 2, 4, 4], [1, 2, 1, 1], (0, 0)), ([3, 2, 9, 11], [1, 2, 5, 3], (2, 1)),
+        ]
+        for (input, weight, padding) in cases {
+            let g = ConvGeometry(input: input, weight: weight, padding: padding)
+            var cg = Kernels.cGeometry(g)
+            let (hw, cut) = (g.height * g.width, Int32(g.batch / 2 + 1))
+            let x = (0..<(g.batch * g.channels * hw)).map { _ in rng.uniform(-1, 1) }
+            let colsIn = (0..<(g.patch * g.positions)).map { _ in rng.uniform(-1, 1) }
+            var cols = [Float](repeating: .nan, count: g.patch * g.positions)
+            var gx = [Float](repeating: .nan, count: x.count)
+            for (lo, hi) in [(0, cut), (cut, Int32(g.batch))] {
+                bb_im2col(&cg, x, &cols, lo, hi)
+                bb_col2im(&cg, colsIn, &gx, lo, hi)
+            }
+            var wantCols = [Float](repeating: 0, count: cols.count), wantGx = [Float](repeating: 0, count: x.count)
+            for n in 0..<g.batch {
+                for c in 0..<g.channels {
+                    for i in 0..<g.kernelH {
+                        for j in 0..<g.kernelW {
+                            let row = (c * g.kernelH + i) * g.kernelW + j
+                            for oh in 0..<g.height {
+                                for ow in 0..<g.width {
+                                    let (ih, iw) = (oh - g.padH + i, ow - g.padW + j)
+                                    guard ih >= 0 && ih < g.height && iw >= 0 && iw < g.width else { continue }
+                                    wantCols[row * g.positions + n * hw + oh * g.width + ow] = x[(n * g.channels + c) * hw + ih * g.width + iw]
+                                }
+                            }
+                        }
+                    }
+                    // Each input element sums its taps in order (kernel row, then column).
+                    for ih in 0..<g.height {
+                        for iw in 0..<g.width {
+                            var sum: Float = 0
+                            for i in 0..<g.kernelH {
+                                for j in 0..<g.kernelW {
+                                    let (oh, ow) = (ih + g.padH - i, iw + g.padW - j)
+                                    guard oh >= 0 && oh < g.height && ow >= 0 && ow < g.width else { continue }
+                                    sum += colsIn[((c * g.kernelH + i) * g.kernelW + j) * g.positions + n * hw + oh * g.width + ow]
+                                }
+                            }
+                            wantGx[(n * g.channels + c) * hw + ih * g.width + iw] = sum
+                        }
+                    }
+                }
+            }
+            // Counts, not the arrays: a failure names how many elements differ.
+            #expect(zip(cols, wantCols).filter { $0 != $1 }.count == 0, "im2col \(input) \(weight) \(padding)")
+            #expect(zip(gx, wantGx).filter { $0 != $1 }.count == 0, "col2im \(input) \(weight) \(padding)")
+        }
+    }
+
     /// Finite differences through the chunked path itself: L = <conv(x, w), gy> in Double (the
     /// reference), dL/dx and dL/dw from the chunked kernels, on coordinates across the chunks.
     @Test mutating func chunkedGradientsMatchFiniteDifferences() {
