@@ -100,8 +100,11 @@ struct Evaluator {
                                        validation: train(eval.validation), validationLabels: eval.validation.map { d.trainLabels[$0] },
                                        test: test, testLabels: d.testLabels, classes: d.classCount)
         // What the fit cost and whether it finished: the L-BFGS iterations of the whole
-        // regularisation path, and the share of its fits that met the gradient tolerance.
+        // regularisation path, and the share of its fits that met the gradient tolerance; and the
+        // kept fit's validation accuracy, what a choice made on the validation split reads (a
+        // representation's layer, a setting) when the probe is what it is chosen for.
         return [Score(.linear, "\(budget)", "accuracy", r.testAccuracy.accuracy, n: r.testAccuracy.count),
+                Score(.linear, "\(budget)", "validation_accuracy", r.validationAccuracy, n: eval.validation.count, show: false),
                 Score(.linear, "\(budget)", "fit_iterations", Double(r.path.map(\.iterations).reduce(0, +)), show: false),
                 Score(.linear, "\(budget)", "converged_rate", Double(r.path.filter(\.converged).count) / Double(r.path.count), show: false)]
     }

@@ -85,10 +85,11 @@ func writeSuite(_ text: String) throws -> (directory: String, path: String) {
             // diagnostics are stored without a line each.
             let all = try store.metrics(trial: trial.id!)
             let stored = all.filter {
-                !$0.name.hasPrefix("class_accuracy/") && !$0.name.hasSuffix("_eval_seconds") && !["fit_iterations", "converged_rate"].contains($0.name)
+                !$0.name.hasPrefix("class_accuracy/") && !$0.name.hasSuffix("_eval_seconds") && !["fit_iterations", "converged_rate", "validation_accuracy"].contains($0.name)
             }
             let probe = all.filter { $0.protocolName == "linear" }
-            #expect(probe.contains { $0.name == "fit_iterations" && $0.value >= 5 } && probe.contains { $0.name == "converged_rate" && (0...1).contains($0.value) })
+            #expect(probe.contains { $0.name == "fit_iterations" && $0.value >= 5 } && probe.contains { $0.name == "converged_rate" && (0...1).contains($0.value) }
+                    && probe.contains { $0.name == "validation_accuracy" && (0...1).contains($0.value) })
             #expect(stored.count == shown.count)
             for m in stored {
                 let key = "\(m.protocolName) @ \(m.evalBudget): \(m.name)"

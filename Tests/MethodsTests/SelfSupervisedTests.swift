@@ -38,6 +38,47 @@ func tinyConfig<M: StepMethod>(_ method: M.Type) throws -> M.Config {
     @Test func simclr() throws { try selfSupervisedSmoke(SimCLR.self) { _ in } }
     @Test func moco() throws { try selfSupervisedSmoke(MoCo.self) { $0.queueSize = 64 } }
     @Test func deepcluster() throws { try selfSupervisedSmoke(DeepCluster.self) { ($0.clusters, $0.kmeansIterations) = (6, 3) } }
+
+    /// Trained and scored on its first three blocks: the representation is 8 channels of 3 x 3.
+    @Test func deepclusterOnThreeBlocks() throws {
+        let trained = try selfSupervisedSmoke(DeepCluster.self) { ($0.clusters, $0.kmeansIterations, $0.featureBlocks) = (6, 3, 3) }
+        #expect(trained.featureCount == 8 * 3 * 3)
+    }
+}
+
+@Suite struct EncoderCutTests {
+    /// featureBlocks 1-4 of the methods that train the whole backbone: the representation is the
+    /// backbone's first blocks under the network's own paths and weights (so the trainer's averaged
+    /// weights and evaluation address the same tensors), as wide as they are, equal to their
+    /// output; 4 is the encoder itself; 5 is refused by name.
+    @Test func representationIsTheFirstBlocksUnderTheNetworksPaths() throws {
+        try check(SimCLR.self)
+        try check(MoCo.self, ["queueSize": 64])
+        try check(Autoencoder.self)
+    }
+
+    func check<M: StepMethod>(_ method: M.Type, _ settings: [String: Any] = [:]) throws {
+        let images = try Fixture.glyphs().trainImages.gatherRows([0, 1, 2])
+        for blocks in 1...4 {
+            let config = try AnyMethod.apply(settings.merging(["featureBlocks": blocks]) { $1 }, to: try tinyConfig(M.self), method: M.id)
+            var rng = RNG(seed: 1)
+            let model = try M.build(TrainingData(imageShape: [1, 28, 28], classCount: 0), config: config, rng: &rng)
+            let parts = model.evaluables
+            let network = Dictionary(uniqueKeysWithValues: model.network.namedParameters().map { ($0.path, $0.tensor.scalars) })
+            // The encoder's own paths, prefixed with where it sits in the network ("" when they already read so).
+            let encoder = parts.encoder.namedParameters().map { (path: [parts.encoderPath, $0.path].filter { !$0.isEmpty }.joined(separator: "."), tensor: $0.tensor) }
+            #expect(encoder.count == 4 * blocks, "conv weight and bias, batch-norm scale and shift per block")
+            #expect(encoder.allSatisfy { network[$0.path] == $0.tensor.scalars }, "\(M.id): the encoder's paths name the network's weights")
+            let side = [28, 14, 7, 3, 1][blocks]
+            #expect(parts.featureCount == 8 * side * side)
+            // invariant: these methods' networks are [conv4 backbone, head]
+            let backbone = model.network.children[0].module as! Sequential
+            let expected = Sequential(backbone.children.prefix(blocks).map(\.module))(images).flattened()
+            #expect(parts.encoder(images).scalars == expected.scalars)
+        }
+        let config = try AnyMethod.apply(["featureBlocks": 5], to: M.Config(), method: M.id)
+        #expect { try config.validate() } throws: { ($0 as? ConfigError)?.key == "featureBlocks" }
+    }
 }
 
 @Suite struct ContrastiveTests {

@@ -98,3 +98,31 @@ public enum PretextNetwork {
         guard (1...4).contains(featureBlocks) else { throw ConfigError(key: "featureBlocks", "conv4 has 4 blocks: give 1 to 4, got \(featureBlocks)") }
     }
 }
+
+/// The representation of a method that trains the whole backbone as its encoder (autoencoder,
+/// deepcluster, moco, simclr), read after its first `featureBlocks` conv4 blocks instead of all
+/// four. Training is unchanged: only what `linear`, `knn`, `finetune`, `episodes-linear` and the
+/// trainer's validation see moves. 4 keeps the papers' representation, the encoder's output; an
+/// `mlp` backbone has no blocks to cut and is kept whole. Paths read as in the method's network
+/// (the cut encoder sits under its own path, as `PretextNetwork`'s lower part does).
+public struct EncoderCut {
+    public let featureBlocks: Int
+    let conv4: Bool
+    let imageShape: [Int]
+
+    public init(featureBlocks: Int, backbone: BackboneSpec, imageShape: [Int]) {
+        (self.featureBlocks, conv4, self.imageShape) = (featureBlocks, backbone.name == "conv4", imageShape)
+    }
+
+    /// The evaluables of `network`, whose first child is the backbone (`features` wide).
+    public func evaluables(_ network: Sequential, features: Int, measures: SelfMeasures? = nil) -> Evaluables {
+        let (path, encoder) = network.children[0]
+        // conv4 is four blocks then a Flatten (`Backbone.conv4`): keep the first blocks, flatten them.
+        guard conv4, featureBlocks < 4, let blocks = encoder as? Sequential else {
+            return Evaluables(classifier: nil, encoder: encoder, encoderPath: path, featureCount: features, measures: measures)
+        }
+        let lower = FlattenedOutput(Sequential(blocks.children.prefix(featureBlocks).map(\.module)), name: path)
+        let width = noGrad { lower(Tensor(zeros: [2] + imageShape)).shape[1] }
+        return Evaluables(classifier: nil, encoder: lower, encoderPath: "", featureCount: width, measures: measures)
+    }
+}

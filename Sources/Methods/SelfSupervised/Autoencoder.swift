@@ -11,7 +11,8 @@ import TensorCore
 ///   of `patch` pixels are hidden with probability `maskRatio` and the loss is taken on the hidden
 ///   pixels only.
 ///
-/// The representation is the backbone's output. `native` stores the test `reconstruction_error`:
+/// The representation is the backbone's output (`featureBlocks` < 4 reads it after the first blocks
+/// instead, `EncoderCut`). `native` stores the test `reconstruction_error`:
 /// the mean squared error per pixel of clean test images (standardised units).
 ///
 /// Departures: the decoder is a two-layer MLP (the engine has no transposed convolution); MAE's
@@ -41,16 +42,22 @@ public enum Autoencoder: StepMethod {
         public var patch = 4
         /// Width of the decoder's hidden layer.
         public var decoderHidden = 512
+        /// conv4 blocks (1-4) whose output is the representation evaluation scores (4: the encoder's
+        /// output, the paper's); training does not depend on it (`EncoderCut`).
+        public var featureBlocks = 4
 
         public init() {}
 
         public func validateOwn() throws {
+            try PretextNetwork.checkBlocks(featureBlocks)
             try Check.atLeast(batchSize, 1, key: "batchSize")
             try Check.nonNegative(noise, key: "noise")
             guard maskRatio > 0 && maskRatio < 1 else { throw ConfigError(key: "maskRatio", "must be in (0, 1), got \(maskRatio)") }
             try Check.atLeast(patch, 1, key: "patch")
             try Check.atLeast(decoderHidden, 1, key: "decoderHidden")
         }
+
+        public var representationBlocks: Int? { featureBlocks }
 
         public var samplesPerStep: Int { batchSize }
         // Measured (selfsup.yaml, 2-vCPU Xeon): the decoder, about 1.3x a supervised step per image.
@@ -61,11 +68,13 @@ public enum Autoencoder: StepMethod {
         /// [encoder, decoder]; the decoder's output is the flattened image.
         public let network: Sequential
         public let needs: StreamNeeds
+        let cut: EncoderCut
         let features: Int
         let config: Config
 
         public init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
             let (encoder, width) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
+            cut = EncoderCut(featureBlocks: config.featureBlocks, backbone: config.backbone, imageShape: data.imageShape)
             let pixels = data.imageShape.reduce(1, *)
             let decoder = Sequential([Linear(width, config.decoderHidden, rng: &rng), ReLU(), Linear(config.decoderHidden, pixels, rng: &rng)])
             (network, features, self.config) = (Sequential([encoder, decoder]), width, config)
@@ -126,7 +135,7 @@ public enum Autoencoder: StepMethod {
         }
 
         public var evaluables: Evaluables {
-            Evaluables(classifier: nil, encoder: network.children[0].module, encoderPath: "0", featureCount: features,
+            cut.evaluables(network, features: features,
                        measures: SelfMeasures(values: { [("reconstruction_error", self.reconstructionError($0))] }))
         }
     }

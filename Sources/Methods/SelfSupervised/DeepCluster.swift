@@ -9,7 +9,9 @@ import TensorCore
 /// (`KMeans.update`); the cluster indices become pseudo-labels, the classifier on top is
 /// re-initialised, and the network is trained to predict them. Sampling is uniform over the
 /// pseudo-classes, which the paper notes is the same as weighting each image's loss by the
-/// inverse size of its cluster; the weights are normalised to average 1 over the pool.
+/// inverse size of its cluster; the weights are normalised to average 1 over the pool. The
+/// clustering reads the encoder's output, as in the paper; the representation evaluation scores is
+/// that output too, or with `featureBlocks` < 4 the output of the first blocks (`EncoderCut`).
 ///
 /// Departures: conv4 in place of AlexNet/VGG, so features are 64-wide and the PCA keeps
 /// min(`pcaDimensions`, 64) of them (the paper reduces 4,096 to 256); no Sobel filter (it removes
@@ -35,16 +37,22 @@ public enum DeepCluster: StepMethod {
         public var kmeansIterations = 20
         /// Apply the weak augmentation (the paper's random crops and flips) to training images.
         public var augment = true
+        /// conv4 blocks (1-4) whose output is the representation evaluation scores (4: the encoder's
+        /// output, the paper's); training does not depend on it (`EncoderCut`).
+        public var featureBlocks = 4
 
         public init() {}
 
         public func validateOwn() throws {
+            try PretextNetwork.checkBlocks(featureBlocks)
             try Check.atLeast(batchSize, 1, key: "batchSize")
             try Check.atLeast(clusters, 2, key: "clusters")
             try Check.atLeast(reclusterEvery, 1, key: "reclusterEvery")
             try Check.atLeast(pcaDimensions, 1, key: "pcaDimensions")
             try Check.atLeast(kmeansIterations, 1, key: "kmeansIterations")
         }
+
+        public var representationBlocks: Int? { featureBlocks }
 
         public var samplesPerStep: Int { batchSize }
         // Measured (selfsup.yaml and the default suite, 2-vCPU Xeon): with its clusterings of the
@@ -64,6 +72,7 @@ public enum DeepCluster: StepMethod {
         /// [encoder, classifier over the clusters].
         public let network: Sequential
         public let needs: StreamNeeds
+        let cut: EncoderCut
         let features: Int
         let config: Config
         let pool: UnlabeledPool
@@ -76,6 +85,7 @@ public enum DeepCluster: StepMethod {
 
         init(_ data: TrainingData, pool: UnlabeledPool, config: Config, rng: inout RNG) throws {
             let (encoder, width) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
+            cut = EncoderCut(featureBlocks: config.featureBlocks, backbone: config.backbone, imageShape: data.imageShape)
             (network, features) = (Sequential([encoder, Linear(width, config.clusters, rng: &rng)]), width)
             (self.config, self.pool, self.rng) = (config, pool, rng.derive("deepcluster"))
             needs = StreamNeeds(unlabeled: (config.batchSize, [config.augment ? .weak : .plain]))
@@ -127,7 +137,7 @@ public enum DeepCluster: StepMethod {
         }
 
         public var evaluables: Evaluables {
-            Evaluables(classifier: nil, encoder: network.children[0].module, encoderPath: "0", featureCount: features)
+            cut.evaluables(network, features: features)
         }
     }
 }

@@ -8,7 +8,8 @@ import TensorCore
 /// momentum encoder is the exponential average of the query encoder (θ_k ← m θ_k + (1 − m) θ_q)
 /// and receives no gradient; after each step the batch's keys are enqueued and the oldest
 /// dequeued. The encoder is followed by a linear layer to 128 dimensions (MoCo v1) and the
-/// representation is the query encoder's output before it. Shuffling BN is kept: queries and keys
+/// representation is the query encoder's output before it (`featureBlocks` < 4 reads it after the
+/// first blocks instead, `EncoderCut`). Shuffling BN is kept: queries and keys
 /// pass through `shuffleGroups` separate batch-norm batches, the keys' rows shuffled across them
 /// (the groups play the paper's GPUs). The queue starts with random unit vectors, as the
 /// reference code does.
@@ -37,10 +38,14 @@ public enum MoCo: StepMethod {
         public var dimension = 128
         /// Batch-norm groups for shuffling BN (1: off).
         public var shuffleGroups = 2
+        /// conv4 blocks (1-4) whose output is the representation evaluation scores (4: the encoder's
+        /// output, the paper's); training does not depend on it (`EncoderCut`).
+        public var featureBlocks = 4
 
         public init() {}
 
         public func validateOwn() throws {
+            try PretextNetwork.checkBlocks(featureBlocks)
             try Check.atLeast(batchSize, 1, key: "batchSize")
             try Check.atLeast(queueSize, 1, key: "queueSize")
             guard momentum >= 0 && momentum < 1 else { throw ConfigError(key: "momentum", "must be in [0, 1), got \(momentum)") }
@@ -49,6 +54,8 @@ public enum MoCo: StepMethod {
             try Check.atLeast(shuffleGroups, 1, key: "shuffleGroups")
         }
 
+        public var representationBlocks: Int? { featureBlocks }
+
         public var samplesPerStep: Int { 2 * batchSize }
     }
 
@@ -56,6 +63,7 @@ public enum MoCo: StepMethod {
         /// The query encoder: [encoder, linear embedding].
         public let network: Sequential
         public let needs: StreamNeeds
+        let cut: EncoderCut
         let features: Int
         let config: Config
         /// The momentum (key) encoder, as weights by path of `network`.
@@ -66,6 +74,7 @@ public enum MoCo: StepMethod {
 
         public init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
             let (encoder, width) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
+            cut = EncoderCut(featureBlocks: config.featureBlocks, backbone: config.backbone, imageShape: data.imageShape)
             (network, features, self.config) = (Sequential([encoder, Linear(width, config.dimension, rng: &rng)]), width, config)
             keyEncoder = EMA(of: network, decay: config.momentum)
             queue = FeatureQueue(capacity: config.queueSize, dimension: config.dimension)
@@ -99,7 +108,7 @@ public enum MoCo: StepMethod {
         }
 
         public var evaluables: Evaluables {
-            Evaluables(classifier: nil, encoder: network.children[0].module, encoderPath: "0", featureCount: features)
+            cut.evaluables(network, features: features)
         }
     }
 }

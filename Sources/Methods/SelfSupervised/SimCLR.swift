@@ -7,7 +7,8 @@ import TensorCore
 /// (an MLP with one hidden layer as wide as the features, ReLU, output `projection` = 128), and
 /// NT-Xent with temperature τ pulls the two views together against the batch's other 2N − 2
 /// embeddings. The representation is the encoder's output, before the head (the paper's finding
-/// that it transfers better than the projection). Kept: the head, NT-Xent, τ = 0.5 (the paper's
+/// that it transfers better than the projection); `featureBlocks` < 4 reads it after the first
+/// blocks instead (`EncoderCut`). Kept: the head, NT-Xent, τ = 0.5 (the paper's
 /// CIFAR-10 setting), both views in one batch-norm batch (its global BN).
 ///
 /// Departures, for a 2-core CPU: batches of 256 images (the paper: 4,096 with LARS); Adam with a
@@ -31,14 +32,20 @@ public enum SimCLR: StepMethod {
         public var temperature: Float = 0.5
         /// Width of the projection head's output.
         public var projection = 128
+        /// conv4 blocks (1-4) whose output is the representation evaluation scores (4: the encoder's
+        /// output, the paper's); training does not depend on it (`EncoderCut`).
+        public var featureBlocks = 4
 
         public init() {}
 
         public func validateOwn() throws {
+            try PretextNetwork.checkBlocks(featureBlocks)
             try Check.atLeast(batchSize, 2, key: "batchSize")
             try Check.positive(temperature, key: "temperature")
             try Check.atLeast(projection, 1, key: "projection")
         }
+
+        public var representationBlocks: Int? { featureBlocks }
 
         public var samplesPerStep: Int { 2 * batchSize }
     }
@@ -47,11 +54,13 @@ public enum SimCLR: StepMethod {
         /// [encoder, projection head].
         public let network: Sequential
         public let needs: StreamNeeds
+        let cut: EncoderCut
         let features: Int
         let temperature: Float
 
         public init(_ data: TrainingData, config: Config, rng: inout RNG) throws {
             let (encoder, width) = try config.backbone.build(imageShape: data.imageShape, rng: &rng)
+            cut = EncoderCut(featureBlocks: config.featureBlocks, backbone: config.backbone, imageShape: data.imageShape)
             let head = Sequential([Linear(width, width, rng: &rng), ReLU(), Linear(width, config.projection, rng: &rng)])
             (network, features, temperature) = (Sequential([encoder, head]), width, config.temperature)
             needs = StreamNeeds(unlabeled: (config.batchSize, [.strong, .strong]))
@@ -64,7 +73,7 @@ public enum SimCLR: StepMethod {
         }
 
         public var evaluables: Evaluables {
-            Evaluables(classifier: nil, encoder: network.children[0].module, encoderPath: "0", featureCount: features)
+            cut.evaluables(network, features: features)
         }
     }
 }
