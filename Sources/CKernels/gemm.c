@@ -75,31 +75,44 @@ static inline void transpose16(__m512 r[16]) {
     }
 }
 
+// Columns j..j+cols (cols <= 16) of op(B) = bᵀ into their panel: column j + i of op(B) is row i of
+// src (ldb apart), k = 0..<kc along it. 16 x 16 blocks transposed in registers: element by element,
+// the packing cost about as much as the arithmetic of a 64-row weight gradient (each packed value
+// feeds 128 FLOPs).
+__attribute__((target("avx512f")))
+static void pack_bt_columns(const float *src, long ldb, int kc, int j, int cols, float *bp) {
+    float *dst = bp + (long)(j / NR) * NR * kc + j % NR;
+    if (cols < 16) {
+        for (int i = 0; i < cols; i++)
+            for (int k = 0; k < kc; k++) dst[(long)k * NR + i] = src[(long)i * ldb + k];
+        return;
+    }
+    const int k16 = kc / 16 * 16;
+    for (int k = 0; k < k16; k += 16) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (long)i * ldb + k);
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (long)(k + i) * NR, r[i]);
+    }
+    for (int i = 0; i < 16; i++)
+        for (int k = k16; k < kc; k++) dst[(long)k * NR + i] = src[(long)i * ldb + k];
+}
+
+// The last panel's columns nc..<its end, zero (the micro-kernel computes whole tiles).
+static void zero_panel_tail(int kc, int nc, float *bp) {
+    const int full = nc / NR * NR;
+    if (full < nc)
+        for (int k = 0; k < kc; k++)
+            for (int j = nc - full; j < NR; j++) bp[(long)full * kc + k * NR + j] = 0;
+}
+
 // Bp[panel][k][j] = B(p0 + k, j0 + panel*NR + j), zero beyond the last column.
 __attribute__((target("avx512f")))
 static void pack_b(int trans, const float *b, long ldb, int p0, int kc, int j0, int nc, float *bp) {
     const int full = nc / NR * NR;
     if (trans) {  // B(k, j) = b[j ldb + k]: each column of op(B) is a row of b
-        // 16 x 16 blocks transposed in registers: element by element, the packing cost about as
-        // much as the arithmetic of a 64-row weight gradient (each packed value feeds 128 FLOPs).
-        const int cols16 = nc / 16 * 16, k16 = kc / 16 * 16;
-        for (int j = 0; j < cols16; j += 16) {
-            float *dst = bp + (long)(j / NR) * NR * kc + j % NR;
-            const float *src = b + (long)(j0 + j) * ldb + p0;
-            for (int k = 0; k < k16; k += 16) {
-                __m512 r[16];
-                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (long)i * ldb + k);
-                transpose16(r);
-                for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (long)(k + i) * NR, r[i]);
-            }
-            for (int i = 0; i < 16; i++)
-                for (int k = k16; k < kc; k++) dst[(long)k * NR + i] = src[(long)i * ldb + k];
-        }
-        for (int j = cols16; j < nc; j++) {
-            const float *src = b + (long)(j0 + j) * ldb + p0;
-            float *dst = bp + (long)(j / NR) * NR * kc + j % NR;
-            for (int k = 0; k < kc; k++) dst[k * NR] = src[k];
-        }
+        for (int j = 0; j < nc; j += 16)
+            pack_bt_columns(b + (long)(j0 + j) * ldb + p0, ldb, kc, j, nc - j < 16 ? nc - j : 16, bp);
     } else {      // B(k, j) = b[k ldb + j]: each row of b read front to back, NR floats per panel
         for (int k = 0; k < kc; k++) {
             const float *src = b + (long)(p0 + k) * ldb + j0;
@@ -109,9 +122,84 @@ static void pack_b(int trans, const float *b, long ldb, int p0, int kc, int j0, 
             for (int k = 0; k < kc; k++)
                 memcpy(bp + (long)full * kc + k * NR, b + (long)(p0 + k) * ldb + j0 + full, sizeof(float) * (nc - full));
     }
-    if (full < nc)  // the last panel's missing columns
-        for (int k = 0; k < kc; k++)
-            for (int j = nc - full; j < NR; j++) bp[(long)full * kc + k * NR + j] = 0;
+    zero_panel_tail(kc, nc, bp);
+}
+
+// B as the im2col columns of a same-shape convolution (stride 1, output planes the input's size),
+// read from the images as B is packed instead of from a materialised matrix. Row (c, ti, tj) of the
+// columns is image plane c moved by (ti - pad_h) W + (tj - pad_w) floats, the positions whose
+// source falls off the plane zero: the values bb_im2col writes.
+typedef struct {
+    const bb_conv_geometry *g;
+    const float *x;        // the g->batch images the columns are made from
+    const int32_t *keep;   // per tap, per plane position: -1 where the moved source lies inside the plane
+} conv_columns;
+
+// keep[tap][p] for every tap of g. NULL when out of memory.
+static int32_t *conv_keep(const bb_conv_geometry *g) {
+    const int h = g->height, w = g->width;
+    int32_t *keep = malloc(sizeof(int32_t) * (size_t)(g->kernel_h * g->kernel_w) * (size_t)(h * w));
+    if (!keep) return NULL;
+    for (int ti = 0; ti < g->kernel_h; ti++)
+        for (int tj = 0; tj < g->kernel_w; tj++) {
+            int32_t *k = keep + (long)(ti * g->kernel_w + tj) * h * w;
+            const int di = ti - g->pad_h, dj = tj - g->pad_w;
+            for (int r = 0; r < h; r++)
+                for (int c = 0; c < w; c++) k[r * w + c] = r + di >= 0 && r + di < h && c + dj >= 0 && c + dj < w ? -1 : 0;
+        }
+    return keep;
+}
+
+// dst[0..<len] = columns[row][pos..<pos + len], one image's plane at a time: a run of the moved
+// plane under the tap's mask. Masked loads never touch the lanes they leave out, so a source moved
+// off the first or last image is not read.
+__attribute__((target("avx512f")))
+static void conv_columns_run(const conv_columns *s, long row, long pos, int len, float *dst) {
+    const bb_conv_geometry *g = s->g;
+    const int taps = g->kernel_h * g->kernel_w, c = (int)(row / taps), t = (int)(row % taps);
+    const long hw = (long)g->height * g->width;
+    const long shift = (long)(t / g->kernel_w - g->pad_h) * g->width + (t % g->kernel_w - g->pad_w);
+    const int32_t *keep = s->keep + t * hw;
+    long n = pos / hw, p = pos % hw;
+    while (len > 0) {
+        const int seg = hw - p < len ? (int)(hw - p) : len;
+        const float *src = s->x + (n * g->channels + c) * hw + p + shift;
+        const int32_t *kp = keep + p;
+        for (int q = 0; q < seg; q += 16) {
+            const int lanes = seg - q < 16 ? seg - q : 16;
+            const __mmask16 m = (__mmask16)((1u << lanes) - 1);
+            const __mmask16 kept = _mm512_mask_cmpneq_epi32_mask(m, _mm512_maskz_loadu_epi32(m, kp + q), _mm512_setzero_si512());
+            _mm512_mask_storeu_ps(dst + q, m, _mm512_maskz_loadu_ps(kept, src + q));
+        }
+        dst += seg;
+        len -= seg;
+        n++;
+        p = 0;
+    }
+}
+
+// pack_b with B = the columns (trans 0: B(k, j) = columns[k][j], the forward's product) or their
+// transpose (trans 1: B(k, j) = columns[j][k], the weight gradient's): the same panels, made from
+// the images.
+__attribute__((target("avx512f")))
+static void pack_b_conv(int trans, const conv_columns *s, int p0, int kc, int j0, int nc, float *bp) {
+    if (trans) {
+        float rows[16 * KC];  // 16 rows of the columns, kc long: transposed into the panel as pack_b does
+        for (int j = 0; j < nc; j += 16) {
+            const int cols = nc - j < 16 ? nc - j : 16;
+            for (int i = 0; i < cols; i++) conv_columns_run(s, j0 + j + i, p0, kc, rows + i * KC);
+            pack_bt_columns(rows, KC, kc, j, cols, bp);
+        }
+    } else {
+        float row[NC];  // one row of the columns, nc long, cut into the panels as pack_b cuts b's rows
+        const int full = nc / NR * NR;
+        for (int k = 0; k < kc; k++) {
+            conv_columns_run(s, p0 + k, j0, nc, row);
+            for (int j = 0; j < full; j += NR) memcpy(bp + (long)j * kc + k * NR, row + j, sizeof(float) * NR);
+            if (full < nc) memcpy(bp + (long)full * kc + k * NR, row + full, sizeof(float) * (nc - full));
+        }
+    }
+    zero_panel_tail(kc, nc, bp);
 }
 
 // The 8 x 48 tile of Ap Bp over kc, then C = alpha tile + beta C on its rows x cols corner
@@ -160,8 +248,9 @@ static void micro_kernel(int kc, const float *ap, const float *bp, float *c, lon
     }
 }
 
-void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
-              const float *b, long ldb, float beta, float *c, long ldc) {
+// The blocked product; B packed from the matrix b (ldb) or, when conv is given, from its images.
+static void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+                  const float *b, long ldb, const conv_columns *conv, float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {  // no products: C = beta C
         for (int i = 0; i < m; i++)
@@ -178,7 +267,8 @@ void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
             const int kc = k - p0 < KC ? k - p0 : KC;
             // The first k block applies the caller's beta; later ones add to what it wrote.
             const float betaBlock = p0 == 0 ? beta : 1;
-            pack_b(trans_b, b, ldb, p0, kc, j0, nc, bp);
+            if (conv) pack_b_conv(trans_b, conv, p0, kc, j0, nc, bp);
+            else pack_b(trans_b, b, ldb, p0, kc, j0, nc, bp);
             for (int i0 = 0; i0 < m; i0 += MC) {
                 const int mc = m - i0 < MC ? m - i0 : MC;
                 pack_a(trans_a, a, lda, i0, mc, p0, kc, ap);
@@ -196,6 +286,27 @@ void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
     free(ap);
     free(bp);
 }
+
+void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc) {
+    sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
+}
+
+int bb_sgemm_conv(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+                  const bb_conv_geometry *g, const float *x, float beta, float *c, long ldc) {
+    if (!bb_sgemm_available()) return 0;
+    if (!(g->stride_h == 1 && g->stride_w == 1 && g->out_h == g->height && g->out_w == g->width
+          && g->pad_h < g->height && g->pad_w < g->width)) return 0;
+    const long patch = (long)g->channels * g->kernel_h * g->kernel_w, positions = (long)g->batch * g->height * g->width;
+    // op(B) is k x n: the columns [patch, positions], or their transpose.
+    if (trans_b ? (n != patch || k != positions) : (k != patch || n != positions)) return 0;
+    int32_t *keep = conv_keep(g);
+    if (!keep) return 0;
+    const conv_columns s = {g, x, keep};
+    sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &s, beta, c, ldc);
+    free(keep);
+    return 1;
+}
 #else
 int bb_sgemm_available(void) { return 0; }
 void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
@@ -203,5 +314,11 @@ void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
     (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
     (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
     abort();  // callers check bb_sgemm_available() first
+}
+int bb_sgemm_conv(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+                  const bb_conv_geometry *g, const float *x, float beta, float *c, long ldc) {
+    (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
+    (void)g; (void)x; (void)beta; (void)c; (void)ldc;
+    return 0;
 }
 #endif

@@ -183,25 +183,91 @@ import Testing
     @Test mutating func chunkedGradientsMatchFiniteDifferences() {
         // 72 output positions an image: chunks of 14 images, the last of 3.
         let g = ConvGeometry(input: [45, 2, 12, 10], weight: [3, 2, 3, 2], stride: (1, 2), padding: (1, 1))
-        let (x, w, gy) = operands(g)
         #expect(ConvChunks(g).count == 4 && ConvChunks(g).images(3).count == 3)
+        checkFiniteDifferences(g, inputs: [0, 7, 2_900, 44 * 240 + 11])
+    }
+
+    /// The same through a same-shape convolution (whose columns are shifted planes; the chunks'
+    /// GEMMs make them from the images while packing, `bb_sgemm_conv`, where the CPU has AVX-512).
+    @Test mutating func sameShapeChunkedGradientsMatchFiniteDifferences() {
+        // 255 positions an image: chunks of 4 images, the last of 2; planes 17 wide (ragged vectors).
+        let g = ConvGeometry(input: [6, 2, 15, 17], weight: [2, 2, 3, 3], padding: (1, 1))
+        #expect(ConvChunks(g).count == 2)
+        checkFiniteDifferences(g, inputs: [0, 5, 510 + 33, 4 * 510 + 100])
+    }
+
+    /// dL/dx at `inputs` (and the last input) and dL/dw everywhere from the chunked kernels, against
+    /// central differences of L = <conv(x, w), gy> computed in Double.
+    mutating func checkFiniteDifferences(_ g: ConvGeometry, inputs: [Int]) {
+        let (x, w, gy) = operands(g)
         let (gx, gw) = backward(g, x, w, gy, chunked: true)
         let (rx, rw, rgy) = (Ref(x), Ref(w), Ref(gy))
         func loss(_ x: Ref, _ w: Ref) -> Double {
             zip(Ref.conv2d(x, w, stride: (g.strideH, g.strideW), padding: (g.padH, g.padW)).data, rgy.data).map { $0 * $1 }.reduce(0, +)
         }
         let h = 1e-3
-        for i in [0, 7, 2_900, 44 * 240 + 11, x.count - 1] {
+        for i in inputs + [x.count - 1] {
             var (plus, minus) = (rx, rx)
             plus.data[i] += h; minus.data[i] -= h
             let fd = (loss(plus, rw) - loss(minus, rw)) / (2 * h)
-            #expect(abs(Double(gx[i]) - fd) <= 1e-3 * max(1, abs(fd)), "dx[\(i)]: \(gx[i]) vs \(fd)")
+            #expect(abs(Double(gx[i]) - fd) <= 1e-3 * max(1, abs(fd)), "\(g) dx[\(i)]: \(gx[i]) vs \(fd)")
         }
         for i in 0..<w.count {
             var (plus, minus) = (rw, rw)
             plus.data[i] += h; minus.data[i] -= h
             let fd = (loss(rx, plus) - loss(rx, minus)) / (2 * h)
-            #expect(abs(Double(gw[i]) - fd) <= 1e-3 * max(1, abs(fd)), "dw[\(i)]: \(gw[i]) vs \(fd)")
+            #expect(abs(Double(gw[i]) - fd) <= 1e-3 * max(1, abs(fd)), "\(g) dw[\(i)]: \(gw[i]) vs \(fd)")
         }
+    }
+
+    /// The GEMM that packs a same-shape convolution's im2col columns straight from the images
+    /// against bb_im2col then bb_sgemm, bit for bit (the same products in the same order), as the
+    /// forward's product (columns as B) and the weight gradient's (their transpose): planes shorter
+    /// than a vector and with ragged vectors, rectangular kernels, a 1-D signal, 1x1, a patch deeper
+    /// than a k-block (135 > 128 rows), more positions than a column block (1,764 > 1,536), C's old
+    /// contents scaled and added. Other geometries, and shapes that are not the geometry's
+    /// columns, are refused and C left alone.
+    @Test(.enabled(if: bb_sgemm_available() != 0, "the packed GEMM needs AVX-512"))
+    mutating func implicitColumnsGEMMEqualsIm2colThenGEMM() {
+        let cases: [(input: [Int], weight: [Int], stride: (Int, Int), padding: (Int, Int))] = [
+            ([5, 3, 7, 7], [6, 3, 3, 3], (1, 1), (1, 1)), ([4, 2, 2, 3], [9, 2, 3, 3], (1, 1), (1, 1)),
+            ([3, 2, 5, 6], [5, 2, 3, 5], (1, 1), (1, 2)), ([6, 1, 1, 13], [17, 1, 1, 3], (1, 1), (0, 1)),
+            ([3, 20, 4, 4], [8, 20, 1, 1], (1, 1), (0, 0)), ([9, 15, 14, 14], [11, 15, 3, 3], (1, 1), (1, 1)),
+            ([2, 3, 20, 21], [4, 3, 5, 3], (1, 1), (2, 1)),
+        ]
+        for (input, weight, stride, padding) in cases {
+            let g = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
+            var cg = Kernels.cGeometry(g)
+            let (o, patch, positions) = (g.outChannels, g.patch, g.positions)
+            let x = (0..<(g.batch * g.channels * g.height * g.width)).map { _ in rng.uniform(-1, 1) }
+            var cols = [Float](repeating: 0, count: patch * positions)
+            bb_im2col(&cg, x, &cols, 0, Int32(g.batch))
+            let w = (0..<(o * patch)).map { _ in rng.uniform(-1, 1) }, gy = (0..<(o * positions)).map { _ in rng.uniform(-1, 1) }
+            for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1.5)] {
+                let start = (0..<(o * max(patch, positions))).map { _ in rng.uniform(-1, 1) }
+                // Forward: [o, patch] x columns [patch, positions].
+                var want = Array(start.prefix(o * positions)), got = want
+                bb_sgemm(0, 0, Int32(o), Int32(positions), Int32(patch), alpha, w, patch, cols, positions, beta, &want, positions)
+                #expect(bb_sgemm_conv(0, 0, Int32(o), Int32(positions), Int32(patch), alpha, w, patch, &cg, x, beta, &got, positions) == 1)
+                #expect(zip(got, want).filter { $0 != $1 }.count == 0, "forward \(g) alpha \(alpha) beta \(beta)")
+                // Weight gradient: gy [o, positions] x columnsᵀ.
+                var wantW = Array(start.prefix(o * patch)), gotW = wantW
+                bb_sgemm(0, 1, Int32(o), Int32(patch), Int32(positions), alpha, gy, positions, cols, positions, beta, &wantW, patch)
+                #expect(bb_sgemm_conv(0, 1, Int32(o), Int32(patch), Int32(positions), alpha, gy, positions, &cg, x, beta, &gotW, patch) == 1)
+                #expect(zip(gotW, wantW).filter { $0 != $1 }.count == 0, "weight gradient \(g) alpha \(alpha) beta \(beta)")
+            }
+        }
+        // A strided and a "valid" convolution, and shapes that are not a geometry's columns (72
+        // positions, 18 rows): refused, C untouched.
+        var strided = Kernels.cGeometry(ConvGeometry(input: [2, 2, 6, 6], weight: [3, 2, 3, 3], stride: (2, 2), padding: (1, 1)))
+        var valid = Kernels.cGeometry(ConvGeometry(input: [2, 2, 6, 6], weight: [3, 2, 3, 3]))
+        var same = Kernels.cGeometry(ConvGeometry(input: [2, 2, 6, 6], weight: [3, 2, 3, 3], padding: (1, 1)))
+        let x = [Float](repeating: 1, count: 144), a = [Float](repeating: 1, count: 3 * 72)
+        var c = [Float](repeating: 7, count: 3 * 72)
+        #expect(bb_sgemm_conv(0, 0, 3, 18, 18, 1, a, 18, &strided, x, 0, &c, 18) == 0)
+        #expect(bb_sgemm_conv(0, 0, 3, 32, 18, 1, a, 18, &valid, x, 0, &c, 32) == 0)
+        #expect(bb_sgemm_conv(0, 0, 3, 72, 17, 1, a, 17, &same, x, 0, &c, 72) == 0)
+        #expect(bb_sgemm_conv(0, 1, 3, 18, 71, 1, a, 71, &same, x, 0, &c, 18) == 0)
+        #expect(c.allSatisfy { $0 == 7 })
     }
 }

@@ -104,6 +104,14 @@ int bb_sgemm_available(void);
 /// stored), single-threaded: a packed AVX-512 GEMM (gemm.c). C is not read when beta is 0.
 void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
               const float *b, long ldb, float beta, float *c, long ldc);
+/// bb_sgemm with B the im2col columns of the g->batch images at x (trans_b 0: B = columns
+/// [patch, positions], a convolution's forward product; 1: op(B) = columnsᵀ, its weight gradient),
+/// made from the images while B is packed instead of read from a materialised matrix: the same
+/// products in the same order as bb_im2col then bb_sgemm, so the same result to the bit. Same-shape
+/// convolutions only (stride 1, output planes the input's size); returns 0, computing nothing, for
+/// any other geometry, shapes that are not its columns, a CPU without AVX-512, or no memory.
+int bb_sgemm_conv(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
+                  const bb_conv_geometry *g, const float *x, float beta, float *c, long ldc);
 
 /// Floats per FMA instruction of the widest vectors this CPU runs: 16 (AVX-512), 8 (AVX2 with
 /// FMA), or 0 where there is no fused multiply-add (the ceiling is then not measured).

@@ -102,6 +102,33 @@ extension Kernels {
     /// per-chunk GEMMs with 9 columns measured at 29 GFLOP/s (FixMatch's 512-image batch).
     static func chunked(_ g: ConvGeometry) -> Bool { g.patch >= 32 && g.patch * g.positions * 4 > 8 << 20 }
 
+    /// Whether a chunk's GEMM makes its im2col columns from the images while it packs them
+    /// (`bb_sgemm_conv`, the engine's own GEMM) instead of reading a materialised matrix: conv4's
+    /// chunks at 14x14 wrote 2.3 MB of columns each that the GEMM then read back to pack, twice a
+    /// step (the forward and the weight gradient's remake). The same products in the same order, so
+    /// the same results to the bit; BENCHBENCH_IMPLICIT_GEMM=0 in the environment keeps the
+    /// materialised path, to time one against the other in one build.
+    static let implicitColumns = GEMMImplementation.current == .own && ProcessInfo.processInfo.environment["BENCHBENCH_IMPLICIT_GEMM"] != "0"
+
+    /// C = A op(B) on the calling thread for a chunk of images, B the chunk's im2col columns (transB:
+    /// their transpose, the weight gradient's product): made while the GEMM packs them where
+    /// `implicitColumns` and the geometry allow, else written to `columns` by im2col first. Timed as
+    /// phases 0 (im2col) and 1 (the GEMM) of `clock`.
+    static func columnsGEMM(_ h: ConvGeometry, images x: UnsafePointer<Float>, transB: Bool, m: Int, n: Int, k: Int,
+                            _ a: UnsafePointer<Float>, lda: Int, columns: UnsafeMutablePointer<Float>,
+                            _ c: UnsafeMutablePointer<Float>, ldc: Int, _ clock: inout PhaseClock) {
+        var ch = cGeometry(h)
+        var implicit = false
+        clock.time(1) {
+            implicit = implicitColumns && bb_sgemm_conv(0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), 1, a, lda, &ch, x, 0, c, ldc) != 0
+        }
+        guard !implicit else { return }
+        clock.time(0) { bb_im2col(&ch, x, columns, 0, Int32(h.batch)) }
+        clock.time(1) {
+            serialGEMM(transA: false, transB: transB, m: m, n: n, k: k, a, lda: lda, columns, ldb: h.positions, c, ldc: ldc)
+        }
+    }
+
     /// The forward also runs chunk by chunk when a chunk is one image: the GEMM's result is then
     /// already that image's NCHW output, so it is written in place and the reorder pass is saved
     /// (a 1-channel first layer on 28x28 images: 25 MB read and written less per step).
@@ -191,15 +218,11 @@ extension Kernels {
         chunks.run(scratch: [g.patch * chunks.maxPositions, g.outChannels * chunks.maxPositions],
                    phases: ["im2col", "gemm_nn", "conv_output"]) { c, scratch, clock in
             let (h, n0) = (chunks.geometry(c), chunks.images(c).lowerBound)
-            var ch = cGeometry(h)
-            clock.time(0) { bb_im2col(&ch, x + n0 * g.channels * g.height * g.width, scratch[0], 0, Int32(h.batch)) }
             // One image's [O, R] product is its NCHW output: written in place, bias and ReLU applied there.
             let yn = y + n0 * g.outChannels * r
             let product = h.batch == 1 ? yn : scratch[1]
-            clock.time(1) {
-                serialGEMM(transA: false, transB: false, m: g.outChannels, n: h.positions, k: g.patch,
-                           w, lda: g.patch, scratch[0], ldb: h.positions, product, ldc: h.positions)
-            }
+            columnsGEMM(h, images: x + n0 * g.channels * g.height * g.width, transB: false, m: g.outChannels, n: h.positions, k: g.patch,
+                        w, lda: g.patch, columns: scratch[0], product, ldc: h.positions, &clock)
             if h.batch == 1 && bias == nil && !relu { return }
             clock.time(2) {
                 bb_conv_output(product, yn, Int32(g.outChannels), Int32(h.batch), Int32(r), bias, relu ? 1 : 0, 0, Int32(h.batch))
@@ -252,12 +275,8 @@ extension Kernels {
         let partial = TensorStorage(uninitializedCount: chunks.count * size)
         chunks.run(scratch: [g.patch * chunks.maxPositions], phases: ["im2col", "gemm_nt"]) { c, scratch, clock in
             let (h, n0) = (chunks.geometry(c), chunks.images(c).lowerBound)
-            var ch = cGeometry(h)
-            clock.time(0) { bb_im2col(&ch, x + n0 * g.channels * g.height * g.width, scratch[0], 0, Int32(h.batch)) }
-            clock.time(1) {
-                serialGEMM(transA: false, transB: true, m: g.outChannels, n: g.patch, k: h.positions,
-                           gyColumns.pointer + n0 * r, lda: g.positions, scratch[0], ldb: h.positions, partial.pointer + c * size, ldc: g.patch)
-            }
+            columnsGEMM(h, images: x + n0 * g.channels * g.height * g.width, transB: true, m: g.outChannels, n: g.patch, k: h.positions,
+                        gyColumns.pointer + n0 * r, lda: g.positions, columns: scratch[0], partial.pointer + c * size, ldc: g.patch, &clock)
         }
         KernelProfiler.shared.measure("sum_chunks", dims(chunks.count, size), bytes: Double(4 * (chunks.count + 1) * size)) {
             parallelRanges(size, grain: 16_384) { lo, hi in

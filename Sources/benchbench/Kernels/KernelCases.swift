@@ -44,7 +44,8 @@ struct KernelCases {
 
     /// Every GEMM the MLP training step issues, found by profiling one step (so the list follows
     /// the engine, not a guess), each timed alone; then what one step's GEMMs cost at those rates,
-    /// as samples/s: a floor on the step's time that no work outside the GEMMs can beat.
+    /// as samples/s: a floor on the step's time that no work outside the GEMMs can beat; and the
+    /// step's speed as a share of that floor, from the two timed in alternation.
     func gemmAtTrainingShapes() throws -> [KernelResult] {
         let step = TrainingBenchmark.mlp()
         KernelProfiler.shared.reset()
@@ -52,6 +53,7 @@ struct KernelCases {
         let gemms = KernelProfiler.shared.snapshot().filter { $0.key.name.hasPrefix("gemm") }
         var rows: [KernelResult] = []
         var seconds = (min: 0.0, median: 0.0, max: 0.0)
+        var floorGEMMs: [() -> Void] = []
         for (key, entry) in gemms.sorted(by: { $0.key.shape < $1.key.shape }) {
             let (m, n, k) = (key.dims[0], key.dims[1], key.dims[2])
             let ta = key.name == "gemm_tn" || key.name == "gemm_tt", tb = key.name == "gemm_nt" || key.name == "gemm_tt"
@@ -63,6 +65,7 @@ struct KernelCases {
                 _ = matmul(a, b, transposeA: ta, transposeB: tb)
             }
             rows.append(r)
+            floorGEMMs += Array(repeating: { _ = matmul(a, b, transposeA: ta, transposeB: tb) }, count: entry.calls)
             // Slowest rate gives the longest time: min samples/s pairs with max seconds.
             let calls = Double(entry.calls)
             seconds.min += calls * gflop / r.max
@@ -72,7 +75,28 @@ struct KernelCases {
         let batch = Double(step.batch)
         rows.append(KernelResult(kernel: "train-mlp GEMMs alone", shape: step.shape, unit: "samples/s", reps: stopwatch.repetitions,
                                  min: batch / seconds.max, median: batch / seconds.median, max: batch / seconds.min))
+        rows.append(try stepAgainstFloor(step, floor: floorGEMMs))
         return rows
+    }
+
+    /// A training step's speed as a percentage of its GEMMs-alone floor: per repetition, the step
+    /// then its GEMMs alone (`floor`, each call as often as the step makes it) are timed back to
+    /// back, and the row holds floor seconds / step seconds. Timed in separate groups, the two
+    /// drifted apart with the host's load (the ratio read 64% to 87% across three runs).
+    func stepAgainstFloor(_ step: TrainingBenchmark, floor: [() -> Void]) throws -> KernelResult {
+        progress("\(step.name) against its GEMMs alone")
+        var failure: Error?
+        let runStep = { do { try step.run() } catch { failure = failure ?? error } }
+        let runFloor = { for gemm in floor { gemm() } }
+        let warm = Stopwatch.seconds { for _ in 0..<3 { runStep(); runFloor() } } / 3
+        let inner = max(1, Int((stopwatch.minSeconds / max(warm, 1e-9)).rounded(.up)))
+        let shares = (0..<stopwatch.repetitions).map { _ in
+            let stepSeconds = Stopwatch.seconds { for _ in 0..<inner { runStep() } }
+            return Stopwatch.seconds { for _ in 0..<inner { runFloor() } } / stepSeconds * 100
+        }.sorted()
+        if let failure { throw failure }
+        return KernelResult(kernel: "\(step.name) of GEMMs alone", shape: step.shape, unit: "%", reps: shares.count,
+                            min: shares.first!, median: shares[shares.count / 2], max: shares.last!)
     }
 
     // MARK: Convolution at conv4 shapes
@@ -179,12 +203,17 @@ struct KernelCases {
             let entries = KernelProfiler.shared.snapshot()
             let counted = entries.filter { !$0.entry.composite }.reduce(0) { $0 + $1.entry.seconds }
             lines.append("\n\(step.name): \(String(format: "%.2f", wall / 20 * 1000)) ms/step, kernels \(String(format: "%.0f", counted / wall * 100))% of it (* encloses other kernels)")
-            for (key, e) in entries.prefix(16) {
+            // Every kernel with at least 0.5% of the step; the rest summed on one line.
+            let shown = entries.filter { $0.entry.seconds >= 0.005 * wall }
+            for (key, e) in shown {
                 let rate = e.flops > 0 ? String(format: "%.1f GFLOP/s", e.flops / e.seconds * 1e-9)
                                        : String(format: "%.1f GB/s", e.bytes / e.seconds * 1e-9)
-                lines.append(String(format: "  %-20@ %-22@ %6.3f ms/step %5d calls  %@", (key.name + (e.composite ? "*" : "")) as NSString, key.shape as NSString,
+                lines.append(String(format: "  %-32@ %-22@ %6.3f ms/step %5d calls  %@", (key.name + (e.composite ? "*" : "")) as NSString, key.shape as NSString,
                                     e.seconds / 20 * 1000, e.calls, rate as NSString))
             }
+            let rest = entries.filter { !$0.entry.composite && $0.entry.seconds < 0.005 * wall }
+            lines.append(String(format: "  %d kernels of less than 0.5%% each: %.3f ms/step", rest.count,
+                                rest.reduce(0) { $0 + $1.entry.seconds } / 20 * 1000))
         }
         KernelProfiler.shared.reset()
         return lines.joined(separator: "\n")
