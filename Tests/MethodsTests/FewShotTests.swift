@@ -303,12 +303,13 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
 
 @Suite struct MANNTests {
     @Test func smoke() throws {
-        try fewShotSmoke(MANN.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "controllerSize": 8, "memorySlots": 6, "memoryWidth": 4, "readHeads": 2])
+        try fewShotSmoke(MANN.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "controllerSize": 8, "memorySlots": 6, "memoryWidth": 4, "readHeads": 2,
+                                     "sequencesPerStep": 2])
     }
 
     @Test func smokeWithALearnedKeyStrength() throws {
         try fewShotSmoke(MANN.self, ["trainWay": 3, "trainShot": 2, "trainQuery": 2, "controllerSize": 8, "memorySlots": 6, "memoryWidth": 4,
-                                     "readHeads": 2, "learnedKeyStrength": true])
+                                     "readHeads": 2, "learnedKeyStrength": true, "sequencesPerStep": 2])
     }
 
     /// Least-recently-used addressing on a hand-built memory: reads are the softmax of cosines
@@ -318,9 +319,9 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
     @Test func leastRecentlyUsedAddressing() {
         var m = MANN.Memory(slots: 3, width: 2, heads: 1)
         let before: [Float] = [1, 0,  0, 1,  1, 1]
-        m.slots = Tensor(shape: [3, 2], scalars: before)
+        m.slots = Tensor(shape: [1, 3, 2], scalars: before)
         m.reads = [Tensor(shape: [1, 3], scalars: [1, 0, 0])]
-        (m.usage, m.leastUsed) = ([1, 0.5, 0.1], [0, 0, 1])
+        (m.usage, m.leastUsed) = ([[1, 0.5, 0.1]], [[0, 0, 1]])
         let key = Tensor(shape: [1, 2], scalars: [0, 1])
         let out = m.step(keys: [key], writeGates: [Tensor(shape: [1, 1], scalars: [0.25])], usageDecay: 0.95)
         // Read first, from the old memory: cos(k, [1, 0]) = 0, cos(k, [0, 1]) = 1, cos(k, [1, 1]) = 1/√2.
@@ -333,16 +334,16 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         // Then slot 2 cleared, and w = 0.25·[1, 0, 0] + 0.75·[0, 0, 1] writes w(i)·k.
         #expect(zip(m.slots.scalars, [1, 0.25,  0, 1,  0, 0.75]).allSatisfy { abs($0 - $1) < 1e-6 })
         let usage = zip(zip([0.95, 0.475, 0.095], reads), [0.25, 0, 0.75]).map { $0.0 + $0.1 + $1 }
-        #expect(zip(m.usage, usage).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(zip(m.usage[0], usage).allSatisfy { abs($0 - $1) < 1e-5 })
         let least = usage.indices.min { usage[$0] < usage[$1] }!
-        #expect(m.leastUsed == (0..<3).map { $0 == least ? 1 : 0 }, "the least-used slot is marked for the next step")
+        #expect(m.leastUsed[0] == (0..<3).map { $0 == least ? 1 : 0 }, "the least-used slot is marked for the next step")
     }
 
     /// A key strength β sharpens the read: the weights are the softmax of β·cosine, and
     /// softplus (β = 1 + softplus) is exact and finite far from zero.
     @Test func keyStrengthScalesTheCosinesBeforeTheSoftmax() {
         var m = MANN.Memory(slots: 3, width: 2, heads: 1)
-        m.slots = Tensor(shape: [3, 2], scalars: [1, 0,  0, 1,  1, 1])
+        m.slots = Tensor(shape: [1, 3, 2], scalars: [1, 0,  0, 1,  1, 1])
         let key = Tensor(shape: [1, 2], scalars: [0, 1])
         let beta: Float = 5
         let w = m.readWeights(key, strength: Tensor(shape: [1, 1], scalars: [beta])).scalars
@@ -366,12 +367,42 @@ func glyphEpisode(_ d: Dataset) -> EpisodeBatch {
         func normal(_ rows: Int) -> Tensor { Tensor(shape: [rows, 4], scalars: (0..<(4 * rows)).map { _ in rng.normal() }) }
         let (support, queries) = (normal(5), normal(7))
         var ctx = ForwardContext(training: false)
-        let (state, previous, _) = network.run(support, labels: network.labelRows([0, 1, 2, 0, 1]), order: [3, 0, 4, 2, 1], &ctx)
+        let (state, previous, _) = network.run(support, labels: network.labelRows([0, 1, 2, 0, 1]), rows: [3, 0, 4, 2, 1].map { [$0] }, &ctx)
         let batched = network.nextStepLogits(queries, previousLabel: previous, state, &ctx)
         #expect(batched.shape == [7, 3])
         for q in 0..<7 {
             let alone = network.step(queries.slice(axis: 0, q, q + 1), previousLabel: previous, state, &ctx).1
             #expect(zip(alone.scalars, batched.slice(axis: 0, q, q + 1).scalars).allSatisfy { abs($0 - $1) < 1e-5 }, "query \(q)")
+        }
+    }
+
+    /// Sequences run side by side (the training minibatch) give each sequence what it gets run
+    /// alone: the same logits at every step and the same memory, usage and least-used marks at the
+    /// end; each sequence reads and writes only its own memory.
+    @Test func sequencesSideBySideEqualEachAlone() {
+        var rng = RNG(seed: 29)
+        var config = MANN.Config()
+        (config.trainWay, config.controllerSize, config.memorySlots, config.memoryWidth, config.readHeads) = (3, 8, 5, 4, 2)
+        let network = MANN.Network(body: Linear(5, 4, rng: &rng), features: 4, config: config, rng: &rng)
+        let length = 6
+        let items = Tensor(shape: [3 * length, 4], scalars: (0..<(12 * length)).map { _ in rng.normal() })
+        let labels: [Int32] = [0, 1, 2, 0, 1, 2,  2, 2, 1, 0, 0, 1,  1, 0, 2, 1, 0, 2]
+        let orders = [[5, 0, 3, 1, 4, 2], [0, 1, 2, 3, 4, 5], [2, 4, 0, 5, 1, 3]]
+        var ctx = ForwardContext(training: false)
+        let together = network.run(items, labels: network.labelRows(labels), rows: MANN.Network.stepRows(orders: orders, length: length), &ctx)
+        #expect(together.logits.count == length && together.logits[0].shape == [3, 3])
+        for b in 0..<3 {
+            let own = items.slice(axis: 0, b * length, (b + 1) * length)
+            let alone = network.run(own, labels: network.labelRows(Array(labels[(b * length)..<((b + 1) * length)])),
+                                    rows: orders[b].map { [$0] }, &ctx)
+            for t in 0..<length {
+                #expect(zip(alone.logits[t].scalars, together.logits[t].slice(axis: 0, b, b + 1).scalars).allSatisfy { abs($0 - $1) < 1e-5 },
+                        "sequence \(b), step \(t)")
+            }
+            let slots = together.state.memory.slots.slice(axis: 0, b, b + 1).scalars
+            #expect(zip(alone.state.memory.slots.scalars, slots).allSatisfy { abs($0 - $1) < 1e-5 }, "sequence \(b)'s memory")
+            #expect(zip(alone.state.memory.usage[0], together.state.memory.usage[b]).allSatisfy { abs($0 - $1) < 1e-5 })
+            #expect(alone.state.memory.leastUsed[0] == together.state.memory.leastUsed[b])
         }
     }
 
