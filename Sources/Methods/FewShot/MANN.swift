@@ -44,7 +44,7 @@ import TensorCore
 /// (16 a step) with an MLP embedding of the pixels (the paper's input is the pixels) to 96,000
 /// episodes, and with learned key strengths to 96,000. An NTM-style add vector written instead of
 /// the key (an experiment, not kept: nothing it changed) stayed there too, to 12,000 episodes one
-/// sequence a step and 36,000 sixteen a step. The paper reports learning within about
+/// sequence a step and 38,000 sixteen a step. The paper reports learning within about
 /// 100,000 episodes on Omniglot; some of its settings are not stated (initialisation, gradient
 /// clipping), and none of the variants above left the plateau.
 public enum MANN: StepMethod {
