@@ -135,21 +135,6 @@ typedef struct {
     const int32_t *keep;   // per tap, per plane position: -1 where the moved source lies inside the plane
 } conv_columns;
 
-// keep[tap][p] for every tap of g. NULL when out of memory.
-static int32_t *conv_keep(const bb_conv_geometry *g) {
-    const int h = g->height, w = g->width;
-    int32_t *keep = malloc(sizeof(int32_t) * (size_t)(g->kernel_h * g->kernel_w) * (size_t)(h * w));
-    if (!keep) return NULL;
-    for (int ti = 0; ti < g->kernel_h; ti++)
-        for (int tj = 0; tj < g->kernel_w; tj++) {
-            int32_t *k = keep + (long)(ti * g->kernel_w + tj) * h * w;
-            const int di = ti - g->pad_h, dj = tj - g->pad_w;
-            for (int r = 0; r < h; r++)
-                for (int c = 0; c < w; c++) k[r * w + c] = r + di >= 0 && r + di < h && c + dj >= 0 && c + dj < w ? -1 : 0;
-        }
-    return keep;
-}
-
 // dst[0..<len] = columns[row][pos..<pos + len], one image's plane at a time: a run of the moved
 // plane under the tap's mask. Masked loads never touch the lanes they leave out, so a source moved
 // off the first or last image is not read.
@@ -295,12 +280,11 @@ void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
 int bb_sgemm_conv(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
                   const bb_conv_geometry *g, const float *x, float beta, float *c, long ldc) {
     if (!bb_sgemm_available()) return 0;
-    if (!(g->stride_h == 1 && g->stride_w == 1 && g->out_h == g->height && g->out_w == g->width
-          && g->pad_h < g->height && g->pad_w < g->width)) return 0;
+    if (!bb_same_shape(g)) return 0;
     const long patch = (long)g->channels * g->kernel_h * g->kernel_w, positions = (long)g->batch * g->height * g->width;
     // op(B) is k x n: the columns [patch, positions], or their transpose.
     if (trans_b ? (n != patch || k != positions) : (k != patch || n != positions)) return 0;
-    int32_t *keep = conv_keep(g);
+    int32_t *keep = bb_tap_masks(g, 1);
     if (!keep) return 0;
     const conv_columns s = {g, x, keep};
     sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, 0, &s, beta, c, ldc);

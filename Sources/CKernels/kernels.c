@@ -63,7 +63,7 @@ static inline void valid_columns(const bb_conv_geometry *g, int j, int *lo, int 
 // neighbouring row) zeroed. One pass of eight-float vectors per plane, the positions to keep a
 // mask built once per tap: the copies per output row (14 floats on conv4's second layer, 7 on its
 // third) were mostly remainders, and a memcpy plus memsets per plane were mostly call overhead.
-static inline int same_shape(const bb_conv_geometry *g) {
+int bb_same_shape(const bb_conv_geometry *g) {
     // (Then the kernel is 2 p + 1 wide; a padding as wide as the plane would shift rows off it.)
     return g->stride_h == 1 && g->stride_w == 1 && g->out_h == g->height && g->out_w == g->width
         && g->pad_h < g->height && g->pad_w < g->width;
@@ -106,7 +106,7 @@ static inline void add_shifted_plane(float *plane, const float *src, long shift,
 // The masks of every tap (kernel_h kernel_w planes of hw), moved by +(tap offset) for im2col
 // (`sign` 1: output position p reads input p + shift) or -(tap offset) for col2im (input q takes
 // output q - shift). NULL when out of memory.
-static int32_t *tap_masks(const bb_conv_geometry *g, int sign) {
+int32_t *bb_tap_masks(const bb_conv_geometry *g, int sign) {
     const long hw = (long)g->height * g->width;
     int32_t *keep = malloc(sizeof(int32_t) * (size_t)(g->kernel_h * g->kernel_w) * (size_t)hw);
     if (!keep) return NULL;
@@ -122,7 +122,7 @@ static int32_t *tap_masks(const bb_conv_geometry *g, int sign) {
 static int same_planes(const bb_conv_geometry *g, float *x, float *cols, int n0, int n1, int adjoint) {
     const long hw = (long)g->height * g->width, positions = (long)g->batch * hw;
     const long x_size = positions * g->channels, cols_size = x_size * g->kernel_h * g->kernel_w;
-    int32_t *keep = tap_masks(g, adjoint ? -1 : 1);
+    int32_t *keep = bb_tap_masks(g, adjoint ? -1 : 1);
     if (!keep) return 0;
     if (adjoint) memset(x + (long)n0 * g->channels * hw, 0, sizeof(float) * (n1 - n0) * g->channels * hw);
     for (int c = 0; c < g->channels; c++)
@@ -143,7 +143,7 @@ static int same_planes(const bb_conv_geometry *g, float *x, float *cols, int n0,
 
 DISPATCH
 void bb_im2col(const bb_conv_geometry *g, const float *x, float *cols, int n0, int n1) {
-    if (same_shape(g) && same_planes(g, (float *)x, cols, n0, n1, 0)) return;
+    if (bb_same_shape(g) && same_planes(g, (float *)x, cols, n0, n1, 0)) return;
     const long ohw = (long)g->out_h * g->out_w;
     const long positions = (long)g->batch * ohw;
     const long plane_size = (long)g->height * g->width;
@@ -180,7 +180,7 @@ void bb_im2col(const bb_conv_geometry *g, const float *x, float *cols, int n0, i
 
 DISPATCH
 void bb_col2im(const bb_conv_geometry *g, const float *cols, float *x, int n0, int n1) {
-    if (same_shape(g) && same_planes(g, x, (float *)cols, n0, n1, 1)) return;
+    if (bb_same_shape(g) && same_planes(g, x, (float *)cols, n0, n1, 1)) return;
     const long ohw = (long)g->out_h * g->out_w;
     const long positions = (long)g->batch * ohw;
     const long plane_size = (long)g->height * g->width;

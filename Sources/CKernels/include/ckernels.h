@@ -17,6 +17,13 @@ typedef struct {
 void bb_im2col(const bb_conv_geometry *g, const float *x, float *cols, int n0, int n1);
 /// Accumulates columns back into images n0..<n1 (which are overwritten): the adjoint of im2col.
 void bb_col2im(const bb_conv_geometry *g, const float *cols, float *x, int n0, int n1);
+/// Whether g is a "same" convolution (stride 1, output planes the input's size), whose im2col rows
+/// are whole planes moved by each tap's offset.
+int bb_same_shape(const bb_conv_geometry *g);
+/// For a same-shape g, keep[tap][p] = -1 where plane position p moved by the tap's offset (sign 1,
+/// im2col) or against it (sign -1, col2im) lands inside the plane, else 0; malloc'ed (the caller
+/// frees it), NULL when out of memory.
+int32_t *bb_tap_masks(const bb_conv_geometry *g, int sign);
 
 /// Max pooling of planes p0..<p1 (no padding), writing each maximum's flat input index.
 void bb_maxpool(const float *x, float *y, int32_t *argmax, int p0, int p1,

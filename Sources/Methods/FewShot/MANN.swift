@@ -139,16 +139,23 @@ public enum MANN: StepMethod {
         /// Read weights of `keys` [B, W], row b against sequence b's slots: the softmax of β·cosine,
         /// [B, N] (`strength` [B, 1] is β; nil is β = 1).
         public func readWeights(_ keys: Tensor, strength: Tensor? = nil) -> Tensor {
-            let (b, n, w) = (batch, count, width)
-            let cosines = matmul(keys.l2Normalized(eps: 1e-8).reshaped([b, 1, w]), slots.l2Normalized(eps: 1e-8), transposeB: true)
-                .reshaped([b, n])
+            readWeights(keys, strength: strength, unitSlots: unitSlots)
+        }
+
+        /// The slots scaled to unit length, the cosine's other side (once per step for every head).
+        var unitSlots: Tensor { slots.l2Normalized(eps: 1e-8) }
+
+        func readWeights(_ keys: Tensor, strength: Tensor?, unitSlots: Tensor) -> Tensor {
+            let cosines = matmul(keys.l2Normalized(eps: 1e-8).reshaped([batch, 1, width]), unitSlots, transposeB: true)
+                .reshaped([batch, count])
             return (strength.map { cosines * $0 } ?? cosines).softmax()
         }
 
         /// Each head's read weights and read vector [B, W] (rows of `keys[h]` read their own
         /// sequence's memory independently; the memory is not changed).
         public func read(_ keys: [Tensor], strengths: [Tensor]? = nil) -> (weights: [Tensor], values: [Tensor]) {
-            let weights = keys.indices.map { readWeights(keys[$0], strength: strengths?[$0]) }
+            let unit = unitSlots
+            let weights = keys.indices.map { readWeights(keys[$0], strength: strengths?[$0], unitSlots: unit) }
             return (weights, weights.map { matmul($0.reshaped([batch, 1, count]), slots).reshaped([batch, width]) })
         }
 
@@ -287,12 +294,11 @@ public enum MANN: StepMethod {
             (0..<length).map { t in orders.indices.map { $0 * length + orders[$0][t] } }
         }
 
-        /// Training: each episode's support and query as one sequence, episode b's items in
-        /// `orders[b]` (`images` and `labels` are the episodes' items one episode after another),
-        /// the sequences run side by side; the logits of every step, step-major: [length·B, way].
-        func sequenceLogits(_ images: Tensor, labels: [Int32], orders: [[Int]], _ ctx: inout ForwardContext) -> Tensor {
-            let rows = Network.stepRows(orders: orders, length: labels.count / orders.count)
-            return concat(run(forward(images, &ctx), labels: labelRows(labels), rows: rows, &ctx).logits, axis: 0)
+        /// Training: each episode's support and query as one sequence (`images` and `labels` are
+        /// the episodes' items one episode after another), the sequences run side by side taking
+        /// `rows` (`stepRows`); the logits of every step, step-major: [length·B, way].
+        func sequenceLogits(_ images: Tensor, labels: [Int32], rows: [[Int]], _ ctx: inout ForwardContext) -> Tensor {
+            concat(run(forward(images, &ctx), labels: labelRows(labels), rows: rows, &ctx).logits, axis: 0)
         }
 
         /// Query logits over the way after the support sequence in `order`.
@@ -326,10 +332,9 @@ public enum MANN: StepMethod {
             let sequences = batch.episodes.map { $0.supportLabels + $0.queryLabels }
             let orders = sequences.map { rng.permutation($0.count) }
             let images = concat(batch.episodes.flatMap { [$0.support, $0.query] }, axis: 0)
-            let logits = network.sequenceLogits(images, labels: sequences.flatMap { $0 }, orders: orders, &ctx)
-            let length = sequences[0].count
-            let labels = (0..<length).flatMap { t in sequences.indices.map { sequences[$0][orders[$0][t]] } }
-            return .classification(logits, labels: labels, accuracyName: "sequence_accuracy")
+            let (labels, rows) = (sequences.flatMap { $0 }, Network.stepRows(orders: orders, length: sequences[0].count))
+            let logits = network.sequenceLogits(images, labels: labels, rows: rows, &ctx)
+            return .classification(logits, labels: rows.joined().map { labels[$0] }, accuracyName: "sequence_accuracy")
         }
 
         public func logits(support: Tensor, supportLabels: [Int32], way: Int, query: Tensor, context: ForwardContext) -> Tensor {
