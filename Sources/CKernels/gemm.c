@@ -8,6 +8,7 @@
 // Each element of C sums its products in k order, one FMA chain per block of KC, so the result does
 // not depend on how the caller splits C's rows or columns across threads.
 #include "ckernels.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,6 +234,21 @@ static void micro_kernel(int kc, const float *ap, const float *bp, float *c, lon
     }
 }
 
+// The calling thread's packing buffers (A's block and B's, MC x KC and (NC + NR) x KC floats),
+// kept for the thread's life and freed when it ends (Dispatch retires idle workers). Allocated and
+// freed per call, B's 0.5-0.8 MB went back to the kernel and was faulted in afresh (perf on
+// train-conv4: page faults under the packing). NULL when out of memory.
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static void make_pack_key(void) { pthread_key_create(&pack_key, free); }
+
+static float *pack_buffers(void) {
+    pthread_once(&pack_once, make_pack_key);
+    float *p = pthread_getspecific(pack_key);
+    if (!p && (p = aligned_alloc(64, sizeof(float) * (size_t)(MC + NC + NR) * KC))) pthread_setspecific(pack_key, p);
+    return p;
+}
+
 // The blocked product; B packed from the matrix b (ldb) or, when conv is given, from its images.
 static void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,
                   const float *b, long ldb, const conv_columns *conv, float beta, float *c, long ldc) {
@@ -242,10 +258,9 @@ static void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, co
             for (int j = 0; j < n; j++) c[(long)i * ldc + j] = beta == 0 ? 0 : beta * c[(long)i * ldc + j];
         return;
     }
-    const int kcMax = k < KC ? k : KC;
-    const int mcMax = m < MC ? m : MC, ncMax = n < NC ? n : NC;
-    float *ap = aligned_alloc(64, sizeof(float) * (size_t)((mcMax + MR - 1) / MR * MR) * (size_t)kcMax + 64);
-    float *bp = aligned_alloc(64, sizeof(float) * (size_t)((ncMax + NR - 1) / NR * NR) * (size_t)kcMax + 64);
+    float *ap = pack_buffers();
+    if (!ap) abort();  // 860 KB, once a thread: only an exhausted machine fails here
+    float *bp = ap + MC * KC;
     for (int j0 = 0; j0 < n; j0 += NC) {
         const int nc = n - j0 < NC ? n - j0 : NC;
         for (int p0 = 0; p0 < k; p0 += KC) {
@@ -268,8 +283,6 @@ static void sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, co
             }
         }
     }
-    free(ap);
-    free(bp);
 }
 
 void bb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, long lda,

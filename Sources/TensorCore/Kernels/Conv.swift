@@ -236,13 +236,17 @@ extension Kernels {
     static func conv2dBackwardData(_ g: ConvGeometry, _ gyColumns: TensorStorage, _ w: UnsafePointer<Float>,
                                    _ gx: UnsafeMutablePointer<Float>, chunked: Bool? = nil) {
         // OpenBLAS's Wᵀ-times-columns is 30% slower than the same product with Wᵀ laid out
-        // (measured single-threaded at 288x7744x64: 43 vs 56 GFLOP/s); the transpose is tiny.
-        let wt = TensorStorage(uninitializedCount: g.patch * g.outChannels)
-        transpose2D(w, wt.pointer, batch: 1, rows: g.outChannels, cols: g.patch)
+        // (measured single-threaded at 288x7744x64: 43 vs 56 GFLOP/s), so for it Wᵀ is written
+        // out first. The engine's own GEMM reads Wᵀ from W as it packs A, the same panels either
+        // way (the transpose, 0.13 ms a call on conv4's 64x576 weights, was 0.6% of its step).
+        let transposed = GEMMImplementation.current != .own
+        let wt = transposed ? TensorStorage(uninitializedCount: g.patch * g.outChannels) : nil
+        if let wt { transpose2D(w, wt.pointer, batch: 1, rows: g.outChannels, cols: g.patch) }
+        let (a, lda) = wt.map { (UnsafePointer($0.pointer), g.outChannels) } ?? (w, g.patch)
         guard chunked ?? Kernels.chunked(g) else {
             let cols = TensorStorage(uninitializedCount: g.patch * g.positions)
             withExtendedLifetime(wt) {
-                gemm(transA: false, transB: false, m: g.patch, n: g.positions, k: g.outChannels, wt.pointer, gyColumns.pointer, cols.pointer)
+                gemm(transA: !transposed, transB: false, m: g.patch, n: g.positions, k: g.outChannels, a, gyColumns.pointer, cols.pointer)
             }
             col2im(g, cols.pointer, gx)
             return
@@ -253,8 +257,10 @@ extension Kernels {
             let (h, n0) = (chunks.geometry(c), chunks.images(c).lowerBound)
             var ch = cGeometry(h)
             clock.time(0) {
-                serialGEMM(transA: false, transB: false, m: g.patch, n: h.positions, k: g.outChannels,
-                           wt.pointer, lda: g.outChannels, gyColumns.pointer + n0 * r, ldb: g.positions, scratch[0], ldc: h.positions)
+                withExtendedLifetime(wt) {
+                    serialGEMM(transA: !transposed, transB: false, m: g.patch, n: h.positions, k: g.outChannels,
+                               a, lda: lda, gyColumns.pointer + n0 * r, ldb: g.positions, scratch[0], ldc: h.positions)
+                }
             }
             clock.time(1) { bb_col2im(&ch, scratch[0], gx + n0 * g.channels * g.height * g.width, 0, Int32(h.batch)) }
         }
