@@ -140,4 +140,12 @@ float bb_fma_loop(long iterations);
 double bb_logistic_rows(const float *x, const int32_t *y, int m, int d, int k, const double *wt, const double *b,
                         double scale, double *gt, double *gb, double *scratch);
 
+/// A job's chunk: fn(ctx, i) for chunk i.
+typedef void (*bb_task_fn)(void *ctx, long chunk);
+/// Runs fn(ctx, i) for i in 0..<chunks on the calling thread and up to threads - 1 of the engine's
+/// workers (pool.c), returning when all are done: 1. Refused, nothing run: 0 when called from
+/// inside a job or with fewer than 2 chunks or threads (run them on this thread), -1 while another
+/// thread's job runs or no worker could be started (run them another way).
+int bb_parallel_run(long chunks, int threads, bb_task_fn fn, void *ctx);
+
 #endif

@@ -331,7 +331,7 @@ struct ConvChunks {
         var phaseSeconds = [Double](repeating: 0, count: phases.count)
         let start = KernelProfiler.now()
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            Parallelism.perform(workers) { _ in
                 let buffers = sizes.map { TensorStorage(uninitializedCount: $0) }
                 let pointers = buffers.map(\.pointer)
                 var clock = PhaseClock(phases: phases.count)
@@ -376,22 +376,20 @@ struct PhaseClock {
 }
 
 /// Runs `body(lo, hi)` over a split of 0..<n across `Parallelism.threads`, in chunks of at least
-/// `grain` items; with too little work it runs inline (Dispatch costs a few microseconds a call).
+/// `grain` items; with too little work it runs inline (waking a worker costs microseconds).
 func parallelRanges(_ n: Int, grain: Int, _ body: (Int, Int) -> Void) {
     let chunks = min(Parallelism.threads, n / max(grain, 1))
     if chunks < 2 {
         body(0, n)
         return
     }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in body(n * c / chunks, n * (c + 1) / chunks) }
-    }
+    Parallelism.perform(chunks) { c in body(n * c / chunks, n * (c + 1) / chunks) }
 }
 
 /// How the engine uses the cores.
 ///
 /// All parallelism is the engine's own: kernels, GEMMs included, split their work across
-/// `threads` Dispatch workers, and OpenBLAS runs single-threaded inside each piece. OpenBLAS's own
+/// `threads` workers, and OpenBLAS runs single-threaded inside each piece. OpenBLAS's own
 /// thread pool busy-waits between calls, and on a 2-core machine its spinning worker took the
 /// second core from the engine's parallel loops (im2col ran at half speed); splitting GEMMs
 /// ourselves measured as fast as OpenBLAS's threading at the training steps' shapes.
@@ -400,4 +398,27 @@ public enum Parallelism {
 
     /// Makes OpenBLAS single-threaded once, before the first GEMM.
     static let blasSingleThreaded: Void = openblas_set_num_threads(1)
+
+    /// Runs `body(i)` for i in 0..<count, in parallel, returning when all are done: on the
+    /// engine's workers (`bb_parallel_run`, CKernels/pool.c), which keep polling for a while
+    /// between jobs instead of sleeping as Dispatch's do (a sleeping vCPU took tens of
+    /// microseconds to wake for every kernel); inline when called from inside a job (its
+    /// workers are busy with it); through Dispatch when another thread's job holds the workers
+    /// (concurrent trials).
+    static func perform(_ count: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            var task = body
+            let ran = withUnsafeMutablePointer(to: &task) { context in
+                bb_parallel_run(count, Int32(threads), { context, i in
+                    // invariant: bb_parallel_run hands each chunk the context it was given, non-nil
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
+                }, context)
+            }
+            switch ran {
+            case 1: return
+            case 0: for i in 0..<count { body(i) }
+            default: DispatchQueue.concurrentPerform(iterations: count, execute: body)
+            }
+        }
+    }
 }
