@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore", "TensorCore"]),
         .testTarget(name: "DataCoreTests", dependencies: ["DataCore", "TensorCore", "CZlib", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "DataCore", "TensorCore"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "DataCore", "TensorCore", "CKernels"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "DataCore", "NNCore", "TensorCore"]),
         .testTarget(name: "ResultsStoreTests", dependencies: ["ResultsStore", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["ResultsStore"], path: "Tests/TestSupport"),

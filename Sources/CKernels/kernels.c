@@ -850,12 +850,15 @@ typedef double v8d __attribute__((vector_size(64)));
 #define splat8d(x) ({ const double x_ = (x); (v8d){x_, x_, x_, x_, x_, x_, x_, x_}; })
 #define hsum8d(v) ({ const v8d h_ = (v); ((h_[0] + h_[4]) + (h_[1] + h_[5])) + ((h_[2] + h_[6]) + (h_[3] + h_[7])); })
 
-// Rows r0..r0+R of the objective (R a constant where this is inlined, so its loops unroll): the
-// rows widened once into `rows`, then each class's weights are read once for all R rows, and each
-// class's gradient row is loaded and stored once for all R rows.
-static inline __attribute__((always_inline)) double logistic_block(
-        const float *x, const int32_t *y, const int R, int d, int k, const double *wt, const double *b,
-        double scale, double *gt, double *gb, double *rows, double *z) {
+// The objective as three passes over a run of rows, so that its two products can split across
+// threads by class (each class's logits and gradient row are sums of their own) while every sum
+// keeps one order whatever the split: the logits of every row, then the softmax residual row by
+// row, then the gradient; or as one pass doing the three a block at a time (bb_logistic_rows), the
+// same sums in the same order. Each pass takes rows R at a time (R a constant where the helpers are
+// inlined, so their loops unroll): the rows widened once into `rows`, each class's weights or
+// gradient row read and written once for all R rows.
+
+static inline __attribute__((always_inline)) void widen_rows(const float *x, const int R, int d, double *rows) {
     for (int r = 0; r < R; r++) {
         const float *source = x + (long)r * d;
         double *row = rows + (long)r * d;
@@ -863,8 +866,12 @@ static inline __attribute__((always_inline)) double logistic_block(
         for (; j + 8 <= d; j += 8) store8d(row + j, __builtin_convertvector(load8(source + j), v8d));
         for (; j < d; j++) row[j] = source[j];
     }
-    // z = W x + b.
-    for (int c = 0; c < k; c++) {
+}
+
+// z[r k + c] = W_c . row_r + b_c for the R rows and classes c0..<c1.
+static inline __attribute__((always_inline)) void logits_block(const double *rows, const int R, int d, int k, const double *wt,
+                                                               const double *b, int c0, int c1, double *z) {
+    for (int c = c0; c < c1; c++) {
         const double *w = wt + (long)c * d;
         v8d a[BB_LOGISTIC_ROWS];
         for (int r = 0; r < R; r++) a[r] = splat8d(0);
@@ -879,22 +886,12 @@ static inline __attribute__((always_inline)) double logistic_block(
             z[r * k + c] = s + b[c];
         }
     }
-    // Cross-entropy through log-sum-exp; z becomes the residual (softmax - onehot) * scale.
-    double loss = 0;
-    for (int r = 0; r < R; r++) {
-        double *zr = z + r * k;
-        double top = zr[0];
-        for (int c = 1; c < k; c++) top = zr[c] > top ? zr[c] : top;
-        const int label = y[r];
-        const double margin = zr[label] - top;
-        double sum = 0;
-        for (int c = 0; c < k; c++) { zr[c] = exp(zr[c] - top); sum += zr[c]; }
-        loss += (log(sum) - margin) * scale;
-        for (int c = 0; c < k; c++) zr[c] = zr[c] / sum * scale;
-        zr[label] -= scale;
-    }
-    // gt += residual ⊗ rows, gb += residual.
-    for (int c = 0; c < k; c++) {
+}
+
+// gt[c] += z[r k + c] row_r and gb[c] += z[r k + c] for the R rows (in order) and classes c0..<c1.
+static inline __attribute__((always_inline)) void gradient_block(const double *rows, const int R, int d, int k, const double *z,
+                                                                 int c0, int c1, double *gt, double *gb) {
+    for (int c = c0; c < c1; c++) {
         double *g = gt + (long)c * d;
         v8d p[BB_LOGISTIC_ROWS];
         for (int r = 0; r < R; r++) { p[r] = splat8d(z[r * k + c]); gb[c] += z[r * k + c]; }
@@ -919,6 +916,76 @@ static inline __attribute__((always_inline)) double logistic_block(
         }
         for (; j < d; j++) for (int r = 0; r < R; r++) g[j] += z[r * k + c] * rows[(long)r * d + j];
     }
+}
+
+DISPATCH
+void bb_logistic_logits(const float *x, int m, int d, int k, const double *wt, const double *b, int c0, int c1,
+                        double *z, double *rows) {
+    int i = 0;
+    for (; i + BB_LOGISTIC_ROWS <= m; i += BB_LOGISTIC_ROWS) {
+        widen_rows(x + (long)i * d, BB_LOGISTIC_ROWS, d, rows);
+        logits_block(rows, BB_LOGISTIC_ROWS, d, k, wt, b, c0, c1, z + (long)i * k);
+    }
+    for (; i < m; i++) {
+        widen_rows(x + (long)i * d, 1, d, rows);
+        logits_block(rows, 1, d, k, wt, b, c0, c1, z + (long)i * k);
+    }
+}
+
+// Cross-entropy through log-sum-exp of the R rows' logits z, summed row by row; z becomes the
+// residual (softmax - onehot) * scale.
+static inline __attribute__((always_inline)) double residual_block(const int32_t *y, const int R, int k, double scale, double *z) {
+    double loss = 0;
+    for (int r = 0; r < R; r++) {
+        double *zr = z + r * k;
+        double top = zr[0];
+        for (int c = 1; c < k; c++) top = zr[c] > top ? zr[c] : top;
+        const int label = y[r];
+        const double margin = zr[label] - top;
+        double sum = 0;
+        for (int c = 0; c < k; c++) { zr[c] = exp(zr[c] - top); sum += zr[c]; }
+        loss += (log(sum) - margin) * scale;
+        for (int c = 0; c < k; c++) zr[c] = zr[c] / sum * scale;
+        zr[label] -= scale;
+    }
+    return loss;
+}
+
+// The loss is summed per block of rows, then block after block, in both forms of the objective.
+// Compiled for the same targets as bb_logistic_rows, so that its arithmetic contracts into the
+// same fused multiply-adds.
+DISPATCH
+double bb_logistic_residual(const int32_t *y, int m, int k, double scale, double *z) {
+    double loss = 0;
+    int i = 0;
+    for (; i + BB_LOGISTIC_ROWS <= m; i += BB_LOGISTIC_ROWS) loss += residual_block(y + i, BB_LOGISTIC_ROWS, k, scale, z + (long)i * k);
+    for (; i < m; i++) loss += residual_block(y + i, 1, k, scale, z + (long)i * k);
+    return loss;
+}
+
+DISPATCH
+void bb_logistic_gradient(const float *x, int m, int d, int k, const double *z, int c0, int c1, double *gt, double *gb,
+                          double *rows) {
+    int i = 0;
+    for (; i + BB_LOGISTIC_ROWS <= m; i += BB_LOGISTIC_ROWS) {
+        widen_rows(x + (long)i * d, BB_LOGISTIC_ROWS, d, rows);
+        gradient_block(rows, BB_LOGISTIC_ROWS, d, k, z + (long)i * k, c0, c1, gt, gb);
+    }
+    for (; i < m; i++) {
+        widen_rows(x + (long)i * d, 1, d, rows);
+        gradient_block(rows, 1, d, k, z + (long)i * k, c0, c1, gt, gb);
+    }
+}
+
+// The three passes block by block, on one thread: each block's rows widened once for both
+// products while they are in L1/L2 (x read once).
+static inline __attribute__((always_inline)) double logistic_block(const float *x, const int32_t *y, const int R, int d, int k,
+                                                                   const double *wt, const double *b, double scale, double *gt,
+                                                                   double *gb, double *rows, double *z) {
+    widen_rows(x, R, d, rows);
+    logits_block(rows, R, d, k, wt, b, 0, k, z);
+    const double loss = residual_block(y, R, k, scale, z);
+    gradient_block(rows, R, d, k, z, 0, k, gt, gb);
     return loss;
 }
 

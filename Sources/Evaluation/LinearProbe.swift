@@ -141,10 +141,15 @@ public struct LinearProbe {
 /// thousands of examples are noisier than the gradient tolerance, and L-BFGS then stalls in its
 /// line search instead of converging.
 ///
-/// One evaluation reads the features once, four rows at a time (`bb_logistic_rows`: both products
-/// and the softmax while the rows are in L1), kept as the Float they arrive in (exact in Double, half the
-/// bytes). With all of Fashion-MNIST's labels a probe makes thousands of evaluations over 54,000
-/// rows; two Double GEMMs with 10 columns over the whole matrix ran at 6.6 GFLOP/s on 2 cores.
+/// One evaluation makes three passes over the features, four rows at a time, kept as the Float they
+/// arrive in (exact in Double, half the bytes): the logits, the softmax residual, the gradient
+/// (`bb_logistic_logits`, `_residual`, `_gradient`). From 8,192 rows the rows are cut into one
+/// chunk per thread, each with its own partial loss and gradient; below, where the rows are one
+/// chunk, the two products split their classes across the threads instead (each class's sums are
+/// its own, so the result is the one a single thread makes): a probe at 10 or 100 labels per
+/// class ran on one core. With all of Fashion-MNIST's labels a probe makes thousands of
+/// evaluations over 54,000 rows; two Double GEMMs with 10 columns over the whole matrix ran at
+/// 6.6 GFLOP/s on 2 cores.
 public struct LogisticObjective {
     let x: [Float]
     let y: [Int32]
@@ -161,12 +166,14 @@ public struct LogisticObjective {
         var wt = [Double](repeating: 0, count: d * k)
         for j in 0..<d { for c in 0..<k { wt[c * d + j] = theta[j * k + c] } }
         let bias = Array(theta[(d * k)...])
-        // Rows split across the engine's threads, each with its own partial loss and gradient.
+        // Rows split across the engine's threads, each with its own partial loss and gradient; or,
+        // with rows for one chunk only, its classes.
         let chunks = max(1, min(Parallelism.threads, n / 4096))
+        let classParts = chunks == 1 ? min(Parallelism.threads, k) : 1
         var partial = [(loss: Double, gradient: [Double])](repeating: (0, []), count: chunks)
         let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let r = rows(n * c / chunks, n * (c + 1) / chunks, wt, bias)
+        Parallelism.perform(chunks) { c in
+            let r = rows(n * c / chunks, n * (c + 1) / chunks, wt, bias, classParts: classParts)
             lock.lock(); partial[c] = r; lock.unlock()
         }
         var gt = partial[0].gradient
@@ -189,15 +196,46 @@ public struct LogisticObjective {
     }
 
     /// The data term of rows lo..<hi: its share of the mean cross-entropy, and of the gradient as
-    /// [K, D] weights (transposed) then K biases.
-    private func rows(_ lo: Int, _ hi: Int, _ wt: [Double], _ bias: [Double]) -> (loss: Double, gradient: [Double]) {
+    /// [K, D] weights (transposed) then K biases; the classes split `classParts` ways across the
+    /// engine's threads (1: on this thread).
+    private func rows(_ lo: Int, _ hi: Int, _ wt: [Double], _ bias: [Double], classParts parts: Int) -> (loss: Double, gradient: [Double]) {
         var gradient = [Double](repeating: 0, count: d * k + k)
-        var scratch = [Double](repeating: 0, count: Int(BB_LOGISTIC_ROWS) * (d + k))
+        guard parts > 1 else {
+            // One pass, each block of rows widened once for both products.
+            var scratch = [Double](repeating: 0, count: Int(BB_LOGISTIC_ROWS) * (d + k))
+            let loss = x.withUnsafeBufferPointer { xp in
+                y.withUnsafeBufferPointer { yp in
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        // invariant: a probe has rows, features and classes, so none of these buffers is empty
+                        bb_logistic_rows(xp.baseAddress! + lo * d, yp.baseAddress! + lo, Int32(hi - lo), Int32(d), Int32(k), wt, bias,
+                                         1 / Double(max(n, 1)), g.baseAddress!, g.baseAddress! + d * k, &scratch)
+                    }
+                }
+            }
+            return (loss, gradient)
+        }
+        var z = [Double](repeating: 0, count: (hi - lo) * k)
+        let m = Int32(hi - lo), scratch = Int(BB_LOGISTIC_ROWS) * d
         let loss = x.withUnsafeBufferPointer { xp in
             y.withUnsafeBufferPointer { yp in
                 gradient.withUnsafeMutableBufferPointer { g in
-                    bb_logistic_rows(xp.baseAddress! + lo * d, yp.baseAddress! + lo, Int32(hi - lo), Int32(d), Int32(k), wt, bias,
-                                     1 / Double(max(n, 1)), g.baseAddress!, g.baseAddress! + d * k, &scratch)
+                    z.withUnsafeMutableBufferPointer { zp in
+                        // invariant: a probe has rows, features and classes, so none of these buffers is empty
+                        let (xs, gs, zs) = (xp.baseAddress! + lo * d, g.baseAddress!, zp.baseAddress!)
+                        func classes(_ p: Int) -> (Int32, Int32) { (Int32(k * p / parts), Int32(k * (p + 1) / parts)) }
+                        Parallelism.perform(parts) { p in
+                            var rows = [Double](repeating: 0, count: scratch)
+                            let (c0, c1) = classes(p)
+                            bb_logistic_logits(xs, m, Int32(d), Int32(k), wt, bias, c0, c1, zs, &rows)
+                        }
+                        let loss = bb_logistic_residual(yp.baseAddress! + lo, m, Int32(k), 1 / Double(max(n, 1)), zs)
+                        Parallelism.perform(parts) { p in
+                            var rows = [Double](repeating: 0, count: scratch)
+                            let (c0, c1) = classes(p)
+                            bb_logistic_gradient(xs, m, Int32(d), Int32(k), zs, c0, c1, gs, gs + d * k, &rows)
+                        }
+                        return loss
+                    }
                 }
             }
         }

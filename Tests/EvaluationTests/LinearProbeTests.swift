@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 import TensorCore
@@ -148,6 +149,56 @@ import TensorCore
         #expect(abs(loss - rl) < 1e-9 * max(1, abs(rl)))
         let expected = rw.flatMap { $0 } + rb
         #expect(zip(gradient, expected).map { abs($0 - $1) }.max()! < 1e-9)
+    }
+}
+
+extension LinearProbeTests {
+    /// The objective's three passes with the classes split three ways make the one-pass kernel's
+    /// loss and gradient to the bit (each class's sums in one order), at shapes that leave a
+    /// remainder in the rows' blocks and the features' vectors.
+    @Test(arguments: [(13, 37, 7), (4, 8, 3), (9, 75, 10), (1, 5, 4)])
+    func classSplitPassesEqualTheOnePassKernel(shape: (m: Int, d: Int, k: Int)) {
+        var rng = RNG(seed: 9)
+        let (m, d, k) = shape
+        let x = (0..<(m * d)).map { _ in Float(rng.normal()) }, y = (0..<m).map { _ in Int32(rng.int(k)) }
+        let wt = (0..<(k * d)).map { _ in Double(rng.normal()) * 0.3 }, b = (0..<k).map { _ in Double(rng.normal()) }
+        let scale = 1 / Double(m + 3)
+        var want = [Double](repeating: 0, count: d * k + k), scratch = [Double](repeating: 0, count: Int(BB_LOGISTIC_ROWS) * (d + k))
+        let wantLoss = want.withUnsafeMutableBufferPointer { g in
+            bb_logistic_rows(x, y, Int32(m), Int32(d), Int32(k), wt, b, scale, g.baseAddress!, g.baseAddress! + d * k, &scratch)
+        }
+        var got = [Double](repeating: 0, count: d * k + k), z = [Double](repeating: 0, count: m * k)
+        var rows = [Double](repeating: 0, count: Int(BB_LOGISTIC_ROWS) * d)
+        let cuts = [0, k / 3, (2 * k) / 3, k]
+        for p in 0..<3 { bb_logistic_logits(x, Int32(m), Int32(d), Int32(k), wt, b, Int32(cuts[p]), Int32(cuts[p + 1]), &z, &rows) }
+        let gotLoss = bb_logistic_residual(y, Int32(m), Int32(k), scale, &z)
+        got.withUnsafeMutableBufferPointer { g in
+            for p in [2, 0, 1] {
+                bb_logistic_gradient(x, Int32(m), Int32(d), Int32(k), z, Int32(cuts[p]), Int32(cuts[p + 1]), g.baseAddress!,
+                                     g.baseAddress! + d * k, &rows)
+            }
+        }
+        #expect(gotLoss == wantLoss)
+        #expect(got == want)
+    }
+
+    /// Below 8,192 rows the objective splits its classes across the threads: its loss and gradient
+    /// are the same bits on 1, 2 and 3 threads.
+    @Test func objectiveDoesNotDependOnTheThreadCount() {
+        var rng = RNG(seed: 10)
+        let (n, d, k) = (300, 29, 5)
+        let features = Tensor.randn([n, d], rng: &rng)
+        let labels = (0..<n).map { _ in Int32(rng.int(k)) }
+        let theta = (0..<(d * k + k)).map { _ in Double(rng.normal()) * 0.3 }
+        let objective = LogisticObjective(features, labels, classes: k, l2: 0.01)
+        let saved = Parallelism.threads
+        defer { Parallelism.threads = saved }
+        var results: [(Double, [Double])] = []
+        for threads in [1, 2, 3] {
+            Parallelism.threads = threads
+            results.append(objective(theta))
+        }
+        #expect(results.allSatisfy { $0.0 == results[0].0 && $0.1 == results[0].1 })
     }
 }
 

@@ -128,8 +128,8 @@ int bb_fma_width(void);
 /// made from the accumulators so the loop is not optimised away.
 float bb_fma_loop(long iterations);
 
-/// Rows bb_logistic_rows takes at a time: each class's weights and gradient row are read once per
-/// block. Measured on a 2-core Xeon (54,000 x 576 x 10): 4 rows 21 GFLOP/s, 8 rows 18 (their 37 KB
+/// Rows the linear probe's objective (bb_logistic_logits, bb_logistic_gradient) takes at a time:
+/// each class's weights and gradient row are read once per block. Measured on a 2-core Xeon (54,000 x 576 x 10): 4 rows 21 GFLOP/s, 8 rows 18 (their 37 KB
 /// of widened rows crowd L1), 1 row 14; two Double GEMMs over the whole matrix 6.6.
 #define BB_LOGISTIC_ROWS 4
 
@@ -139,6 +139,19 @@ float bb_fma_loop(long iterations);
 /// and the residual to gb ([k]). scratch holds BB_LOGISTIC_ROWS x (d + k) doubles.
 double bb_logistic_rows(const float *x, const int32_t *y, int m, int d, int k, const double *wt, const double *b,
                         double scale, double *gt, double *gb, double *scratch);
+/// The same in three passes, the first and last of which can split the classes across threads
+/// (each sum has one order however they are split; the results are bb_logistic_rows's to the
+/// bit). rows: BB_LOGISTIC_ROWS x d doubles of scratch per thread.
+/// z[r k + c] = W_c . x_r + b_c for classes c0..<c1 (wt [k, d]: the weights transposed).
+void bb_logistic_logits(const float *x, int m, int d, int k, const double *wt, const double *b, int c0, int c1,
+                        double *z, double *rows);
+/// Returns scale x the rows' summed cross-entropy of the logits z ([m, k]), which become the
+/// residual scale x (softmax(z) - onehot).
+double bb_logistic_residual(const int32_t *y, int m, int k, double scale, double *z);
+/// Adds the residual z ⊗ x to gt ([k, d], the weights' gradient transposed) and z's column sums to
+/// gb ([k]), for classes c0..<c1.
+void bb_logistic_gradient(const float *x, int m, int d, int k, const double *z, int c0, int c1, double *gt, double *gb,
+                          double *rows);
 
 /// A job's chunk: fn(ctx, i) for chunk i.
 typedef void (*bb_task_fn)(void *ctx, long chunk);
