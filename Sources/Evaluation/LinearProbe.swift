@@ -141,12 +141,13 @@ public struct LinearProbe {
 /// thousands of examples are noisier than the gradient tolerance, and L-BFGS then stalls in its
 /// line search instead of converging.
 ///
-/// One evaluation makes three passes over the features, four rows at a time, kept as the Float they
-/// arrive in (exact in Double, half the bytes): the logits, the softmax residual, the gradient
-/// (`bb_logistic_logits`, `_residual`, `_gradient`). From 8,192 rows the rows are cut into one
-/// chunk per thread, each with its own partial loss and gradient; below, where the rows are one
-/// chunk, the two products split their classes across the threads instead (each class's sums are
-/// its own, so the result is the one a single thread makes): a probe at 10 or 100 labels per
+/// The features are kept as the Float they arrive in (exact in Double, half the bytes) and read
+/// four rows at a time, each row vector loaded once for four classes. From 8,192 rows the rows are
+/// cut into one chunk per thread, each with its own partial loss and gradient made in one pass
+/// (`bb_logistic_rows`). Below, the rows are one chunk, and for all but tiny problems its two
+/// products split their classes across the threads instead, in three passes (logits,
+/// softmax residual, gradient: `bb_logistic_logits`, `_residual`, `_gradient`; each class's sums
+/// are its own, so the result is the one a single thread makes): a probe at 10 or 100 labels per
 /// class ran on one core. With all of Fashion-MNIST's labels a probe makes thousands of
 /// evaluations over 54,000 rows; two Double GEMMs with 10 columns over the whole matrix ran at
 /// 6.6 GFLOP/s on 2 cores.
@@ -169,7 +170,9 @@ public struct LogisticObjective {
         // Rows split across the engine's threads, each with its own partial loss and gradient; or,
         // with rows for one chunk only, its classes.
         let chunks = max(1, min(Parallelism.threads, n / 4096))
-        let classParts = chunks == 1 ? min(Parallelism.threads, k) : 1
+        // (Not for an episode's head, five support rows: two hand-offs to the workers per
+        // evaluation would cost more than its few microseconds of arithmetic.)
+        let classParts = chunks == 1 && n * d * k >= 1 << 18 ? min(Parallelism.threads, k) : 1
         var partial = [(loss: Double, gradient: [Double])](repeating: (0, []), count: chunks)
         let lock = NSLock()
         Parallelism.perform(chunks) { c in
