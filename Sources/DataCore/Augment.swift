@@ -50,8 +50,10 @@ public struct Augmenter: Sendable {
                 let (s, d) = (src.baseAddress!, dst.baseAddress!)
                 seeds.withUnsafeMutableBufferPointer { seedBuffer in
                     let seedsPointer = seedBuffer.baseAddress!
-                    DispatchQueue.concurrentPerform(iterations: min(n, ProcessInfo.processInfo.activeProcessorCount * 4)) { chunk in
-                        let chunks = min(n, ProcessInfo.processInfo.activeProcessorCount * 4)
+                    // On the engine's workers, four chunks a thread (images differ in cost: cutout,
+                    // the strong operations drawn).
+                    let chunks = min(n, Parallelism.threads * 4)
+                    Parallelism.perform(chunks) { chunk in
                         var image = [Float](repeating: 0, count: c * plane), scratch = image
                         for i in (n * chunk / chunks)..<(n * (chunk + 1) / chunks) {
                             var r = RNG(seed: seedsPointer[i])
