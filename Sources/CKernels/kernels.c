@@ -737,7 +737,24 @@ void bb_bn_relu_maxpool_grad(const float *g, const int32_t *argmax, const float 
         long i = 0;
         for (; i < vectorEnd; i += 8) store8(dp + i, vsc * (zero - vmb - (load8(xp + i) - vm) * vk));
         for (; i < hw; i++) dp[i] = sc * (0.0f - mb - (xp[i] - m) * is * mg);
-        for (long q = (long)p * pooled; q < (long)(p + 1) * pooled; q++) {
+        // Eight windows at a time: their values made as vectors (the same expressions, so the
+        // same bits), then stored at the maxima that passed the ReLU, lane by lane. One window at
+        // a time, the scalar loop around each value was most of this pass.
+        const v8f vsf = splat8(sf), vis = splat8(is), vmg = splat8(mg);
+        long q = (long)p * pooled;
+        const long qEnd = (long)(p + 1) * pooled;
+        for (; q + 8 <= qEnd; q += 8) {
+            const v8f xv = load8(xmax + q), gv = load8(g + q);
+            const v8i kept = xv * vsc + vsf > zero;
+            if (!(kept[0] | kept[1] | kept[2] | kept[3] | kept[4] | kept[5] | kept[6] | kept[7])) continue;
+            const v8f body = vsc * (gv - vmb - (xv - vm) * vk), tail = vsc * (gv - vmb - (xv - vm) * vis * vmg);
+            for (int l = 0; l < 8; l++) {
+                if (!kept[l]) continue;
+                const long at = argmax[q + l];
+                dx[at] = at - base < vectorEnd ? body[l] : tail[l];
+            }
+        }
+        for (; q < qEnd; q++) {
             const float xv = xmax[q];
             if (!(xv * sc + sf > 0.0f)) continue;
             const long at = argmax[q];

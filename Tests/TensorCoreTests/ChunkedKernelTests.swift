@@ -178,6 +178,43 @@ import Testing
         }
     }
 
+    /// The fused batch norm + ReLU + max-pool gradient writes each window's maximum from a vector
+    /// of eight windows, and a plane's last windows one at a time; the two must give the same bits
+    /// (one expression). The same 16 windows (2x2, values, gradients, maxima) are laid out once as
+    /// one 2x32 plane (two vectors of eight) and once as four 2x8 planes (four windows each: all
+    /// one at a time); every maximum gets the same value in both, the ReLU's rejects included.
+    @Test mutating func maxPoolGradientWindowsAtATimeEqualOneAtATime() {
+        let windows = 16, channels = 1
+        let g = (0..<windows).map { _ in rng.uniform(-1, 1) }
+        let corner = (0..<windows).map { _ in rng.int(4) }
+        let x4 = (0..<(windows * 4)).map { _ in rng.uniform(-1, 1) }
+        let (scale, shift, mean, invstd) = ([Float(0.7)], [Float(-0.1)], [Float(0.05)], [Float(1.3)])
+        let (meanG, meanGXhat) = ([Float(0.02)], [Float(-0.03)])
+        // Window w's four values x4[4w ..< 4w + 4], row-major within the window; in planes of two
+        // rows `width` wide, window w is columns 2(w mod width/2) ..< +2 of plane w / (width/2).
+        func layout(width: Int) -> (x: [Float], argmax: [Int32], xmax: [Float], at: [Int]) {
+            let perRow = width / 2, hw = 2 * width
+            var x = [Float](repeating: 0, count: windows / perRow * hw), argmax = [Int32](), xmax = [Float](), at = [Int]()
+            for w in 0..<windows {
+                let (plane, column) = (w / perRow, 2 * (w % perRow))
+                for e in 0..<4 { x[plane * hw + (e / 2) * width + column + e % 2] = x4[4 * w + e] }
+                let m = plane * hw + (corner[w] / 2) * width + column + corner[w] % 2
+                argmax.append(Int32(m)); xmax.append(x[m]); at.append(m)
+            }
+            return (x, argmax, xmax, at)
+        }
+        func maxima(width: Int) -> [Float] {
+            let l = layout(width: width), hw = 2 * width, planes = windows / (width / 2)
+            var dx = [Float](repeating: .nan, count: l.x.count)
+            bb_bn_relu_maxpool_grad(g, l.argmax, l.xmax, l.x, &dx, scale, shift, mean, invstd, meanG, meanGXhat, Int32(channels),
+                                    0, Int32(planes), hw, width / 2)
+            return l.at.map { dx[$0] }
+        }
+        let vectors = maxima(width: 32), single = maxima(width: 8)
+        #expect(vectors.map(\.bitPattern) == single.map(\.bitPattern))
+        #expect(zip(vectors, layout(width: 32).xmax).contains { $0.1 * 0.7 - 0.1 <= 0 } && !vectors.contains { $0.isNaN })
+    }
+
     /// Finite differences through the chunked path itself: L = <conv(x, w), gy> in Double (the
     /// reference), dL/dx and dL/dw from the chunked kernels, on coordinates across the chunks.
     @Test mutating func chunkedGradientsMatchFiniteDifferences() {
