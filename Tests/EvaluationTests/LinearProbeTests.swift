@@ -129,10 +129,12 @@ import TensorCore
         #expect(constant.0.scalars == [3, 3] && constant.1.scalars == [1e-6, 1e-6])
     }
 
-    /// Above 8,192 rows the objective is summed in chunks on several threads, and its kernel takes
-    /// rows four at a time and features eight and thirty-two at a time: at shapes that leave a
-    /// remainder in each (and at features too few for one vector) its loss and gradient equal the
-    /// Double reference written out above.
+    /// From 8,192 rows the objective is summed in chunks of rows on several threads (one pass
+    /// each); below, its classes are split across the threads (three passes). Its kernels take
+    /// rows four at a time, classes four at a time and features eight at a time: at shapes that
+    /// leave a remainder in each (and at features too few for one vector), on both paths (9,000
+    /// and 8,195 rows: chunks; 4,097: the class split), its loss and gradient equal the Double
+    /// reference written out above.
     @Test(arguments: [(9_000, 3, 3), (8_195, 37, 7), (4_097, 75, 10)])
     func objectiveMatchesTheReference(shape: (n: Int, d: Int, k: Int)) {
         var rng = RNG(seed: 8)

@@ -404,8 +404,8 @@ public enum Parallelism {
     /// between jobs instead of sleeping as Dispatch's do (a sleeping vCPU took tens of
     /// microseconds to wake for every kernel); inline when called from inside a job (its
     /// workers are busy with it); through Dispatch when another thread's job holds the workers
-    /// (concurrent trials). The one way the engine and its callers (the linear probe) use the
-    /// cores.
+    /// (concurrent trials). The one way the engine and its callers (the linear probe, augmentation)
+    /// use the cores.
     public static func perform(_ count: Int, _ body: (Int) -> Void) {
         withoutActuallyEscaping(body) { body in
             var task = body
