@@ -380,6 +380,46 @@ static inline __attribute__((always_inline)) void conv_direct_rows(const bb_conv
     }
 }
 
+// A plane's sum and sum of squares (m[0], m[1]), a batch norm's statistics of it: eight lanes,
+// then the lanes' sum and the tail. One definition, inlined into every kernel that makes them, so
+// that a convolution's sums of its output planes are the norm's own, bit for bit.
+static inline __attribute__((always_inline)) void plane_moments(const float *xp, long hw, float *m) {
+    v8f a1 = splat8(0), a2 = splat8(0);
+    float t1 = 0, t2 = 0;
+    long i = 0;
+    for (; i + 8 <= hw; i += 8) { const v8f v = load8(xp + i); a1 += v; a2 += v * v; }
+    for (; i < hw; i++) { t1 += xp[i]; t2 += xp[i] * xp[i]; }
+    m[0] = t1 + hsum8(a1);
+    m[1] = t2 + hsum8(a2);
+}
+
+// plane_moments of planes xp, xp + hw, ... (`count` of them) into m, m + 2, ...: four at a time,
+// each plane's sums made in its own order, so the same bits; the four chains of additions run side
+// by side (one plane alone waits on its adds' latency).
+static inline __attribute__((always_inline)) void planes_moments(const float *xp, long count, long hw, float *m) {
+    long p = 0;
+    for (; p + 4 <= count; p += 4) {
+        const float *x0 = xp + p * hw, *x1 = x0 + hw, *x2 = x1 + hw, *x3 = x2 + hw;
+        v8f a[4] = {splat8(0), splat8(0), splat8(0), splat8(0)}, b[4] = {splat8(0), splat8(0), splat8(0), splat8(0)};
+        long i = 0;
+        for (; i + 8 <= hw; i += 8) {
+            const v8f v0 = load8(x0 + i), v1 = load8(x1 + i), v2 = load8(x2 + i), v3 = load8(x3 + i);
+            a[0] += v0; b[0] += v0 * v0;
+            a[1] += v1; b[1] += v1 * v1;
+            a[2] += v2; b[2] += v2 * v2;
+            a[3] += v3; b[3] += v3 * v3;
+        }
+        for (int q = 0; q < 4; q++) {
+            const float *xq = xp + (p + q) * hw;
+            float t1 = 0, t2 = 0;
+            for (long j = i; j < hw; j++) { t1 += xq[j]; t2 += xq[j] * xq[j]; }
+            m[2 * (p + q)] = t1 + hsum8(a[q]);
+            m[2 * (p + q) + 1] = t2 + hsum8(b[q]);
+        }
+    }
+    for (; p < count; p++) plane_moments(xp + p * hw, hw, m + 2 * p);
+}
+
 // One image: y [O, OH, OW] from its padded planes p, eight output channels and two rows at a time.
 static inline __attribute__((always_inline)) void conv_direct_image(const bb_conv_geometry *g, const float *p,
         const float *w, const float *bias, int relu, float *y, const int kh, const int kw) {
@@ -401,12 +441,14 @@ static inline __attribute__((always_inline)) void conv_direct_image(const bb_con
 
 DISPATCH
 void bb_conv_direct(const bb_conv_geometry *g, const float *x, const float *w, const float *bias, int relu, float *y,
-                    float *p, int n0, int n1) {
-    const long out = (long)g->out_channels * g->out_h * g->out_w;
+                    float *p, float *moments, int n0, int n1) {
+    const long r = (long)g->out_h * g->out_w, out = g->out_channels * r;
     for (int n = n0; n < n1; n++) {
         pad_images(g, x, p, n, n + 1);
         if (g->kernel_h == 3 && g->kernel_w == 3) conv_direct_image(g, p, w, bias, relu, y + n * out, 3, 3);
         else conv_direct_image(g, p, w, bias, relu, y + n * out, g->kernel_h, g->kernel_w);
+        // The image's output is still in cache: its planes' moments cost a pass over L2, not memory.
+        if (moments) planes_moments(y + n * out, g->out_channels, r, moments + 2L * n * g->out_channels);
     }
 }
 
@@ -531,35 +573,42 @@ void bb_adam_update(float *p, const float *g, float *m, float *v, long n, float 
 // one channel at a time jumps across the batch in 3 KB pieces and ran at a third of the bandwidth.
 
 DISPATCH
+void bb_plane_moments(const float *y, long p0, long p1, long hw, float *moments) {
+    planes_moments(y + p0 * hw, p1 - p0, hw, moments + 2 * p0);
+}
+
+DISPATCH
 void bb_bn_sums(const float *x, const float *g, const float *scale, const float *shift, const float *mean, int relu,
                 int n0, int n1, int channels, long hw, double *s1, double *s2) {
     for (int b = n0; b < n1; b++) {
         for (int c = 0; c < channels; c++) {
             const long base = ((long)b * channels + c) * hw;
             const float *xp = x + base;
+            if (!g) {  // statistics of x: sums and sums of squares, a few planes at a time
+                float m[8];
+                const int planes = channels - c < 4 ? channels - c : 4;
+                planes_moments(xp, planes, hw, m);
+                for (int q = 0; q < planes; q++) { s1[c + q] += m[2 * q]; s2[c + q] += m[2 * q + 1]; }
+                c += planes - 1;
+                continue;
+            }
+            // Gradient sums: of gz and of gz (x - mean), gz masked by the fused ReLU (with no ReLU
+            // the threshold is -inf and every element passes).
+            const float *gp = g + base;
+            const float sc = scale[c], sh = shift[c], m = mean[c];
+            const float floor_ = relu ? 0.0f : -INFINITY;
+            const v8f vsc = splat8(sc), vsh = splat8(sh), vm = splat8(m), vfl = splat8(floor_);
             v8f a1 = splat8(0), a2 = splat8(0);
             float t1 = 0, t2 = 0;
             long i = 0;
-            if (!g) {
-                // Statistics of x: sum and sum of squares.
-                for (; i + 8 <= hw; i += 8) { const v8f v = load8(xp + i); a1 += v; a2 += v * v; }
-                for (; i < hw; i++) { t1 += xp[i]; t2 += xp[i] * xp[i]; }
-            } else {
-                // Gradient sums: of gz and of gz (x - mean), gz masked by the fused ReLU (with no
-                // ReLU the threshold is -inf and every element passes).
-                const float *gp = g + base;
-                const float sc = scale[c], sh = shift[c], m = mean[c];
-                const float floor_ = relu ? 0.0f : -INFINITY;
-                const v8f vsc = splat8(sc), vsh = splat8(sh), vm = splat8(m), vfl = splat8(floor_);
-                for (; i + 8 <= hw; i += 8) {
-                    const v8f xv = load8(xp + i);
-                    const v8f gz = where8(xv * vsc + vsh > vfl, load8(gp + i));
-                    a1 += gz; a2 += gz * (xv - vm);
-                }
-                for (; i < hw; i++) {
-                    const float gz = xp[i] * sc + sh > floor_ ? gp[i] : 0.0f;
-                    t1 += gz; t2 += gz * (xp[i] - m);
-                }
+            for (; i + 8 <= hw; i += 8) {
+                const v8f xv = load8(xp + i);
+                const v8f gz = where8(xv * vsc + vsh > vfl, load8(gp + i));
+                a1 += gz; a2 += gz * (xv - vm);
+            }
+            for (; i < hw; i++) {
+                const float gz = xp[i] * sc + sh > floor_ ? gp[i] : 0.0f;
+                t1 += gz; t2 += gz * (xp[i] - m);
             }
             s1[c] += t1 + hsum8(a1); s2[c] += t2 + hsum8(a2);
         }

@@ -47,10 +47,10 @@ public final class Conv2D: Module {
     }
 
     /// The convolution followed by a ReLU, fused into the kernel (`Sequential` uses this when a
-    /// ReLU follows a Conv2D).
-    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool) -> Tensor {
+    /// ReLU follows a Conv2D), and filling `moments` for a batch norm after it.
+    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool, moments: PlaneMoments? = nil) -> Tensor {
         let bias = parameters["bias"] == nil ? nil : ctx.parameter(self, "bias")
-        return conv2d(x, ctx.parameter(self, "weight"), bias: bias, stride: stride, padding: padding, relu: relu)
+        return conv2d(x, ctx.parameter(self, "weight"), bias: bias, stride: stride, padding: padding, relu: relu, moments: moments)
     }
 }
 
@@ -74,16 +74,19 @@ public final class BatchNorm: Module {
     }
 
     /// The normalisation followed by a ReLU, fused (`Sequential` uses this when a ReLU follows),
-    /// and then by `pool` (a max pooling whose windows do not overlap), fused too in training mode.
-    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool, pool: MaxPool? = nil) -> Tensor {
+    /// and then by `pool` (a max pooling whose windows do not overlap), fused too in training mode;
+    /// in training, the batch's statistics from x's `moments` when the convolution that made x
+    /// filled them.
+    public func forward(_ x: Tensor, _ ctx: inout ForwardContext, relu: Bool, pool: MaxPool? = nil,
+                        moments: PlaneMoments? = nil) -> Tensor {
         let c = buffers["running_mean"]!.count
         // invariant: layers are built for the channel count the backbone computes from the planner-checked image shape
         precondition(x.rank >= 2 && x.shape[1] == c, "NNCore: BatchNorm(\(c)) got input of shape \(x.shape)")
         let gamma = ctx.parameter(self, "weight"), beta = ctx.parameter(self, "bias")
         if ctx.training {
             let (y, mean, variance) = pool.map { p in
-                batchNormReluMaxPool(x, gamma: gamma, beta: beta, eps: eps, kernel: p.kernel, stride: p.stride)
-            } ?? batchNorm(x, gamma: gamma, beta: beta, eps: eps, relu: relu)
+                batchNormReluMaxPool(x, gamma: gamma, beta: beta, eps: eps, kernel: p.kernel, stride: p.stride, moments: moments)
+            } ?? batchNorm(x, gamma: gamma, beta: beta, eps: eps, relu: relu, moments: moments)
             if ctx.updatesRunningStatistics {
                 let n = Float(x.count / c), m = momentum
                 noGrad {
@@ -162,33 +165,34 @@ public final class Sequential: Module {
     public override func forward(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
         var h = x
         var i = 0
+        // The moments of the last convolution's output planes, when a batch norm in training mode
+        // comes next: it takes its statistics from them instead of a pass of its own.
+        var moments: PlaneMoments?
         while i < children.count {
             let (name, layer) = children[i]
-            // Conv2D, Linear or BatchNorm then ReLU runs as one fused kernel: same values and gradients, two
+            let reluNext = i + 1 < children.count && type(of: children[i + 1].module) == ReLU.self
+            if let norm = layer as? BatchNorm {
+                // BatchNorm and ReLU as one kernel, and with a max pooling after them as one more:
+                // the full-size activation is neither written nor read again.
+                let pool = reluNext && i + 2 < children.count ? (children[i + 2].module as? MaxPool).flatMap { $0.windowsApart ? $0 : nil } : nil
+                h = ctx.child(name) { norm.forward(h, &$0, relu: reluNext, pool: pool, moments: moments) }
+                moments = nil
+                i += pool != nil ? 3 : reluNext ? 2 : 1
+                continue
+            }
+            moments = nil
+            // Conv2D or Linear then ReLU runs as one fused kernel: same values and gradients, two
             // passes over the activation fewer each way.
-            if i + 1 < children.count, type(of: children[i + 1].module) == ReLU.self {
-                if let conv = layer as? Conv2D {
-                    h = ctx.child(name) { conv.forward(h, &$0, relu: true) }
-                    i += 2
-                    continue
-                }
-                if let dense = layer as? Linear {
-                    h = ctx.child(name) { dense.forward(h, &$0, relu: true) }
-                    i += 2
-                    continue
-                }
-                if let norm = layer as? BatchNorm {
-                    // ... and BatchNorm, ReLU then a max pooling as one more: the full-size
-                    // activation is neither written nor read again.
-                    if i + 2 < children.count, let pool = children[i + 2].module as? MaxPool, pool.windowsApart {
-                        h = ctx.child(name) { norm.forward(h, &$0, relu: true, pool: pool) }
-                        i += 3
-                        continue
-                    }
-                    h = ctx.child(name) { norm.forward(h, &$0, relu: true) }
-                    i += 2
-                    continue
-                }
+            if let conv = layer as? Conv2D {
+                if ctx.training && !reluNext && i + 1 < children.count && children[i + 1].module is BatchNorm { moments = PlaneMoments() }
+                h = ctx.child(name) { conv.forward(h, &$0, relu: reluNext, moments: moments) }
+                i += reluNext ? 2 : 1
+                continue
+            }
+            if reluNext, let dense = layer as? Linear {
+                h = ctx.child(name) { dense.forward(h, &$0, relu: true) }
+                i += 2
+                continue
             }
             h = ctx.child(name) { layer.forward(h, &$0) }
             i += 1

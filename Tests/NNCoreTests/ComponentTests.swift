@@ -53,6 +53,21 @@ import TensorCore
         }
     }
 
+    typealias TrainingRun = (sum: Tensor, gradients: [String: Tensor], statistics: [[Float]])
+
+    /// One training-mode forward of `net` on x and one of `separate` (the same layers called one
+    /// by one), each from the same running statistics: the output's sum, the parameters' gradients
+    /// of it, and the running statistics each left.
+    static func trainingRuns(_ net: Module, _ x: Tensor, separate: (inout ForwardContext) -> Tensor) -> (TrainingRun, TrainingRun) {
+        let params = net.trainableParameters()
+        let before = net.namedBuffers().map(\.tensor)
+        let (y1, g1) = valueAndGradient(at: params) { p in var c = ForwardContext(training: true, overrides: p); return net.forward(x, &c).sum() }
+        let first = net.namedBuffers().map(\.tensor.scalars)
+        net.load(Dictionary(uniqueKeysWithValues: zip(net.namedBuffers().map(\.path), before)))
+        let (y2, g2) = valueAndGradient(at: params) { p in var c = ForwardContext(training: true, overrides: p); return separate(&c).sum() }
+        return ((y1, g1, first), (y2, g2, net.namedBuffers().map(\.tensor.scalars)))
+    }
+
     /// BatchNorm, ReLU and a max pooling run as one fused op in training mode: the same output,
     /// running statistics and parameter gradients as the layers one by one; in evaluation mode the
     /// layers' own path, also the same. Overlapping windows are not fused.
@@ -64,23 +79,38 @@ import TensorCore
             norm.parameters["bias"] = Tensor.randn([3], rng: &rng)
             let net = Sequential([norm, relu, pool])
             let x = Tensor.randn([4, 3, 7, 6], rng: &rng)
-            let params = net.trainableParameters()
-            let before = net.namedBuffers().map(\.tensor)
-            let (y1, g1) = valueAndGradient(at: params) { p in var c = ForwardContext(training: true, overrides: p); return net.forward(x, &c).sum() }
-            let fusedStatistics = net.namedBuffers().map(\.tensor.scalars)
-            net.load(Dictionary(uniqueKeysWithValues: zip(net.namedBuffers().map(\.path), before)))
-            let (y2, g2) = valueAndGradient(at: params) { p in
-                var c = ForwardContext(training: true, overrides: p)
+            let (fused, separate) = Self.trainingRuns(net, x) { c in
                 let h = c.child("0") { norm.forward(x, &$0) }
-                return pool.forward(relu.forward(h, &c), &c).sum()
+                return pool.forward(relu.forward(h, &c), &c)
             }
-            #expect(y1.item == y2.item)
-            #expect(fusedStatistics == net.namedBuffers().map(\.tensor.scalars))
-            for path in params.keys {
-                for (a, b) in zip(g1[path]!.scalars, g2[path]!.scalars) { #expect(Swift.abs(a - b) < 1e-5, "\(path)") }
+            #expect(fused.sum.item == separate.sum.item)
+            #expect(fused.statistics == separate.statistics)
+            for path in fused.gradients.keys {
+                for (a, b) in zip(fused.gradients[path]!.scalars, separate.gradients[path]!.scalars) { #expect(Swift.abs(a - b) < 1e-5, "\(path)") }
             }
             var ctx = ForwardContext.eval
             #expect(net(x).scalars == pool.forward(relu.forward(norm.forward(x, &ctx), &ctx), &ctx).scalars)
+        }
+    }
+
+    /// A convolution followed by batch norm in training mode hands the norm its output planes'
+    /// moments (`PlaneMoments`): the same loss, running statistics and parameter gradients, bit for
+    /// bit, as the convolution and the (fused) norm run apart, the norm making its own statistics;
+    /// with the norm followed by a ReLU and a pooling, a ReLU alone, or nothing.
+    @Test func sequentialGivesABatchNormItsConvolutionsMomentsWithoutChangingResults() {
+        var rng = RNG(seed: 15)
+        for (relu, pool) in [(true, MaxPool()), (true, nil), (false, nil)] {
+            let conv = Conv2D(1, 5, padding: (1, 1), rng: &rng), norm = BatchNorm(5)
+            norm.parameters["weight"] = Tensor.randn([5], rng: &rng)
+            let net = Sequential([conv, norm] + (relu ? [ReLU()] : []) + (pool.map { [$0] } ?? []))
+            let x = Tensor.randn([3, 1, 9, 10], rng: &rng)
+            let (sequential, separate) = Self.trainingRuns(net, x) { c in
+                let h = c.child("0") { conv.forward(x, &$0) }
+                return c.child("1") { norm.forward(h, &$0, relu: relu, pool: pool) }
+            }
+            #expect(sequential.sum.item.bitPattern == separate.sum.item.bitPattern, "ReLU \(relu), pool \(pool != nil)")
+            #expect(sequential.statistics == separate.statistics)
+            for path in sequential.gradients.keys { #expect(sequential.gradients[path]!.scalars == separate.gradients[path]!.scalars, "\(path)") }
         }
     }
 

@@ -48,8 +48,10 @@ void bb_conv_grad_columns(const float *g, const float *relu_output, float *gycol
 /// Direct convolution of images n0..<n1 (stride 1, a patch channels*kernel_h*kernel_w under 32
 /// rows, out_w >= 8): y[n, o] = act(sum over c, i, j of w[o, c, i, j] x[n, c, oh+i-ph, ow+j-pw]
 /// + bias[o]), act ReLU when `relu`, bias may be NULL. `scratch`: (H + 2 pad_h)(W + 2 pad_w) C floats.
+/// With `moments` not NULL, also each output plane's sum and sum of squares, as bb_plane_moments
+/// makes them, at moments[2 (n O + o)] and the float after it.
 void bb_conv_direct(const bb_conv_geometry *g, const float *x, const float *w, const float *bias, int relu, float *y,
-                    float *scratch, int n0, int n1);
+                    float *scratch, float *moments, int n0, int n1);
 /// The same convolution's weight gradient gw [O, C, KH, KW] and (when not NULL) bias gradient [O]
 /// over images n0..<n1 only (written, not added to), from gy [N, O, OH, OW] masked where
 /// relu_output <= 0 when relu_output is not NULL. `scratch`: (n1 - n0) times the forward's.
@@ -73,6 +75,9 @@ void bb_sgd_update(float *p, const float *g, float *v, long n, float lr, float m
 void bb_adam_update(float *p, const float *g, float *m, float *v, long n, float lr, float b1, float b2, float eps,
                     float wd, int decoupled, float c1, float c2);
 
+/// Each plane p0..<p1 of y (hw floats each): its sum and sum of squares at moments[2p] and
+/// moments[2p + 1], the values bb_bn_sums adds into a channel's statistics for that plane.
+void bb_plane_moments(const float *y, long p0, long p1, long hw, float *moments);
 /// Per-channel sums over images n0..<n1 of x [n, channels, hw], added into s1 and s2: with g NULL,
 /// of x and x squared; otherwise of gz and gz (x - mean), gz = g masked where x scale + shift <= 0
 /// when `relu` (a fused ReLU's backward).

@@ -145,18 +145,27 @@ extension Kernels {
     /// at 64 images in about 1.1 ms, where one thread's fill of the same 12.8 MB takes 1.4 ms.
     static func direct(_ g: ConvGeometry) -> Bool { g.strideH == 1 && g.strideW == 1 && g.patch < 32 && g.outW >= 8 }
 
-    /// y = act(conv(x, w) + bias) by the direct loop, images split across cores.
+    /// y = act(conv(x, w) + bias) by the direct loop, images split across cores; with `moments`,
+    /// also each output plane's sum and sum of squares (`PlaneMoments`).
     static func conv2dDirect(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                             bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>) {
+                             bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>,
+                             moments: UnsafeMutablePointer<Float>? = nil) {
         var cg = cGeometry(g)
         KernelProfiler.shared.measure("conv_direct", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
             parallelRanges(g.batch, grain: max(1, 65_536 / max(1, g.outChannels * g.outH * g.outW))) { lo, hi in
                 let scratch = TensorStorage(uninitializedCount: g.paddedImage)
                 withExtendedLifetime(scratch) {
-                    bb_conv_direct(&cg, x, w, bias, relu ? 1 : 0, y, scratch.pointer, Int32(lo), Int32(hi))
+                    bb_conv_direct(&cg, x, w, bias, relu ? 1 : 0, y, scratch.pointer, moments, Int32(lo), Int32(hi))
                 }
             }
         }
+    }
+
+    /// The moments of images lo..<hi's output planes, `r` floats each, of y [N, O, r].
+    private static func outputMoments(_ y: UnsafePointer<Float>, images: Range<Int>, channels: Int, r: Int,
+                                      _ moments: UnsafeMutablePointer<Float>?) {
+        guard let moments else { return }
+        bb_plane_moments(y, images.lowerBound * channels, images.upperBound * channels, r, moments)
     }
 
     /// The weight gradient gw [O, C, KH, KW] and bias gradient gb [O] (when given) of a direct
@@ -195,11 +204,13 @@ extension Kernels {
     /// given), else via im2col + GEMM, the bias and ReLU applied while the GEMM's result is
     /// reordered to NCHW. Returns the im2col columns when it made them
     /// for the whole batch (the weight gradient reuses them), nil when it worked chunk by chunk.
+    /// With `moments`, also each output plane's sum and sum of squares (`PlaneMoments`), made
+    /// image by image or chunk by chunk right after that part of y is written, while it is in cache.
     static func conv2dForward(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>,
-                              chunked: Bool? = nil) -> TensorStorage? {
+                              chunked: Bool? = nil, moments: UnsafeMutablePointer<Float>? = nil) -> TensorStorage? {
         if chunked == nil && direct(g) {
-            conv2dDirect(g, x, w, bias: bias, relu: relu, y)
+            conv2dDirect(g, x, w, bias: bias, relu: relu, y, moments: moments)
             return nil
         }
         let r = g.outH * g.outW
@@ -210,6 +221,7 @@ extension Kernels {
             KernelProfiler.shared.measure("conv_output", dims(g.batch, g.outChannels, r), bytes: Double(8 * g.outChannels * g.positions)) {
                 parallelRanges(g.batch, grain: max(1, 65_536 / max(1, g.outChannels * r))) { lo, hi in
                     bb_conv_output(ycol.pointer, y, Int32(g.outChannels), Int32(g.batch), Int32(r), bias, relu ? 1 : 0, Int32(lo), Int32(hi))
+                    outputMoments(y, images: lo..<hi, channels: g.outChannels, r: r, moments)
                 }
             }
             return cols
@@ -223,10 +235,12 @@ extension Kernels {
             let product = h.batch == 1 ? yn : scratch[1]
             columnsGEMM(h, images: x + n0 * g.channels * g.height * g.width, transB: false, m: g.outChannels, n: h.positions, k: g.patch,
                         w, lda: g.patch, columns: scratch[0], product, ldc: h.positions, &clock)
-            if h.batch == 1 && bias == nil && !relu { return }
-            clock.time(2) {
-                bb_conv_output(product, yn, Int32(g.outChannels), Int32(h.batch), Int32(r), bias, relu ? 1 : 0, 0, Int32(h.batch))
+            if h.batch > 1 || bias != nil || relu {
+                clock.time(2) {
+                    bb_conv_output(product, yn, Int32(g.outChannels), Int32(h.batch), Int32(r), bias, relu ? 1 : 0, 0, Int32(h.batch))
+                }
             }
+            outputMoments(y, images: chunks.images(c), channels: g.outChannels, r: r, moments)
         }
         return nil
     }

@@ -44,17 +44,47 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor) -> Tensor {
 /// per-channel bias [O] and an optional ReLU. Bias and ReLU are applied inside the kernel's final
 /// copy rather than in passes of their own, and the ReLU's backward is fused likewise.
 public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                   relu: Bool = false) -> Tensor {
-    conv2d(x, w, ConvGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding), bias: bias, relu: relu)
+                   relu: Bool = false, moments: PlaneMoments? = nil) -> Tensor {
+    conv2d(x, w, ConvGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding), bias: bias, relu: relu,
+           moments: moments)
 }
 
-public func conv2d(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, bias: Tensor? = nil, relu: Bool = false) -> Tensor {
+/// The sum and sum of squares of each [H, W] plane of a convolution's output, made by the
+/// convolution right after it writes each image's (or chunk's) output, while that is still in
+/// cache. A training-mode batch norm given them (`batchNorm`, `batchNormReluMaxPool`) takes its
+/// statistics from them instead of its own pass over the whole activation (conv4's first: 25.7 MB
+/// at batch 128). They are the values the norm's own pass makes for each plane (one C definition,
+/// `bb_plane_moments`), added plane by plane in the same order, so the statistics are the same bits.
+public final class PlaneMoments {
+    private var storage: TensorStorage?
+    /// The output they describe: only a norm of that very tensor uses them.
+    private weak var source: TensorStorage?
+
+    public init() {}
+
+    /// Room for the moments of `output` [N, C, H, W]'s planes; returns where they go.
+    func prepare(for output: Tensor) -> UnsafeMutablePointer<Float> {
+        let storage = TensorStorage(uninitializedCount: 2 * output.shape[0] * output.shape[1])
+        (self.storage, source) = (storage, output.storage)
+        return storage.pointer
+    }
+
+    /// The moments of x's planes when these were made for x, else nil (the norm then makes its own).
+    func of(_ x: Tensor) -> TensorStorage? { source != nil && source === x.storage ? storage : nil }
+}
+
+/// With `moments`, the convolution also fills them with its output planes' sums and sums of
+/// squares, for the batch norm that follows it (`PlaneMoments`).
+public func conv2d(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, bias: Tensor? = nil, relu: Bool = false,
+                   moments: PlaneMoments? = nil) -> Tensor {
     require(x.shape == g.inputShape && w.shape == g.weightShape,
             "conv2d: input \(describe(x.shape)) and weight \(describe(w.shape)) do not match the geometry \(describe(g.inputShape)), \(describe(g.weightShape))")
     if let bias { require(bias.shape == [g.outChannels], "conv2d: bias \(describe(bias.shape)) must be [\(g.outChannels)]") }
     var out = Tensor(uninitialized: g.outputShape)
+    let momentsOut = moments?.prepare(for: out)
     let columns = KernelProfiler.shared.measure("conv2d", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
-        Kernels.conv2dForward(g, x.storage.pointer, w.storage.pointer, bias: bias?.storage.pointer, relu: relu, out.storage.pointer)
+        Kernels.conv2dForward(g, x.storage.pointer, w.storage.pointer, bias: bias?.storage.pointer, relu: relu, out.storage.pointer,
+                              moments: momentsOut)
     }
     out.node = nil
     return Tensor.result(.conv2d(g, columns: columns, relu: relu), bias.map { [x, w, $0] } ?? [x, w], out)
@@ -194,13 +224,24 @@ private struct BatchStatistics {
     var variance: Tensor
     var scale: [Float], shift: [Float]
 
-    init(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float) {
+    /// With `moments` (x's planes' sums, `PlaneMoments`), no pass over x: the same sums, added in
+    /// the same order.
+    init(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float, moments: PlaneMoments?) {
         let (n, c) = (x.shape[0], x.shape[1])
         let hw = x.count / max(n * c, 1)
         let count = Double(n * hw)
         let px = x.storage.pointer
+        let planes = moments?.of(x)
         let (s1, s2) = channelSums(n, c, hw) { lo, hi, a, b in
-            bb_bn_sums(px, nil, nil, nil, nil, 0, Int32(lo), Int32(hi), Int32(c), hw, a, b)
+            guard let m = planes?.pointer else {
+                bb_bn_sums(px, nil, nil, nil, nil, 0, Int32(lo), Int32(hi), Int32(c), hw, a, b)
+                return
+            }
+            // bb_bn_sums's additions: image by image, channel by channel, each plane's float sums into Doubles.
+            for p in lo * c ..< hi * c {
+                a[p % c] += Double(m[2 * p])
+                b[p % c] += Double(m[2 * p + 1])
+            }
         }
         (mean, invstd) = (TensorStorage(uninitializedCount: c), TensorStorage(uninitializedCount: c))
         variance = Tensor(uninitialized: [c])
@@ -231,17 +272,18 @@ private func requireBatchNormShapes(_ x: Tensor, _ gamma: Tensor, _ beta: Tensor
 }
 
 /// Batch normalisation in training mode over axis 1 of x [N, C, ...] with the batch's statistics,
-/// then y = gamma xhat + beta and an optional ReLU, in two passes over x. Returns the output and
-/// the batch mean and biased variance per channel (constants, for running estimates).
-public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-5, relu: Bool = false)
-    -> (output: Tensor, mean: Tensor, variance: Tensor) {
+/// then y = gamma xhat + beta and an optional ReLU, in two passes over x (one with x's `moments`).
+/// Returns the output and the batch mean and biased variance per channel (constants, for running
+/// estimates).
+public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-5, relu: Bool = false,
+                      moments: PlaneMoments? = nil) -> (output: Tensor, mean: Tensor, variance: Tensor) {
     requireBatchNormShapes(x, gamma, beta, op: "batchNorm")
     let (n, c) = (x.shape[0], x.shape[1])
     let hw = x.count / max(n * c, 1)
     var y = Tensor(uninitialized: x.shape)
     let px = x.storage.pointer, py = y.storage.pointer
     let stats = KernelProfiler.shared.measure("batchnorm", dims(n, c, hw), bytes: Double(12 * x.count)) {
-        let stats = BatchStatistics(x, gamma: gamma, beta: beta, eps: eps)
+        let stats = BatchStatistics(x, gamma: gamma, beta: beta, eps: eps, moments: moments)
         parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
             bb_bn_apply(px, py, stats.scale, stats.shift, relu ? 1 : 0, Int32(lo), Int32(hi), Int32(c), hw)
         }
@@ -254,13 +296,13 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-
 
 /// `batchNorm(relu: true)` then `maxPool2d` over windows that do not overlap (stride >= kernel
 /// on both axes), as one op: the same output, statistics and gradients (up to the order of the
-/// gradient sums), without the full-size activation between them. Forward: the statistics pass,
-/// then one pass that normalises, rectifies and pools, writing only the pooled output and its
+/// gradient sums), without the full-size activation between them. Forward: the statistics pass
+/// (none with x's `moments`), then one pass that normalises, rectifies and pools, writing only the pooled output and its
 /// maxima's indices. First-order backward: the gradient sums read only the maxima, and dx is one
 /// pass with the pooled gradient placed at the maxima (no scatter into a zeroed full-size
 /// gradient, no masked full-size passes). The recorded backward is the unfused rules' steps.
 public func batchNormReluMaxPool(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-5, kernel: (Int, Int) = (2, 2),
-                                 stride: (Int, Int)? = nil) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+                                 stride: (Int, Int)? = nil, moments: PlaneMoments? = nil) -> (output: Tensor, mean: Tensor, variance: Tensor) {
     requireBatchNormShapes(x, gamma, beta, op: "batchNormReluMaxPool")
     let stride = stride ?? kernel
     let geo = PoolGeometry(input: x.shape, kernel: kernel, stride: stride, op: "batchNormReluMaxPool")
@@ -273,7 +315,7 @@ public func batchNormReluMaxPool(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: 
     let px = x.storage.pointer, py = y.storage.pointer, pi = index.pointer, pm = xmax.pointer
     let stats = KernelProfiler.shared.measure("batchnorm_relu_maxpool", dims(n, c, geo.height, geo.width),
                                               bytes: Double(8 * x.count + 12 * y.count)) {
-        let stats = BatchStatistics(x, gamma: gamma, beta: beta, eps: eps)
+        let stats = BatchStatistics(x, gamma: gamma, beta: beta, eps: eps, moments: moments)
         parallelRanges(geo.planes, grain: max(1, 65_536 / (geo.height * geo.width))) { lo, hi in
             bb_bn_relu_maxpool(px, py, pi, pm, stats.scale, stats.shift, Int32(c), Int32(lo), Int32(hi), Int32(geo.height),
                                Int32(geo.width), Int32(geo.kernelH), Int32(geo.kernelW), Int32(geo.strideH), Int32(geo.strideW))
