@@ -454,9 +454,13 @@ void bb_conv_direct(const bb_conv_geometry *g, const float *x, const float *w, c
 
 // The weight and bias gradients of images 0..<images (padded planes p, output gradient gy masked
 // where relu_output <= 0 when given): per output channel and input channel, one accumulator per
-// tap, fed by the same shifted rows as the forward.
+// tap, fed by the same shifted rows as the forward. Image by image, and in each image channel by
+// channel, so gy is read front to back as one stream (channel by channel over the images, each
+// 3 KB plane of gy was a stream of its own the prefetcher had to find again, and the loop waited
+// on those loads); the accumulators wait in `accs` between an image's planes, and each still adds
+// its products in the order of the images, rows and columns, so the sums are the same.
 static inline __attribute__((always_inline)) void conv_direct_weight_grad(const bb_conv_geometry *g, const float *p,
-        const float *gy, const float *relu_output, float *gw, float *bias_grad, int images, const int kh, const int kw) {
+        const float *gy, const float *relu_output, float *gw, float *bias_grad, float *accs, int images, const int kh, const int kw) {
     const int c_in = g->channels, o_count = g->out_channels, oh_count = g->out_h, ow_count = g->out_w;
     const int pw = g->width + 2 * g->pad_w, ph = g->height + 2 * g->pad_h, taps = kh * kw;
     const long r = (long)oh_count * ow_count;
@@ -464,15 +468,18 @@ static inline __attribute__((always_inline)) void conv_direct_weight_grad(const 
     // Lanes of a row's last (overlapping) vector that the vector before it did not count.
     const int covered = ow_count % 8 ? 8 - ow_count % 8 : 0;
     const v8i fresh = lane >= (v8i){covered, covered, covered, covered, covered, covered, covered, covered};
-    for (int o = 0; o < o_count; o++) {
-        v8f bias_acc = splat8(0.0f);
-        for (int c = 0; c < c_in; c++) {
-            v8f acc[32];
-            for (int t = 0; t < taps; t++) acc[t] = splat8(0.0f);
-            for (int n = 0; n < images; n++) {
+    float *bias_accs = accs + 8L * o_count * c_in * taps;  // then one per output channel
+    memset(accs, 0, sizeof(float) * 8 * ((size_t)o_count * c_in * taps + o_count));
+    for (int n = 0; n < images; n++) {
+        for (int o = 0; o < o_count; o++) {
+            const float *gn = gy + ((long)n * o_count + o) * r;
+            const float *yn = relu_output ? relu_output + ((long)n * o_count + o) * r : NULL;
+            v8f bias_acc = load8(bias_accs + 8L * o);
+            for (int c = 0; c < c_in; c++) {
+                float *kept = accs + 8L * ((long)o * c_in + c) * taps;
+                v8f acc[32];
+                for (int t = 0; t < taps; t++) acc[t] = load8(kept + 8 * t);
                 const float *pc = p + ((long)n * c_in + c) * ph * pw;
-                const float *gn = gy + ((long)n * o_count + o) * r;
-                const float *yn = relu_output ? relu_output + ((long)n * o_count + o) * r : NULL;
                 for (int oh = 0; oh < oh_count; oh++) {
                     for (int ow = 0; ow < ow_count; ow += 8) {
                         const int s = ow + 8 <= ow_count ? ow : ow_count - 8;
@@ -486,21 +493,24 @@ static inline __attribute__((always_inline)) void conv_direct_weight_grad(const 
                         }
                     }
                 }
+                for (int t = 0; t < taps; t++) store8(kept + 8 * t, acc[t]);
             }
-            for (int t = 0; t < taps; t++) gw[((long)o * c_in + c) * taps + t] = hsum8(acc[t]);
+            store8(bias_accs + 8L * o, bias_acc);
         }
-        if (bias_grad) bias_grad[o] = hsum8(bias_acc);
     }
+    for (long e = 0; e < (long)o_count * c_in * taps; e++) gw[e] = hsum8(load8(accs + 8 * e));
+    if (bias_grad)
+        for (int o = 0; o < o_count; o++) bias_grad[o] = hsum8(load8(bias_accs + 8L * o));
 }
 
 DISPATCH
 void bb_conv_direct_weight_grad(const bb_conv_geometry *g, const float *x, const float *gy, const float *relu_output,
-                                float *gw, float *bias_grad, float *p, int n0, int n1) {
+                                float *gw, float *bias_grad, float *p, float *accs, int n0, int n1) {
     pad_images(g, x, p, n0, n1);
     const long out = (long)g->out_channels * g->out_h * g->out_w;
     const float *gn = gy + n0 * out, *yn = relu_output ? relu_output + n0 * out : NULL;
-    if (g->kernel_h == 3 && g->kernel_w == 3) conv_direct_weight_grad(g, p, gn, yn, gw, bias_grad, n1 - n0, 3, 3);
-    else conv_direct_weight_grad(g, p, gn, yn, gw, bias_grad, n1 - n0, g->kernel_h, g->kernel_w);
+    if (g->kernel_h == 3 && g->kernel_w == 3) conv_direct_weight_grad(g, p, gn, yn, gw, bias_grad, accs, n1 - n0, 3, 3);
+    else conv_direct_weight_grad(g, p, gn, yn, gw, bias_grad, accs, n1 - n0, g->kernel_h, g->kernel_w);
 }
 
 DISPATCH

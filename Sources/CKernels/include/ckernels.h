@@ -54,9 +54,10 @@ void bb_conv_direct(const bb_conv_geometry *g, const float *x, const float *w, c
                     float *scratch, float *moments, int n0, int n1);
 /// The same convolution's weight gradient gw [O, C, KH, KW] and (when not NULL) bias gradient [O]
 /// over images n0..<n1 only (written, not added to), from gy [N, O, OH, OW] masked where
-/// relu_output <= 0 when relu_output is not NULL. `scratch`: (n1 - n0) times the forward's.
+/// relu_output <= 0 when relu_output is not NULL. `scratch`: (n1 - n0) times the forward's;
+/// `accumulators`: 8 (O C KH KW + O) floats.
 void bb_conv_direct_weight_grad(const bb_conv_geometry *g, const float *x, const float *gy, const float *relu_output,
-                                float *gw, float *bias_grad, float *scratch, int n0, int n1);
+                                float *gw, float *bias_grad, float *scratch, float *accumulators, int n0, int n1);
 
 /// Copies row[c0..<c1] into rows r0..<r1 of y (leading dimension ld): a bias laid down for a
 /// GEMM to add to, block by block where the GEMM's threads will find it in their caches.

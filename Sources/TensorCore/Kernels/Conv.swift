@@ -183,11 +183,13 @@ extension Kernels {
         let partial = TensorStorage(uninitializedCount: count * size)
         KernelProfiler.shared.measure("conv_direct_weight", dims(g.batch, g.channels, g.outChannels, g.height * 1000 + g.width), flops: g.flops) {
             parallelRanges(count, grain: 1) { lo, hi in
-                let scratch = TensorStorage(uninitializedCount: g.paddedImage * perChunk)
+                // The chunk's padded images, then eight lanes of accumulators per sum.
+                let scratch = TensorStorage(uninitializedCount: g.paddedImage * perChunk + 8 * size)
                 withExtendedLifetime(scratch) {
                     for c in lo..<hi {
                         let out = partial.pointer + c * size
                         bb_conv_direct_weight_grad(&cg, x, gy, reluOutput, out, out + weights, scratch.pointer,
+                                                   scratch.pointer + g.paddedImage * perChunk,
                                                    Int32(c * perChunk), Int32(min(g.batch, (c + 1) * perChunk)))
                     }
                 }
