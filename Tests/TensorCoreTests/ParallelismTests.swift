@@ -57,6 +57,28 @@ import Testing
         #expect(tally.counts == [Int](repeating: 20, count: callers * count))
     }
 
+    /// `parallelRanges`: ranges that cover 0..<n once, at least `grain` long when there are
+    /// several, at most `perThread` a thread, one (inline) on one thread.
+    @Test(arguments: [1, 2, 3])
+    func rangesCoverEveryIndexOnceInPiecesOfAtLeastTheGrain(threads: Int) {
+        let saved = Parallelism.threads
+        defer { Parallelism.threads = saved }
+        Parallelism.threads = threads
+        for (n, grain) in [(0, 1), (1, 1), (7, 1), (7, 3), (100, 1), (100, 30), (1000, 7)] {
+            for perThread in [1, 4] {
+                let lock = NSLock()
+                var ranges: [Range<Int>] = []
+                parallelRanges(n, grain: grain, perThread: perThread) { lo, hi in lock.withLock { ranges.append(lo..<hi) } }
+                ranges.sort { $0.lowerBound < $1.lowerBound }
+                let what = "\(threads) threads, n \(n), grain \(grain), \(perThread) a thread"
+                #expect(ranges.flatMap { Array($0) } == Array(0..<n), "\(what): \(ranges)")
+                #expect(ranges.count <= max(1, threads * perThread), "\(what)")
+                if ranges.count > 1 { #expect(ranges.allSatisfy { $0.count >= grain }, "\(what): \(ranges)") }
+                if threads == 1 { #expect(ranges.count == 1, "\(what)") }
+            }
+        }
+    }
+
     @Test func resultsDoNotDependOnTheThreadCount() {
         // A chunked convolution (chunks taken by whichever worker is free, weight-gradient partials
         // added in chunk order) and split kernels: the same bits on one thread and on the workers.
@@ -69,6 +91,29 @@ import Testing
         for threads in [1, 2, 3] {
             Parallelism.threads = threads
             outputs.append(conv2d(x, w, g).scalars + conv2dBackwardData(gy, w, g).scalars + conv2dBackwardWeight(x, gy, g).scalars)
+        }
+        #expect(outputs[0].allSatisfy(\.isFinite) && outputs[0].contains { $0 != 0 })
+        for o in outputs.dropFirst() { #expect(o.elementsEqual(outputs[0]) { $0.bitPattern == $1.bitPattern }) }
+    }
+
+    @Test func aFirstBlockDoesNotDependOnTheThreadCount() {
+        // conv4's first block: the direct convolution (its output planes' moments made as it goes),
+        // batch norm + ReLU + max pooling from them, and the gradients back to the weights; the
+        // kernels split into ranges the threads take as they come (`parallelRanges`).
+        var rng = RNG(seed: 12)
+        let g = ConvGeometry(input: [40, 1, 28, 28], weight: [16, 1, 3, 3], padding: (1, 1))
+        let x = Tensor.randn(g.inputShape, rng: &rng)
+        let w = Tensor.randn(g.weightShape, rng: &rng).requiringGrad(), b = Tensor.randn([16], rng: &rng).requiringGrad()
+        let gamma = Tensor.randn([16], rng: &rng).requiringGrad(), beta = Tensor.randn([16], rng: &rng).requiringGrad()
+        let saved = Parallelism.threads
+        defer { Parallelism.threads = saved }
+        var outputs: [[Float]] = []
+        for threads in [1, 2, 3] {
+            Parallelism.threads = threads
+            let moments = PlaneMoments()
+            let y = batchNormReluMaxPool(conv2d(x, w, g, bias: b, moments: moments), gamma: gamma, beta: beta, moments: moments).output
+            let grads = gradients(of: (y * y).sum(), wrt: [w, b, gamma, beta])
+            outputs.append(y.scalars + grads.flatMap(\.scalars))
         }
         #expect(outputs[0].allSatisfy(\.isFinite) && outputs[0].contains { $0 != 0 })
         for o in outputs.dropFirst() { #expect(o.elementsEqual(outputs[0]) { $0.bitPattern == $1.bitPattern }) }

@@ -391,15 +391,19 @@ struct PhaseClock {
     }
 }
 
-/// Runs `body(lo, hi)` over a split of 0..<n across `Parallelism.threads`, in chunks of at least
-/// `grain` items; with too little work it runs inline (waking a worker costs microseconds).
-func parallelRanges(_ n: Int, grain: Int, _ body: (Int, Int) -> Void) {
-    let chunks = min(Parallelism.threads, n / max(grain, 1))
-    if chunks < 2 {
+/// Runs `body(lo, hi)` over a split of 0..<n across `Parallelism.threads`: up to `perThread`
+/// ranges a thread of at least `grain` items each, taken by the threads as they finish one; with
+/// too little work it runs inline (waking a worker costs microseconds). One range a thread, a
+/// kernel waited at its end whenever the host slowed one vCPU or one half had more work (perf on
+/// train-conv4: about 4% of the step's CPU time was a thread waiting on the other). Callers whose
+/// ranges each redo shared work (a GEMM split by rows packs all of B) ask for one.
+func parallelRanges(_ n: Int, grain: Int, perThread: Int = 4, _ body: (Int, Int) -> Void) {
+    let pieces = Parallelism.threads < 2 ? 1 : min(Parallelism.threads * perThread, n / max(grain, 1))
+    if pieces < 2 {
         body(0, n)
         return
     }
-    Parallelism.perform(chunks) { c in body(n * c / chunks, n * (c + 1) / chunks) }
+    Parallelism.perform(pieces) { c in body(n * c / pieces, n * (c + 1) / pieces) }
 }
 
 /// How the engine uses the cores.

@@ -39,7 +39,7 @@ extension Kernels {
         // OpenBLAS reaches 10-15 GFLOP/s there, a blocked loop of ours several times that.
         if alpha == 1 && beta == 0 && prologue == nil && epilogue == nil && !transA && transB && m * n <= 1024 && k >= 8192 {
             KernelProfiler.shared.measure("gemm_nt_long_k", dims(m, n, k), flops: flops) {
-                parallelRanges(m, grain: 1) { lo, hi in bb_gemm_nt_long_k(a, b, c, Int32(lo), Int32(hi), Int32(n), k) }
+                parallelRanges(m, grain: 1, perThread: 1) { lo, hi in bb_gemm_nt_long_k(a, b, c, Int32(lo), Int32(hi), Int32(n), k) }
             }
             return
         }
@@ -48,7 +48,7 @@ extension Kernels {
             // GEMM. Row blocks of op(A) start a row (or, transposed, a column) further in; column
             // blocks of op(B) likewise; leading dimensions stay those of the whole.
             let splitRows = m >= n
-            parallelRanges(splitRows ? m : n, grain: max(8, (1 << 18) / max(1, (splitRows ? n : m) * k))) { lo, hi in
+            parallelRanges(splitRows ? m : n, grain: max(8, (1 << 18) / max(1, (splitRows ? n : m) * k)), perThread: 1) { lo, hi in
                 let (rows, cols) = splitRows ? (lo..<hi, 0..<n) : (0..<m, lo..<hi)
                 let (r0, c0) = (rows.lowerBound, cols.lowerBound)
                 prologue?(rows, cols)
