@@ -282,7 +282,8 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-
     let hw = x.count / max(n * c, 1)
     var y = Tensor(uninitialized: x.shape)
     let px = x.storage.pointer, py = y.storage.pointer
-    let stats = KernelProfiler.shared.measure("batchnorm", dims(n, c, hw), bytes: Double(12 * x.count)) {
+    // Bytes moved: x read for the statistics (not with its moments) and to normalise, y written.
+    let stats = KernelProfiler.shared.measure("batchnorm", dims(n, c, hw), bytes: Double((moments?.of(x) == nil ? 12 : 8) * x.count)) {
         let stats = BatchStatistics(x, gamma: gamma, beta: beta, eps: eps, moments: moments)
         parallelRanges(n, grain: max(1, 16_384 / max(1, c * hw))) { lo, hi in
             bb_bn_apply(px, py, stats.scale, stats.shift, relu ? 1 : 0, Int32(lo), Int32(hi), Int32(c), hw)
@@ -297,8 +298,8 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-
 /// `batchNorm(relu: true)` then `maxPool2d` over windows that do not overlap (stride >= kernel
 /// on both axes), as one op: the same output, statistics and gradients (up to the order of the
 /// gradient sums), without the full-size activation between them. Forward: the statistics pass
-/// (none with x's `moments`), then one pass that normalises, rectifies and pools, writing only the pooled output and its
-/// maxima's indices. First-order backward: the gradient sums read only the maxima, and dx is one
+/// (none with x's `moments`), then one pass that normalises, rectifies and pools, writing only the
+/// pooled output and its maxima's indices. First-order backward: the gradient sums read only the maxima, and dx is one
 /// pass with the pooled gradient placed at the maxima (no scatter into a zeroed full-size
 /// gradient, no masked full-size passes). The recorded backward is the unfused rules' steps.
 public func batchNormReluMaxPool(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-5, kernel: (Int, Int) = (2, 2),
@@ -314,7 +315,7 @@ public func batchNormReluMaxPool(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: 
     index.segments = geo.planes
     let px = x.storage.pointer, py = y.storage.pointer, pi = index.pointer, pm = xmax.pointer
     let stats = KernelProfiler.shared.measure("batchnorm_relu_maxpool", dims(n, c, geo.height, geo.width),
-                                              bytes: Double(8 * x.count + 12 * y.count)) {
+                                              bytes: Double((moments?.of(x) == nil ? 8 : 4) * x.count + 12 * y.count)) {
         let stats = BatchStatistics(x, gamma: gamma, beta: beta, eps: eps, moments: moments)
         parallelRanges(geo.planes, grain: max(1, 65_536 / (geo.height * geo.width))) { lo, hi in
             bb_bn_relu_maxpool(px, py, pi, pm, stats.scale, stats.shift, Int32(c), Int32(lo), Int32(hi), Int32(geo.height),
